@@ -1,0 +1,340 @@
+/**
+ * The GPU context: adapter and device with the features and limits the
+ * adapter offers, the pipeline cache, the buffer pool, and the command
+ * recorder that batches a whole forward pass into few command buffers.
+ *
+ * Ops never submit or wait. They call {@link GpuContext.dispatch}, which
+ * appends to one open compute pass. Work reaches the GPU on {@link flush}
+ * (when a readback needs it, or when the uniform arena fills after a few
+ * thousand dispatches), and the CPU waits only in {@link readBuffer} /
+ * {@link sync}.
+ */
+import { BufferPool } from "./buffer_pool.ts";
+import { type Kernel, type KernelSpec, PipelineCache } from "./kernel.ts";
+
+export interface GpuFeatures {
+  /** `shader-f16`: f16 arithmetic and storage in WGSL. */
+  f16: boolean;
+  /** `subgroups`: subgroup operations in WGSL. */
+  subgroups: boolean;
+  /** `timestamp-query`: GPU-side timing of passes. */
+  timestamps: boolean;
+}
+
+export interface GpuOptions {
+  powerPreference?: GPUPowerPreference;
+  /** Set false to ignore `shader-f16` even where the adapter has it (f32-only runs). */
+  f16?: boolean;
+  /** Use this adapter instead of asking `navigator.gpu`. */
+  adapter?: GPUAdapter;
+}
+
+/** Bytes reserved per dispatch in the uniform arena (`Params` must fit). */
+export const PARAMS_BYTES = 256;
+const ARENA_SLOTS = 4096;
+
+/** The limits we raise to the adapter's maximum. */
+const WANTED_LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+  "maxUniformBufferBindingSize",
+] as const;
+
+export const NO_ADAPTER_HELP = "No WebGPU adapter was found. Install your GPU's driver " +
+  "(Vulkan on Linux/Windows, Metal on macOS, D3D12 on Windows). Without a GPU, Mesa's " +
+  "software rasterisers work: `apt-get install mesa-vulkan-drivers` (lavapipe, Vulkan, " +
+  "has shader-f16) or `libgl1-mesa-dri` (llvmpipe, GL, f32 only); in Deno, " +
+  "DENO_WEBGPU_BACKEND=vulkan|gl picks the backend. In a browser, use one with WebGPU " +
+  "enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).";
+
+/** A storage range to bind: a whole tensor or any part of a buffer. */
+export interface BufferBinding {
+  buffer: GPUBuffer;
+  /** Bytes; must be a multiple of the device's `minStorageBufferOffsetAlignment`. */
+  offset?: number;
+  /** Bytes; defaults to the rest of the buffer. */
+  size?: number;
+}
+
+export interface DispatchArgs {
+  /** `Params` bytes (≤ {@link PARAMS_BYTES}); required iff the kernel has params. */
+  params?: ArrayBufferView;
+  /** One entry per storage binding of the kernel. */
+  bindings: BufferBinding[];
+  /** Workgroup counts; see {@link grid} for large 1-D counts. */
+  workgroups: [number, number?, number?];
+}
+
+export class GpuContext {
+  readonly pipelines: PipelineCache;
+  readonly pool: BufferPool;
+  readonly features: GpuFeatures;
+  readonly limits: GPUSupportedLimits;
+  /** Fill newly acquired tensors with NaN so an unwritten output cannot pass a test. */
+  poisonOutputs = false;
+  /** Dispatches recorded since creation, for tests that check batching. */
+  dispatchCount = 0;
+  /** Command buffers submitted since creation. */
+  submitCount = 0;
+
+  private encoder: GPUCommandEncoder | undefined;
+  private pass: GPUComputePassEncoder | undefined;
+  private arena: GPUBuffer;
+  private arenaStaging = new Uint8Array(ARENA_SLOTS * PARAMS_BYTES);
+  private arenaUsed = 0;
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 1;
+  private errors: string[] = [];
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapterInfo: GPUAdapterInfo,
+    features: GpuFeatures,
+  ) {
+    this.features = features;
+    this.limits = device.limits;
+    this.pipelines = new PipelineCache(device);
+    this.pool = new BufferPool(device);
+    this.arena = device.createBuffer({
+      label: "uniform arena",
+      size: ARENA_SLOTS * PARAMS_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.addEventListener("uncapturederror", (e) => {
+      this.errors.push((e as GPUUncapturedErrorEvent).error.message);
+    });
+  }
+
+  /** Asks for an adapter and a device with every useful feature and the highest limits. */
+  static async create(opts: GpuOptions = {}): Promise<GpuContext> {
+    const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+    const adapter = opts.adapter ??
+      (gpu ? await gpu.requestAdapter({ powerPreference: opts.powerPreference }) : null);
+    if (!adapter) throw new Error(NO_ADAPTER_HELP);
+    const has = (f: string) => adapter.features.has(f as GPUFeatureName);
+    const features: GpuFeatures = {
+      f16: has("shader-f16") && opts.f16 !== false,
+      subgroups: has("subgroups"),
+      timestamps: has("timestamp-query"),
+    };
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (features.f16) requiredFeatures.push("shader-f16");
+    if (features.subgroups) requiredFeatures.push("subgroups" as GPUFeatureName);
+    if (features.timestamps) requiredFeatures.push("timestamp-query");
+    const requiredLimits: Record<string, number> = {};
+    for (const k of WANTED_LIMITS) requiredLimits[k] = adapter.limits[k];
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+    device.lost.then((info) => {
+      if (info.reason !== "destroyed") console.error(`WebGPU device lost: ${info.message}`);
+    });
+    return new GpuContext(device, adapter.info, features);
+  }
+
+  /** One line describing the adapter, for logs and benchmark tables. */
+  describe(): string {
+    const i = this.adapterInfo;
+    const name = i.description || `${i.vendor} ${i.device}`.trim() || "unknown adapter";
+    const f = Object.entries(this.features).filter(([, v]) => v).map(([k]) => k);
+    return `${name} [${f.join(", ") || "no optional features"}]`;
+  }
+
+  /** Compiles (once) and returns the kernel for a spec. */
+  kernel(spec: KernelSpec): Kernel {
+    return this.pipelines.get(spec);
+  }
+
+  /** Records one dispatch into the current batch. Never waits. */
+  dispatch(specOrKernel: KernelSpec | Kernel, args: DispatchArgs): void {
+    const k = "pipeline" in specOrKernel ? specOrKernel : this.kernel(specOrKernel);
+    const { spec } = k;
+    if (args.bindings.length !== spec.storage.length) {
+      throw new Error(
+        `${spec.name}: ${args.bindings.length} buffers bound, the kernel has ${spec.storage.length}`,
+      );
+    }
+    if (spec.params !== !!args.params) {
+      throw new Error(
+        `${spec.name}: params ${spec.params ? "missing" : "given to a kernel without"}`,
+      );
+    }
+    const [x, y = 1, z = 1] = args.workgroups;
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxWg || y > maxWg || z > maxWg) {
+      throw new Error(`${spec.name}: ${x}×${y}×${z} workgroups exceeds ${maxWg} per dimension`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    let dynamicOffset = 0;
+    if (args.params) {
+      if (args.params.byteLength > PARAMS_BYTES) {
+        throw new Error(
+          `${spec.name}: params are ${args.params.byteLength} bytes > ${PARAMS_BYTES}`,
+        );
+      }
+      if (this.arenaUsed === ARENA_SLOTS) this.flush();
+      dynamicOffset = this.arenaUsed * PARAMS_BYTES;
+      this.arenaStaging.set(
+        new Uint8Array(args.params.buffer, args.params.byteOffset, args.params.byteLength),
+        dynamicOffset,
+      );
+      this.arenaUsed++;
+    }
+    const pass = this.computePass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, this.bindGroup(k, args.bindings), args.params ? [dynamicOffset] : []);
+    pass.dispatchWorkgroups(x, y, z);
+    this.dispatchCount++;
+  }
+
+  /** Records a buffer-to-buffer copy in order with the dispatches. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Submits everything recorded so far. Does not wait for the GPU. */
+  flush(): void {
+    this.endPass();
+    if (!this.encoder) return;
+    if (this.arenaUsed > 0) {
+      this.device.queue.writeBuffer(
+        this.arena,
+        0,
+        this.arenaStaging,
+        0,
+        this.arenaUsed * PARAMS_BYTES,
+      );
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.submitCount++;
+    this.encoder = undefined;
+    this.arenaUsed = 0;
+    this.pool.afterSubmit();
+  }
+
+  /** Whether commands are recorded but not yet submitted. */
+  get pending(): boolean {
+    return this.encoder !== undefined;
+  }
+
+  /** Submits and waits until the GPU is idle; throws any WebGPU error seen. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwErrors();
+  }
+
+  /** Copies bytes back to the CPU (flushes first). `offset`/`bytes` multiples of 4. */
+  async readBuffer(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({
+      label: "readback",
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.copy(buffer, offset, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      return staging.getMappedRange().slice(0, bytes);
+    } catch (e) {
+      this.throwErrors();
+      throw e;
+    } finally {
+      staging.destroy();
+      this.throwErrors();
+    }
+  }
+
+  /** A stable small id for a buffer (bind group cache keys). */
+  bufferId(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, id = this.nextBufferId++);
+    return id;
+  }
+
+  /** Uniform arena buffer and the open compute pass, for the timing helper. */
+  beginTimedPass(timestampWrites: GPUComputePassTimestampWrites): void {
+    this.endPass();
+    this.pass = this.commandEncoder().beginComputePass({ timestampWrites });
+  }
+
+  endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+
+  commandEncoder(): GPUCommandEncoder {
+    return this.encoder ??= this.device.createCommandEncoder();
+  }
+
+  destroy(): void {
+    this.flush();
+    this.pool.trim();
+    this.device.destroy();
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    return this.pass ??= this.commandEncoder().beginComputePass();
+  }
+
+  private bindGroup(k: Kernel, bindings: BufferBinding[]): GPUBindGroup {
+    let key = String(k.id);
+    for (const b of bindings) {
+      key += `|${this.bufferId(b.buffer)}:${b.offset ?? 0}:${b.size ?? -1}`;
+    }
+    let bg = this.bindGroups.get(key);
+    if (bg) {
+      // Refresh recency: Map iteration order is insertion order.
+      this.bindGroups.delete(key);
+      this.bindGroups.set(key, bg);
+      return bg;
+    }
+    const entries: GPUBindGroupEntry[] = [];
+    if (k.spec.params) {
+      entries.push({ binding: 0, resource: { buffer: this.arena, offset: 0, size: PARAMS_BYTES } });
+    }
+    bindings.forEach((b, i) =>
+      entries.push({
+        binding: i + 1,
+        resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size },
+      })
+    );
+    bg = this.device.createBindGroup({ label: k.spec.name, layout: k.layout, entries });
+    this.bindGroups.set(key, bg);
+    if (this.bindGroups.size > 8192) {
+      this.bindGroups.delete(this.bindGroups.keys().next().value!);
+    }
+    return bg;
+  }
+
+  private throwErrors(): void {
+    if (this.errors.length === 0) return;
+    const msg = this.errors.join("\n");
+    this.errors = [];
+    throw new Error(`WebGPU error: ${msg}`);
+  }
+}
+
+/**
+ * Workgroup counts for `n` workgroups along one logical axis, folded into
+ * x·y when `n` exceeds the per-dimension limit. Shaders rebuild the linear
+ * index as `wid.x + wid.y * nwg.x` (and skip ids ≥ n).
+ */
+export function grid(ctx: GpuContext, n: number): [number, number] {
+  const max = ctx.limits.maxComputeWorkgroupsPerDimension;
+  if (n <= max) return [Math.max(1, n), 1];
+  const y = Math.ceil(n / max);
+  return [Math.ceil(n / y), y];
+}
+
+export function createGpu(opts?: GpuOptions): Promise<GpuContext> {
+  return GpuContext.create(opts);
+}

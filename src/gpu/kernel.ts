@@ -1,0 +1,78 @@
+/**
+ * Compiled compute kernels: one pipeline per distinct WGSL text + entry point,
+ * created once per process (per device) and looked up by that key.
+ *
+ * Binding convention shared by every shader in `shaders/`:
+ *   `@group(0) @binding(0) var<uniform> p: Params;` (when the kernel has params)
+ *   `@group(0) @binding(1..n)` storage buffers, in the order of `storage`.
+ * The uniform binding uses a dynamic offset into the per-batch uniform arena,
+ * so one bind group serves every dispatch over the same buffers.
+ */
+
+/** Access of one storage binding. */
+export type StorageAccess = "read" | "read_write";
+
+export interface KernelSpec {
+  /** Short name for labels and error messages, e.g. `matmul_nf4`. */
+  name: string;
+  /** Final WGSL text (see `composeWgsl`). */
+  code: string;
+  entryPoint?: string;
+  /** Whether binding 0 is a `Params` uniform. */
+  params: boolean;
+  /** Storage bindings 1..n. */
+  storage: StorageAccess[];
+}
+
+export interface Kernel {
+  readonly spec: KernelSpec;
+  readonly id: number;
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+}
+
+export class PipelineCache {
+  private byKey = new Map<string, Kernel>();
+  private nextId = 1;
+  /** Compiles performed, for tests that check "compile once". */
+  compiles = 0;
+
+  constructor(private device: GPUDevice) {}
+
+  get(spec: KernelSpec): Kernel {
+    const entry = spec.entryPoint ?? "main";
+    const key = `${entry}\u0000${spec.params}\u0000${spec.storage.join(",")}\u0000${spec.code}`;
+    const hit = this.byKey.get(key);
+    if (hit) return hit;
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    if (spec.params) {
+      entries.push({
+        binding: 0,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: "uniform", hasDynamicOffset: true },
+      });
+    }
+    spec.storage.forEach((access, i) =>
+      entries.push({
+        binding: i + 1,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: access === "read" ? "read-only-storage" : "storage" },
+      })
+    );
+    const layout = this.device.createBindGroupLayout({ label: spec.name, entries });
+    const module = this.device.createShaderModule({ label: spec.name, code: spec.code });
+    const pipeline = this.device.createComputePipeline({
+      label: spec.name,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry },
+    });
+    this.compiles++;
+    const kernel = { spec, id: this.nextId++, pipeline, layout };
+    this.byKey.set(key, kernel);
+    return kernel;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * A GPU tensor: shape, dtype and a range of a GPU buffer. Tensors own their
+ * buffer (from the pool) unless they are views; {@link Tensor.release} hands
+ * the buffer back. Row-major, contiguous.
+ */
+import { type DType, DTYPE_BYTES, f16ToF32, f32ToF16 } from "../dtype.ts";
+import type { BufferBinding, GpuContext } from "./context.ts";
+import { fillWords, POISON_F16X2, POISON_F32 } from "./fill.ts";
+
+export type Shape = readonly number[];
+
+export type HostArray = Float32Array | Uint16Array | Uint32Array | Int32Array | Uint8Array;
+
+export function numel(shape: Shape): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function shapeStr(shape: Shape): string {
+  return `[${shape.join(", ")}]`;
+}
+
+/** Thrown when one tensor cannot be bound as a single storage buffer on this adapter. */
+export class TensorTooLargeError extends Error {
+  constructor(label: string, shape: Shape, dtype: DType, bytes: number, limit: number) {
+    super(
+      `tensor '${label}' ${shapeStr(shape)} ${dtype} is ${bytes} bytes, above this adapter's ` +
+        `maxStorageBufferBindingSize of ${limit} bytes: split it (e.g. by rows) or use a GPU ` +
+        `with a larger limit`,
+    );
+    this.name = "TensorTooLargeError";
+  }
+}
+
+export class Tensor {
+  private alive = true;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly shape: Shape,
+    readonly dtype: DType,
+    readonly buffer: GPUBuffer,
+    /** Byte offset of element 0 in `buffer`. */
+    readonly offset: number,
+    /** Whether release() returns the buffer to the pool. */
+    private readonly owner: boolean,
+    readonly label: string,
+  ) {}
+
+  get numel(): number {
+    return numel(this.shape);
+  }
+
+  get byteSize(): number {
+    return this.numel * DTYPE_BYTES[this.dtype];
+  }
+
+  /** The range to bind; size rounded up to whole 32-bit words. */
+  get binding(): BufferBinding {
+    this.assertAlive();
+    return {
+      buffer: this.buffer,
+      offset: this.offset,
+      size: Math.max(4, Math.ceil(this.byteSize / 4) * 4),
+    };
+  }
+
+  /**
+   * A new uninitialised tensor (NaN-filled when `ctx.poisonOutputs`).
+   * `exact` allocates outside the pool (weights).
+   */
+  static empty(
+    ctx: GpuContext,
+    shape: Shape,
+    dtype: DType,
+    label = "tensor",
+    exact = false,
+  ): Tensor {
+    const bytes = numel(shape) * DTYPE_BYTES[dtype];
+    checkBindable(ctx, label, shape, dtype, bytes);
+    const { buffer } = ctx.pool.acquire(bytes, label, exact);
+    const t = new Tensor(ctx, shape, dtype, buffer, 0, true, label);
+    if (ctx.poisonOutputs) {
+      fillWords(ctx, t.binding, Math.ceil(bytes / 4), dtype === "f16" ? POISON_F16X2 : POISON_F32);
+    }
+    return t;
+  }
+
+  /**
+   * Uploads host data. `f16` data is given as its bits (`Uint16Array`), `u8`
+   * as bytes. The bytes go straight to `queue.writeBuffer` (a memory-mapped
+   * view is never copied on the CPU side).
+   */
+  static upload(
+    ctx: GpuContext,
+    data: HostArray,
+    shape: Shape,
+    dtype: DType,
+    label = "tensor",
+    exact = false,
+  ): Tensor {
+    const bytes = numel(shape) * DTYPE_BYTES[dtype];
+    if (data.byteLength !== bytes) {
+      throw new Error(
+        `tensor '${label}': ${data.byteLength} bytes given for ${
+          shapeStr(shape)
+        } ${dtype} (${bytes} bytes)`,
+      );
+    }
+    checkBindable(ctx, label, shape, dtype, bytes);
+    const { buffer, fresh } = ctx.pool.acquire(bytes, label, exact);
+    // writeBuffer runs before commands still unsubmitted; a reused buffer may be read by them.
+    if (!fresh && ctx.pending) ctx.flush();
+    writeBytes(
+      ctx,
+      buffer,
+      new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength),
+    );
+    return new Tensor(ctx, shape, dtype, buffer, 0, true, label);
+  }
+
+  /** Uploads f32 values, converting to f16 when `dtype` is `f16`. */
+  static fromF32(
+    ctx: GpuContext,
+    data: Float32Array,
+    shape: Shape,
+    dtype: "f32" | "f16" = "f32",
+    label = "tensor",
+  ): Tensor {
+    if (dtype === "f32") return Tensor.upload(ctx, data, shape, "f32", label);
+    return Tensor.upload(ctx, toF16Bits(data), shape, "f16", label);
+  }
+
+  /** Same bytes seen with another shape (and dtype); the view does not own the buffer. */
+  view(shape: Shape, dtype: DType = this.dtype, byteOffset = 0, label = this.label): Tensor {
+    this.assertAlive();
+    const bytes = numel(shape) * DTYPE_BYTES[dtype];
+    if (byteOffset + bytes > this.byteSize) {
+      throw new Error(
+        `view ${shapeStr(shape)} ${dtype} at +${byteOffset} exceeds tensor '${this.label}' ${
+          shapeStr(this.shape)
+        } ${this.dtype}`,
+      );
+    }
+    return new Tensor(this.ctx, shape, dtype, this.buffer, this.offset + byteOffset, false, label);
+  }
+
+  /** Raw contents (f16 as bits). Flushes pending work and waits for it. */
+  async read(): Promise<HostArray> {
+    this.assertAlive();
+    const ab = await this.ctx.readBuffer(
+      this.buffer,
+      this.offset,
+      Math.ceil(this.byteSize / 4) * 4,
+    );
+    switch (this.dtype) {
+      case "f32":
+        return new Float32Array(ab, 0, this.numel);
+      case "f16":
+        return new Uint16Array(ab, 0, this.numel);
+      case "u32":
+        return new Uint32Array(ab, 0, this.numel);
+      case "i32":
+        return new Int32Array(ab, 0, this.numel);
+      case "u8":
+        return new Uint8Array(ab, 0, this.numel);
+    }
+  }
+
+  /** Contents as f32 (f16 widened). */
+  async toF32(): Promise<Float32Array> {
+    const raw = await this.read();
+    if (raw instanceof Float32Array) return raw;
+    if (this.dtype === "f16") return Float32Array.from(raw as Uint16Array, f16ToF32);
+    return Float32Array.from(raw);
+  }
+
+  /** Returns the buffer to the pool. Using the tensor afterwards is an error. */
+  release(): void {
+    if (!this.alive) return;
+    this.alive = false;
+    if (this.owner) this.ctx.pool.release(this.buffer);
+  }
+
+  get released(): boolean {
+    return !this.alive;
+  }
+
+  private assertAlive(): void {
+    if (!this.alive) throw new Error(`tensor '${this.label}' used after release()`);
+  }
+}
+
+function checkBindable(ctx: GpuContext, label: string, shape: Shape, dtype: DType, bytes: number) {
+  const limit = ctx.limits.maxStorageBufferBindingSize;
+  if (bytes > limit) throw new TensorTooLargeError(label, shape, dtype, bytes, limit);
+}
+
+/** writeBuffer needs a multiple of 4 bytes: pad the tail when needed. */
+function writeBytes(ctx: GpuContext, buffer: GPUBuffer, bytes: Uint8Array<ArrayBuffer>): void {
+  const whole = bytes.byteLength & ~3;
+  if (whole > 0) ctx.device.queue.writeBuffer(buffer, 0, bytes, 0, whole);
+  if (whole < bytes.byteLength) {
+    const tail = new Uint8Array(4);
+    tail.set(bytes.subarray(whole));
+    ctx.device.queue.writeBuffer(buffer, whole, tail);
+  }
+}
+
+export function toF16Bits(data: Float32Array): Uint16Array {
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = f32ToF16(data[i]);
+  return out;
+}

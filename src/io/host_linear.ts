@@ -1,0 +1,80 @@
+/**
+ * A Linear layer's weight as read from a checkpoint, still on the host and
+ * still in its stored format. The loader (`src/io/`) produces these; the GEMM
+ * (`src/ops/linear.ts`) uploads them and decodes them inside its kernel.
+ * Shape is always `[out, in]` (PyTorch Linear layout, `Y = X · Wᵀ`).
+ */
+import { bf16ToF32, f16ToF32, fp8e4m3ToF32 } from "../dtype.ts";
+
+export interface DenseHostLinear {
+  format: "dense";
+  /** Stored element type; bf16 stays bf16 on the GPU (decoded in the GEMM). */
+  dtype: "f32" | "f16" | "bf16";
+  out: number;
+  in: number;
+  /** Row-major `[out, in]` raw little-endian bytes (may be a view over a mapped file). */
+  bytes: Uint8Array;
+}
+
+/** bitsandbytes NF4: two 4-bit codes per byte, high nibble first. */
+export interface Nf4HostLinear {
+  format: "nf4";
+  out: number;
+  in: number;
+  /** `out*in/2` bytes; byte j holds value 2j (high nibble) and 2j+1 (low nibble). */
+  packed: Uint8Array;
+  /**
+   * One scale per block of `blocksize` consecutive values (row-major over the
+   * flattened weight). Double-quantized checkpoints are resolved to f32 here
+   * (`nested_quant_map[u8] * nested_absmax[b / nested_blocksize] + nested_offset`).
+   */
+  absmax: Float32Array;
+  /** The 16-entry code book (`quant_map`). */
+  quantMap: Float32Array;
+  blocksize: number;
+}
+
+/** Weight-only fp8 e4m3fn with one f32 scale per output row. */
+export interface Fp8HostLinear {
+  format: "fp8";
+  out: number;
+  in: number;
+  /** `out*in` e4m3fn bytes, row-major. */
+  bytes: Uint8Array;
+  /** `[out]` row scales (`weight_scale`). */
+  scale: Float32Array;
+}
+
+export type HostLinear = DenseHostLinear | Nf4HostLinear | Fp8HostLinear;
+
+/**
+ * Expands a host weight to dense f32 `[out, in]` — the CPU reference of what
+ * the GEMM's in-kernel decoding must produce. Never used on the GPU path.
+ */
+export function dequantizeRef(w: HostLinear): Float32Array {
+  const n = w.out * w.in;
+  const out = new Float32Array(n);
+  switch (w.format) {
+    case "dense": {
+      const dv = new DataView(w.bytes.buffer, w.bytes.byteOffset, w.bytes.byteLength);
+      for (let i = 0; i < n; i++) {
+        out[i] = w.dtype === "f32"
+          ? dv.getFloat32(i * 4, true)
+          : w.dtype === "f16"
+          ? f16ToF32(dv.getUint16(i * 2, true))
+          : bf16ToF32(dv.getUint16(i * 2, true));
+      }
+      return out;
+    }
+    case "nf4":
+      for (let i = 0; i < n; i++) {
+        const byte = w.packed[i >> 1];
+        const code = (i & 1) ? byte & 0xf : byte >> 4;
+        out[i] = w.quantMap[code] * w.absmax[Math.floor(i / w.blocksize)];
+      }
+      return out;
+    case "fp8":
+      for (let i = 0; i < n; i++) out[i] = fp8e4m3ToF32(w.bytes[i]) * w.scale[Math.floor(i / w.in)];
+      return out;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The one boundary between the portable core and the host it runs on.
+ *
+ * The core (gpu, ops, models, pipeline, text, prompt) never touches `Deno.*`,
+ * the file system or the process: it asks the registered {@link Platform}.
+ * Deno registers `src/platform/deno.ts` (FFI mmap, files, env); a browser
+ * registers `src/platform/browser.ts` (`File`/`Blob` slices, `fetch` ranges).
+ */
+
+/** Random-access bytes of one file, however the host provides them. */
+export interface ByteSource {
+  /** File path or URL, used in error messages. */
+  readonly name: string;
+  /** Total size in bytes. */
+  readonly size: number;
+  /**
+   * Bytes `[offset, offset + length)`. A memory-mapped source returns a view
+   * over the mapping (no copy); others return a fresh buffer. Reading past the
+   * end is an error that names the file.
+   */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** How the bytes are reached, for logs and benchmarks. */
+  readonly kind: "mmap" | "read" | "blob" | "http" | "memory";
+  /** Releases the mapping / handle. Views returned by `read` die with it. */
+  close(): void;
+}
+
+export interface Platform {
+  readonly name: string;
+  /** Opens a file (path, or URL in a browser) for random access. */
+  open(path: string): Promise<ByteSource>;
+  /** Whole small file as text (configs, tokenizer JSON). */
+  readText(path: string): Promise<string>;
+  /** Whether a file exists (false for a folder). */
+  exists(path: string): Promise<boolean>;
+  /** Joins path segments with the host's separator rules. */
+  join(...parts: string[]): string;
+  /** An environment variable, or undefined where the host has none. */
+  env(name: string): string | undefined;
+}

@@ -1,0 +1,30 @@
+/**
+ * Minimal assertions (the JSR standard library is not reachable from our
+ * machines, and these four cover the tests).
+ */
+export class AssertionError extends Error {
+  override name = "AssertionError";
+}
+
+export function assert(cond: unknown, msg = "assertion failed"): asserts cond {
+  if (!cond) throw new AssertionError(msg);
+}
+
+export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
+  const a = JSON.stringify(actual), e = JSON.stringify(expected);
+  if (a !== e) throw new AssertionError(`${msg ? msg + ": " : ""}expected ${e}, got ${a}`);
+}
+
+/** Runs `fn` and checks it throws an error whose message contains every `parts` string. */
+export async function assertRejects(fn: () => unknown, ...parts: string[]): Promise<Error> {
+  try {
+    await fn();
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    for (const p of parts) {
+      if (!msg.includes(p)) throw new AssertionError(`error "${msg}" does not mention "${p}"`);
+    }
+    return e as Error;
+  }
+  throw new AssertionError(`expected an error mentioning ${parts.map((p) => `"${p}"`).join(", ")}`);
+}
