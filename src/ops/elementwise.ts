@@ -1,8 +1,8 @@
 /**
- * Element-wise ops (add, mul, sub, SiLU-gate, AdaLN modulation, SiLU, tanh)
- * on f32 or f16 tensors, with broadcasting of the second operand.
- * One shader (`shaders/elementwise.wgsl`) parameterised by the op code.
- * CPU reference: `elementwise_ref.ts`.
+ * Element-wise ops (add, mul, sub, SiLU-gate, AdaLN modulation, SiLU, tanh,
+ * the DiT's gated residual and a scaled sum) on f32 or f16 tensors, with
+ * broadcasting of the other operands. One shader (`shaders/elementwise.wgsl`)
+ * parameterised by the op code. CPU reference: `elementwise_ref.ts`.
  */
 import elementwiseWgsl from "../../shaders/elementwise.wgsl" with { type: "text" };
 import { type GpuContext, grid } from "../gpu/context.ts";
@@ -12,18 +12,31 @@ import { actType, assertActivation } from "./common.ts";
 
 export const BINARY_OPS = { add: 0, mul: 1, sub: 2, siluGate: 3, modulate: 4 } as const;
 export const UNARY_OPS = { silu: 5, tanh: 6 } as const;
+const GATED_RESIDUAL = 7;
+const AXPBY = 8;
 export type BinaryOp = keyof typeof BINARY_OPS;
 export type UnaryOp = keyof typeof UNARY_OPS;
+
+/** A broadcast operand: element `i` of the output reads `t[(i / div) % t.numel]`. */
+interface Operand {
+  t: Tensor;
+  div: number;
+}
 
 function run(
   ctx: GpuContext,
   code: number,
-  a: Tensor,
-  b: Tensor,
-  bDiv: number,
   name: string,
+  a: Tensor,
+  b: Operand,
+  c: Operand,
+  alpha = 0,
+  beta = 0,
 ): Tensor {
   const out = Tensor.empty(ctx, a.shape, a.dtype, name);
+  const params = new ArrayBuffer(28);
+  new Uint32Array(params, 0, 5).set([a.numel, b.div, b.t.numel, c.div, c.t.numel]);
+  new Float32Array(params, 20, 2).set([alpha, beta]);
   ctx.dispatch({
     name: `elementwise_${name}_${a.dtype}`,
     code: composeWgsl({
@@ -32,13 +45,26 @@ function run(
       consts: { OP: code },
     }, elementwiseWgsl),
     params: true,
-    storage: ["read", "read", "read_write"],
+    storage: ["read", "read", "read", "read_write"],
   }, {
-    params: new Uint32Array([a.numel, bDiv, b.numel]),
-    bindings: [a.binding, b.binding, out.binding],
+    params: new Uint8Array(params),
+    bindings: [a.binding, b.t.binding, c.t.binding, out.binding],
     workgroups: grid(ctx, Math.ceil(a.numel / 256)),
   });
   return out;
+}
+
+/** Checks that `b` has `a`'s dtype and broadcasts over it with divisor `div`. */
+function checkOperand(op: string, a: Tensor, b: Tensor, div: number, role: string): void {
+  if (b.dtype !== a.dtype) {
+    throw new Error(`${op}: dtypes differ (${a.dtype} vs ${role} ${b.dtype})`);
+  }
+  if (!Number.isInteger(div) || div < 1 || a.numel % (b.numel * div) !== 0) {
+    throw new Error(
+      `${op}: ${role} '${b.label}' (${b.numel} elements, divisor ${div}) does not broadcast ` +
+        `over '${a.label}' (${a.numel})`,
+    );
+  }
 }
 
 /**
@@ -49,16 +75,53 @@ function run(
  */
 export function binary(ctx: GpuContext, op: BinaryOp, a: Tensor, b: Tensor, bDiv = 1): Tensor {
   assertActivation(a, `binary ${op}`);
-  if (b.dtype !== a.dtype) {
-    throw new Error(`binary ${op}: dtypes differ (${a.dtype} vs ${b.dtype})`);
-  }
-  if (a.numel % (b.numel * bDiv) !== 0) {
-    throw new Error(`binary ${op}: b (${b.numel} elements) does not broadcast over a (${a.numel})`);
-  }
-  return run(ctx, BINARY_OPS[op], a, b, bDiv, op);
+  checkOperand(`binary ${op}`, a, b, bDiv, "b");
+  return run(ctx, BINARY_OPS[op], op, a, { t: b, div: bDiv }, { t: b, div: bDiv });
 }
 
 export function unary(ctx: GpuContext, op: UnaryOp, a: Tensor): Tensor {
   assertActivation(a, `unary ${op}`);
-  return run(ctx, UNARY_OPS[op], a, a, 1, op);
+  const self = { t: a, div: 1 };
+  return run(ctx, UNARY_OPS[op], op, a, self, self);
+}
+
+/**
+ * The DiT's gated residual `h + tanh(gate) * y` in one pass: `y` has `h`'s
+ * shape, `gate` broadcasts like `b` in {@link binary} (a `[D]` vector per
+ * column of `[L, D]` by default).
+ */
+export function gatedResidual(
+  ctx: GpuContext,
+  h: Tensor,
+  y: Tensor,
+  gate: Tensor,
+  gateDiv = 1,
+): Tensor {
+  const op = "gatedResidual";
+  assertActivation(h, op);
+  checkOperand(op, h, y, 1, "y");
+  if (y.numel !== h.numel) {
+    throw new Error(`${op}: y '${y.label}' has ${y.numel} elements, h '${h.label}' ${h.numel}`);
+  }
+  checkOperand(op, h, gate, gateDiv, "gate");
+  return run(ctx, GATED_RESIDUAL, op, h, { t: y, div: 1 }, { t: gate, div: gateDiv });
+}
+
+/**
+ * `alpha * a + beta * b` with scalar weights (given as f32): the CFG mix
+ * `g * v_cond + (1 - g) * v_uncond` and the Euler step `z + (s - t) * v`.
+ * `b` broadcasts like in {@link binary}.
+ */
+export function axpby(
+  ctx: GpuContext,
+  alpha: number,
+  a: Tensor,
+  beta: number,
+  b: Tensor,
+  bDiv = 1,
+): Tensor {
+  assertActivation(a, "axpby");
+  checkOperand("axpby", a, b, bDiv, "b");
+  const opb = { t: b, div: bDiv };
+  return run(ctx, AXPBY, "axpby", a, opb, opb, alpha, beta);
 }

@@ -11,11 +11,33 @@ const BIN: Record<BinaryOp, (x: number, y: number) => number> = {
   modulate: (x, y) => x * (1 + y),
 };
 
+/** Element `i` of a broadcast operand (see `binary` in elementwise.ts). */
+const at = (v: Float32Array, i: number, div: number) => v[Math.floor(i / div) % v.length];
+
 export function binaryRef(op: BinaryOp, a: Float32Array, b: Float32Array, bDiv = 1): Float32Array {
   const f = BIN[op];
-  return a.map((x, i) => f(x, b[Math.floor(i / bDiv) % b.length]));
+  return a.map((x, i) => f(x, at(b, i, bDiv)));
 }
 
 export function unaryRef(op: UnaryOp, a: Float32Array): Float32Array {
   return a.map(op === "silu" ? silu : Math.tanh);
+}
+
+export function gatedResidualRef(
+  h: Float32Array,
+  y: Float32Array,
+  gate: Float32Array,
+  gateDiv = 1,
+): Float32Array {
+  return h.map((x, i) => x + Math.tanh(at(gate, i, gateDiv)) * y[i]);
+}
+
+export function axpbyRef(
+  alpha: number,
+  a: Float32Array,
+  beta: number,
+  b: Float32Array,
+  bDiv = 1,
+): Float32Array {
+  return a.map((x, i) => alpha * x + beta * at(b, i, bDiv));
 }

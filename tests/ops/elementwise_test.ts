@@ -1,12 +1,15 @@
 import { Tensor } from "../../src/gpu/tensor.ts";
 import {
+  axpby,
   binary,
   BINARY_OPS,
   type BinaryOp,
+  gatedResidual,
   unary,
   type UnaryOp,
 } from "../../src/ops/elementwise.ts";
-import { binaryRef, unaryRef } from "../../src/ops/elementwise_ref.ts";
+import { axpbyRef, binaryRef, gatedResidualRef, unaryRef } from "../../src/ops/elementwise_ref.ts";
+import { assertRejects } from "../assert.ts";
 import { actDTypes, assertClose, randn, roundF16, testGpu, TOL } from "../util.ts";
 
 Deno.test("elementwise binary ops with broadcasting match the CPU reference", async () => {
@@ -46,4 +49,54 @@ Deno.test("elementwise unary ops match the CPU reference", async () => {
       out.release();
     }
   }
+});
+
+Deno.test("gated residual h + tanh(gate) * y matches the CPU reference", async () => {
+  const ctx = await testGpu();
+  const [M, N] = [37, 101];
+  for (const dtype of actDTypes(ctx)) {
+    // gate per column ([N]) as in the DiT, and per row ([M], gateDiv = N).
+    for (const [gLen, gDiv] of [[N, 1], [M, N]]) {
+      let h = randn(M * N, 31), y = randn(M * N, 32), g = randn(gLen, 33, 2);
+      if (dtype === "f16") [h, y, g] = [roundF16(h), roundF16(y), roundF16(g)];
+      const th = Tensor.fromF32(ctx, h, [M, N], dtype),
+        ty = Tensor.fromF32(ctx, y, [M, N], dtype),
+        tg = Tensor.fromF32(ctx, g, [gLen], dtype);
+      const out = gatedResidual(ctx, th, ty, tg, gDiv);
+      assertClose(
+        await out.toF32(),
+        gatedResidualRef(h, y, g, gDiv),
+        TOL[dtype],
+        `gatedResidual ${dtype} gate=${gLen}/${gDiv}`,
+      );
+      for (const t of [th, ty, tg, out]) t.release();
+    }
+  }
+});
+
+Deno.test("axpby alpha * a + beta * b matches the CPU reference", async () => {
+  const ctx = await testGpu();
+  for (const dtype of actDTypes(ctx)) {
+    let a = randn(1001, 41), b = randn(1001, 42);
+    if (dtype === "f16") [a, b] = [roundF16(a), roundF16(b)];
+    const ta = Tensor.fromF32(ctx, a, [7, 143], dtype),
+      tb = Tensor.fromF32(ctx, b, [7, 143], dtype);
+    // A CFG mix (g = 3.5) and an Euler step (dt = -0.0417).
+    for (const [alpha, beta] of [[3.5, -2.5], [1, -0.0417]]) {
+      const out = axpby(ctx, alpha, ta, beta, tb);
+      assertClose(await out.toF32(), axpbyRef(alpha, a, beta, b), TOL[dtype], `axpby ${dtype}`);
+      out.release();
+    }
+    ta.release();
+    tb.release();
+  }
+});
+
+Deno.test("elementwise ops reject operands that do not broadcast", async () => {
+  const ctx = await testGpu();
+  const a = Tensor.fromF32(ctx, randn(12, 1), [3, 4]), b = Tensor.fromF32(ctx, randn(5, 2), [5]);
+  await assertRejects(() => binary(ctx, "add", a, b), "'tensor' (5 elements");
+  await assertRejects(() => gatedResidual(ctx, a, a, b), "gate", "does not broadcast");
+  a.release();
+  b.release();
 });

@@ -1,0 +1,65 @@
+/**
+ * Measures the adapter's two ceilings the benchmark reports against:
+ * memory bandwidth (a large device-to-device copy, bytes read + written)
+ * and arithmetic rate (a register-only FMA loop), in f32 and f16.
+ */
+import peakWgsl from "../../shaders/peak_flops.wgsl" with { type: "text" };
+import { type GpuContext, grid } from "../gpu/context.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { timeGpu } from "../gpu/timing.ts";
+import { composeWgsl } from "../gpu/wgsl.ts";
+
+export interface Ceilings {
+  copyGBs: number;
+  f32GFlops: number;
+  f16GFlops?: number;
+  timing: string;
+}
+
+/** GB/s of `copyBufferToBuffer` over `bytes` (read + write counted). */
+export async function measureCopy(ctx: GpuContext, bytes: number, reps = 5): Promise<number> {
+  const a = Tensor.empty(ctx, [bytes / 4], "f32", "copy src");
+  const b = Tensor.empty(ctx, [bytes / 4], "f32", "copy dst");
+  const t = await timeGpu(ctx, () => ctx.copy(a.buffer, 0, b.buffer, 0, bytes), reps);
+  a.release();
+  b.release();
+  return (2 * bytes) / (t.ms * 1e6);
+}
+
+/** GFLOP/s of the FMA loop with `threads` threads of `iters` rounds. */
+export async function measureFlops(
+  ctx: GpuContext,
+  dtype: "f32" | "f16",
+  threads: number,
+  iters: number,
+): Promise<number> {
+  const out = Tensor.empty(ctx, [threads], "f32", "peak out");
+  const spec = {
+    name: `peak_flops_${dtype}`,
+    code: composeWgsl({ f16: dtype === "f16", aliases: { act_t: dtype } }, peakWgsl),
+    params: true,
+    storage: ["read_write" as const],
+  };
+  const t = await timeGpu(ctx, () =>
+    ctx.dispatch(spec, {
+      params: new Uint32Array([iters]),
+      bindings: [out.binding],
+      workgroups: grid(ctx, threads / 256),
+    }), 3);
+  out.release();
+  // 2 vec4 FMAs per round = 8 lanes × 2 FLOP × 2.
+  return (threads * iters * 16) / (t.ms * 1e6);
+}
+
+export async function measureCeilings(
+  ctx: GpuContext,
+  opts: { quick?: boolean } = {},
+): Promise<Ceilings> {
+  const q = opts.quick;
+  const copyGBs = await measureCopy(ctx, (q ? 16 : 256) << 20);
+  const threads = q ? 1 << 14 : 1 << 20;
+  const iters = q ? 256 : 4096;
+  const f32GFlops = await measureFlops(ctx, "f32", threads, iters);
+  const f16GFlops = ctx.features.f16 ? await measureFlops(ctx, "f16", threads, iters) : undefined;
+  return { copyGBs, f32GFlops, f16GFlops, timing: ctx.features.timestamps ? "timestamps" : "wall" };
+}

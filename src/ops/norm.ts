@@ -1,0 +1,201 @@
+/**
+ * RMSNorm and LayerNorm over the last axis of f32/f16 activations, computed
+ * in f32 with one workgroup per row (`shaders/norm.wgsl`), plus the fusions
+ * the DiT block uses around them. CPU reference: `norm_ref.ts`.
+ *
+ * Formulas (checked against the reference code: PyTorch's `F.rms_norm` in
+ * the DiT and transformers' Qwen3 `RMSNorm`): RMSNorm is
+ * `x / sqrt(mean(x²) + eps) * weight` — eps inside the square root, the
+ * weight multiplied as is (not `1 + weight`). LayerNorm is
+ * `(x - mean) / sqrt(var + eps)` with the biased variance.
+ *
+ * Weights are f32 `[cols]` tensors whatever the activation dtype: they are
+ * tiny, and the checkpoints' bf16 has no WGSL type, so loaders widen them.
+ * Per-column vectors (`scale`, `gate`) have the activation dtype: they come
+ * out of the AdaLN Linear. A view of a larger tensor works when its byte
+ * offset is a multiple of `minStorageBufferOffsetAlignment` (256): chunks of
+ * the DiT's `[4 * 4608]` modulation are.
+ */
+import normWgsl from "../../shaders/norm.wgsl" with { type: "text" };
+import { type GpuContext, grid } from "../gpu/context.ts";
+import { shapeStr, Tensor } from "../gpu/tensor.ts";
+import { composeWgsl } from "../gpu/wgsl.ts";
+import { actType, assertActivation, rowsCols } from "./common.ts";
+
+const WG = 256;
+
+/** What happens to the normalised (and weighted) row `n` before it is stored. */
+type Epilogue =
+  | { kind: "none" }
+  | { kind: "modulate"; scale: Tensor }
+  | { kind: "gatedResidual"; residual: Tensor; gate: Tensor };
+
+const EPILOGUE_CODE = { none: 0, modulate: 1, gatedResidual: 2 } as const;
+
+interface NormArgs {
+  op: string;
+  x: Tensor;
+  layer: boolean;
+  weight?: Tensor;
+  eps: number;
+  epilogue: Epilogue;
+  /** Row length; defaults to the last axis of `x` (per-head norms pass the head dim). */
+  cols?: number;
+}
+
+function checkVector(op: string, t: Tensor, cols: number, dtype: string, role: string): void {
+  if (t.numel !== cols || t.dtype !== dtype) {
+    throw new Error(
+      `${op}: ${role} '${t.label}' is ${shapeStr(t.shape)} ${t.dtype}; expected [${cols}] ${dtype}`,
+    );
+  }
+  const align = t.ctx.limits.minStorageBufferOffsetAlignment;
+  if (t.offset % align !== 0) {
+    throw new Error(
+      `${op}: ${role} '${t.label}' starts at byte ${t.offset}, not a multiple of ${align}; ` +
+        `copy it to its own tensor`,
+    );
+  }
+}
+
+function normRows(ctx: GpuContext, a: NormArgs): Tensor {
+  const { op, x, weight, epilogue } = a;
+  assertActivation(x, op);
+  const cols = a.cols ?? rowsCols(x.shape)[1];
+  if (!(cols > 0) || x.numel % cols !== 0) {
+    throw new Error(`${op}: '${x.label}' ${shapeStr(x.shape)} does not split into rows of ${cols}`);
+  }
+  const rows = x.numel / cols;
+  if (weight) checkVector(op, weight, cols, "f32", "weight");
+  let v = x, r = x;
+  if (epilogue.kind === "modulate") {
+    checkVector(op, epilogue.scale, cols, x.dtype, "scale");
+    v = epilogue.scale;
+  } else if (epilogue.kind === "gatedResidual") {
+    checkVector(op, epilogue.gate, cols, x.dtype, "gate");
+    const res = epilogue.residual;
+    if (res.numel !== x.numel || res.dtype !== x.dtype) {
+      throw new Error(
+        `${op}: residual '${res.label}' is ${shapeStr(res.shape)} ${res.dtype}; expected ` +
+          `${shapeStr(x.shape)} ${x.dtype}`,
+      );
+    }
+    v = epilogue.gate;
+    r = res;
+  }
+  const out = Tensor.empty(ctx, x.shape, x.dtype, op);
+  const params = new ArrayBuffer(12);
+  new Uint32Array(params, 0, 2).set([rows, cols]);
+  new Float32Array(params, 8, 1)[0] = a.eps;
+  ctx.dispatch({
+    name: `${op}_${x.dtype}`,
+    code: composeWgsl({
+      f16: x.dtype === "f16",
+      aliases: { act_t: actType(x.dtype) },
+      consts: {
+        WG,
+        LAYER: a.layer,
+        HAS_WEIGHT: !!weight,
+        EPILOGUE: EPILOGUE_CODE[epilogue.kind],
+      },
+    }, normWgsl),
+    params: true,
+    storage: ["read", "read", "read", "read", "read_write"],
+  }, {
+    params: new Uint8Array(params),
+    bindings: [x.binding, (weight ?? x).binding, v.binding, r.binding, out.binding],
+    workgroups: grid(ctx, rows),
+  });
+  return out;
+}
+
+/** RMSNorm over the last axis: `x / sqrt(mean(x²) + eps) * weight` (weight f32, optional). */
+export function rmsNorm(ctx: GpuContext, x: Tensor, weight: Tensor | undefined, eps: number) {
+  return normRows(ctx, { op: "rmsNorm", x, layer: false, weight, eps, epilogue: { kind: "none" } });
+}
+
+/**
+ * Per-head RMSNorm of `x` (`[L, H*D]` or `[L, H, D]`, contiguous) with one
+ * `[D]` weight shared by the heads: the same op over rows of `D`. (For q/k
+ * that are about to be rotated, `rmsNormRope` in rope.ts does both in one pass.)
+ */
+export function rmsNormHeads(
+  ctx: GpuContext,
+  x: Tensor,
+  heads: number,
+  weight: Tensor,
+  eps: number,
+): Tensor {
+  // The weight's length is the head dim; the last axis holds one head or all of them.
+  const headDim = weight.numel;
+  const last = x.shape[x.shape.length - 1];
+  if (last !== headDim && last !== heads * headDim) {
+    throw new Error(
+      `rmsNormHeads: '${x.label}' ${shapeStr(x.shape)} is neither [.., ${heads}*${headDim}] ` +
+        `nor [.., ${heads}, ${headDim}] for a weight of ${headDim}`,
+    );
+  }
+  return normRows(ctx, {
+    op: "rmsNormHeads",
+    x,
+    layer: false,
+    weight,
+    eps,
+    epilogue: { kind: "none" },
+    cols: headDim,
+  });
+}
+
+/** `rmsNorm(x) * weight * (1 + scale)`: a DiT block's pre-norm with its AdaLN modulation. */
+export function rmsNormModulate(
+  ctx: GpuContext,
+  x: Tensor,
+  weight: Tensor | undefined,
+  scale: Tensor,
+  eps: number,
+): Tensor {
+  return normRows(ctx, {
+    op: "rmsNormModulate",
+    x,
+    layer: false,
+    weight,
+    eps,
+    epilogue: { kind: "modulate", scale },
+  });
+}
+
+/**
+ * `residual + tanh(gate) * rmsNorm(y) * weight`: a DiT block's post-norm and
+ * gated residual update in one pass (`h += tanh(g) * norm2(f(...))`).
+ */
+export function rmsNormGatedResidual(
+  ctx: GpuContext,
+  residual: Tensor,
+  y: Tensor,
+  weight: Tensor | undefined,
+  gate: Tensor,
+  eps: number,
+): Tensor {
+  return normRows(ctx, {
+    op: "rmsNormGatedResidual",
+    x: y,
+    layer: false,
+    weight,
+    eps,
+    epilogue: { kind: "gatedResidual", residual, gate },
+  });
+}
+
+/**
+ * LayerNorm over the last axis without affine parameters, optionally times
+ * `(1 + scale)` (the DiT's final layer: `norm_final(h) * (1 + adaln(silu(a)))`).
+ */
+export function layerNorm(ctx: GpuContext, x: Tensor, eps: number, scale?: Tensor): Tensor {
+  return normRows(ctx, {
+    op: scale ? "layerNormModulate" : "layerNorm",
+    x,
+    layer: true,
+    eps,
+    epilogue: scale ? { kind: "modulate", scale } : { kind: "none" },
+  });
+}
