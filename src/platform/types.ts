@@ -15,24 +15,35 @@ export interface ByteSource {
   readonly size: number;
   /**
    * Bytes `[offset, offset + length)`. A memory-mapped source returns a view
-   * over the mapping (no copy); others return a fresh buffer. Reading past the
-   * end is an error that names the file.
+   * over the mapping (no copy) — read-only memory: never write into it; others
+   * return a fresh buffer. Reading past the end is an error that names the file.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
   /** How the bytes are reached, for logs and benchmarks. */
   readonly kind: "mmap" | "read" | "blob" | "http" | "memory";
-  /** Releases the mapping / handle. Views returned by `read` die with it. */
+  /**
+   * Releases the mapping / handle. Views returned by `read` die with it (a
+   * mapped source detaches them: they read as empty instead of crashing).
+   */
   close(): void;
 }
 
 export interface Platform {
   readonly name: string;
-  /** Opens a file (path, or URL in a browser) for random access. */
+  /**
+   * Opens a file (path, or URL in a browser) for random access. An empty file
+   * is an error: nothing this runtime opens this way can be empty.
+   */
   open(path: string): Promise<ByteSource>;
   /** Whole small file as text (configs, tokenizer JSON). */
   readText(path: string): Promise<string>;
   /** Whether a file exists (false for a folder). */
   exists(path: string): Promise<boolean>;
+  /**
+   * Names (not paths) of the files directly inside folder `dir`, sorted; an
+   * error where the folder does not exist or the host cannot list it (HTTP).
+   */
+  list(dir: string): Promise<string[]>;
   /** Joins path segments with the host's separator rules. */
   join(...parts: string[]): string;
   /** An environment variable, or undefined where the host has none. */

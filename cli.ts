@@ -1,0 +1,80 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * The `deno` command line: `deno run -A cli.ts <command> [flags]`.
+ *
+ *   info      the WebGPU adapter this runtime gets, its features and limits
+ *   bench     the GPU benchmark (same as `deno task bench`)
+ *   verify    check a JSON caption (file or stdin); exit 0 valid, 2 invalid
+ *   caption   build or pretty-print a JSON caption from flags
+ *   generate  text → image (arrives with the pipeline, issue #4)
+ */
+import { setPlatform } from "./src/platform/mod.ts";
+import { denoPlatform } from "./src/platform/deno.ts";
+import { GpuContext } from "./src/gpu/context.ts";
+import { runCaption, runVerify } from "./src/cli/prompt_commands.ts";
+
+const USAGE = `usage: deno run -A cli.ts <command> [flags]
+
+commands:
+  info       show the WebGPU adapter, its features and limits
+  bench      run the GPU benchmark (flags: --quick, --json)
+  verify     verify a JSON caption: verify [FILE] (stdin when omitted)
+  caption    build a JSON caption from flags (caption --help)
+  generate   text to image: not available yet (the pipeline is issue #4)
+`;
+
+async function info(): Promise<number> {
+  const ctx = await GpuContext.create();
+  console.log(`adapter: ${ctx.describe()}`);
+  const i = ctx.adapterInfo;
+  console.log(`vendor: ${i.vendor || "?"}  architecture: ${i.architecture || "?"}`);
+  for (
+    const k of [
+      "maxBufferSize",
+      "maxStorageBufferBindingSize",
+      "maxComputeWorkgroupStorageSize",
+      "maxComputeInvocationsPerWorkgroup",
+      "maxStorageBuffersPerShaderStage",
+    ] as const
+  ) console.log(`${k}: ${ctx.limits[k]}`);
+  ctx.destroy();
+  return 0;
+}
+
+async function main(args: string[]): Promise<number> {
+  setPlatform(denoPlatform());
+  const [cmd, ...rest] = args;
+  switch (cmd) {
+    case "info":
+      return await info();
+    case "bench": {
+      const { runBench } = await import("./bench/main.ts");
+      return await runBench(rest);
+    }
+    case "verify":
+      return await runVerify(rest);
+    case "caption":
+      return await runCaption(rest);
+    case "generate":
+      console.error("generate: text-to-image generation is not implemented yet (issue #4).");
+      return 1;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      console.error(`unknown command '${cmd}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(`error: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,240 @@
+// Flash-style multi-head attention: out = softmax(scale * q·kᵀ [+ causal mask]) · v
+// over f32 or f16 activations, computed in f32, without ever materialising
+// the Lq×Lk score matrix (online softmax: running max and sum per query,
+// rescaling the output accumulator when the max grows).
+//
+// Layouts (row-major, vec4 = 4 consecutive head dims):
+//   q, out [Lq, Hq, D]   k, v [Lk, Hkv, D]   query head h reads kv head h / (Hq/Hkv).
+//
+// One workgroup = BQ queries of one head (wid.x = query block, wid.y = head),
+// NT = TR × TC threads. Each K/V tile of BK keys is staged once in workgroup
+// memory and used by all BQ queries. Per tile:
+//   1. scores S[BQ][BK] = q·kᵀ. Thread (tr, tc) owns rows tr + i·TR (i < OQ)
+//      and keys tc + j·TC (j < SK) in registers. The head dim is walked in
+//      chunks of DCS vec4s: a Q chunk and a K chunk are staged, then every
+//      thread does OQ·SK vec4 dot products per column. Q is pre-multiplied by
+//      scale·log2(e) while staging, so scores are in log2 units (exp2 below).
+//   2. the masked scores go to `p_tile`; one thread per query row takes the
+//      tile max, turns the row into exp2(s − m_new) in place, updates its
+//      running max / sum (registers) and publishes the rescale factor
+//      exp2(m_old − m_new) in `row_factor`.
+//   3. out += P·V. Thread (tr, tc) owns output rows tr + i·TR and vec4
+//      columns c·TC + tc (c < NCH) — a slice of the head dim — as OQ·NCH
+//      vec4 accumulators. V is staged TC vec4 columns at a time (the chunk of
+//      columns that one c covers), so the V buffer stays BK·TC vec4 whatever D
+//      is; for every 4 keys a thread reads one P vec4 per row (a broadcast)
+//      and 4 V vec4s and does OQ·4 vec4 FMAs.
+// At the end each row is multiplied by 1/sum (one divide per row, none in
+// the loops). Rows with no visible key (causal with Lq > Lk) give zeros.
+// Staging and masking are branchless: an out-of-range element (query ≥ Lq,
+// key ≥ Lk, column ≥ D/4) reads index 0 and is replaced by 0 with `select`,
+// so padded Q/K columns add nothing to the dots, padded keys multiply 0 and
+// padded query rows stay finite (they are computed and never written).
+// Causal blocks stop the key loop after the last key their last query sees.
+// Global loads are vec4 and consecutive threads read consecutive vec4s.
+//
+// Workgroup memory (vec4<f32>; tile sizes come from src/ops/attention.ts,
+// which picks them from maxComputeWorkgroupStorageSize):
+//   q_tile BQ·QP, kv_tile BK·TC (K chunk at pitch QP, then V chunk at pitch TC),
+//   p_tile BQ·PP, row_factor BQ floats.
+// QP = DCS + 1 and PP = BK/4 + 1 pad rows by one vec4 so that threads reading
+// the same column of different rows hit different banks.
+//
+// Header constants: D_VEC (D/4), TC, TR, NT, OQ, BQ, BK, SK, DCS, QP, PP, NCH.
+struct Params {
+  lq: u32,
+  lk: u32,
+  hq: u32,
+  hkv: u32,
+  // Hq / Hkv: query heads per kv head.
+  group: u32,
+  causal: u32,
+  // Lk − Lq: key j is visible to query i iff j ≤ i + causal_offset.
+  causal_offset: i32,
+  // softmax scale × log2(e), applied to q while staging.
+  q_scale: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<act_t>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<act_t>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<act_t>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<act_t>>;
+
+var<workgroup> q_tile: array<vec4<f32>, BQ * QP>;
+var<workgroup> kv_tile: array<vec4<f32>, BK * TC>;
+var<workgroup> p_tile: array<vec4<f32>, BQ * PP>;
+var<workgroup> row_factor: array<f32, BQ>;
+
+// Masked score and the initial running max. Finite (WGSL has no infinity
+// literal) and far below any real score; `VISIBLE_ABOVE` tells them apart.
+const MASKED = -3.0e38;
+const VISIBLE_ABOVE = -1.0e38;
+
+// Staging loads per thread (rounded up); FULL_* when they divide evenly, so
+// the bounds test folds away.
+const Q_LOADS = (BQ * DCS + NT - 1u) / NT;
+const K_LOADS = (BK * DCS + NT - 1u) / NT;
+const V_LOADS = (BK * TC + NT - 1u) / NT;
+const FULL_Q_LOADS = BQ * DCS % NT == 0u;
+const FULL_K_LOADS = BK * DCS % NT == 0u;
+const FULL_V_LOADS = BK * TC % NT == 0u;
+
+@compute @workgroup_size(NT)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) tid: u32,
+) {
+  let q0 = wid.x * BQ;
+  let head = wid.y;
+  let kv_head = head / p.group;
+  let tr = tid / TC;
+  let tc = tid % TC;
+  // vec4 strides between consecutive tokens, and the head's first vec4.
+  let q_stride = p.hq * D_VEC;
+  let kv_stride = p.hkv * D_VEC;
+  let q_base = head * D_VEC;
+  let kv_base = kv_head * D_VEC;
+
+  var acc: array<vec4<f32>, OQ * NCH>;
+  for (var a = 0u; a < OQ * NCH; a++) {
+    acc[a] = vec4<f32>(0.0);
+  }
+  // Running max (log2 units) and sum of the row this thread owns in step 2 (tid < BQ).
+  var m_run = MASKED;
+  var l_run = 0.0;
+
+  // Causal: keys past the block's last query's horizon are never visible.
+  var k_end = p.lk;
+  if (p.causal != 0u) {
+    let last_query = i32(min(q0 + BQ, p.lq)) - 1;
+    k_end = u32(clamp(last_query + p.causal_offset + 1, 0, i32(p.lk)));
+  }
+
+  for (var k0 = 0u; k0 < k_end; k0 += BK) {
+    // ---- 1. scores ----
+    var s: array<f32, OQ * SK>;
+    for (var a = 0u; a < OQ * SK; a++) {
+      s[a] = 0.0;
+    }
+    for (var c0 = 0u; c0 < D_VEC; c0 += DCS) {
+      for (var n = 0u; n < Q_LOADS; n++) {
+        let e = tid + n * NT;
+        let r = e / DCS;
+        let c = e % DCS;
+        let ok = (q0 + r < p.lq) & (c0 + c < D_VEC);
+        let x = vec4<f32>(q[select(0u, (q0 + r) * q_stride + q_base + c0 + c, ok)]);
+        if (FULL_Q_LOADS | (e < BQ * DCS)) {
+          q_tile[r * QP + c] = select(vec4<f32>(0.0), x * p.q_scale, ok);
+        }
+      }
+      for (var n = 0u; n < K_LOADS; n++) {
+        let e = tid + n * NT;
+        let j = e / DCS;
+        let c = e % DCS;
+        let ok = (k0 + j < p.lk) & (c0 + c < D_VEC);
+        let x = vec4<f32>(k[select(0u, (k0 + j) * kv_stride + kv_base + c0 + c, ok)]);
+        if (FULL_K_LOADS | (e < BK * DCS)) {
+          kv_tile[j * QP + c] = select(vec4<f32>(0.0), x, ok);
+        }
+      }
+      workgroupBarrier();
+      for (var c = 0u; c < DCS; c++) {
+        var qv: array<vec4<f32>, OQ>;
+        for (var i = 0u; i < OQ; i++) {
+          qv[i] = q_tile[(tr + i * TR) * QP + c];
+        }
+        for (var j = 0u; j < SK; j++) {
+          let kx = kv_tile[(tc + j * TC) * QP + c];
+          for (var i = 0u; i < OQ; i++) {
+            s[i * SK + j] += dot(qv[i], kx);
+          }
+        }
+      }
+      workgroupBarrier();
+    }
+
+    // ---- 2. online softmax ----
+    for (var i = 0u; i < OQ; i++) {
+      let r = tr + i * TR;
+      let query = i32(q0 + r);
+      for (var j = 0u; j < SK; j++) {
+        let col = tc + j * TC;
+        let key = k0 + col;
+        let visible = (key < p.lk) & ((p.causal == 0u) | (i32(key) <= query + p.causal_offset));
+        p_tile[r * PP + col / 4u][col % 4u] = select(MASKED, s[i * SK + j], visible);
+      }
+    }
+    workgroupBarrier();
+    if (tid < BQ) {
+      let row = tid * PP;
+      var tile_max = MASKED;
+      for (var j4 = 0u; j4 < BK / 4u; j4++) {
+        let x = p_tile[row + j4];
+        tile_max = max(tile_max, max(max(x.x, x.y), max(x.z, x.w)));
+      }
+      let m_new = max(m_run, tile_max);
+      var sum = 0.0;
+      for (var j4 = 0u; j4 < BK / 4u; j4++) {
+        let x = p_tile[row + j4];
+        let e = select(vec4<f32>(0.0), exp2(x - m_new), x > vec4<f32>(VISIBLE_ABOVE));
+        p_tile[row + j4] = e;
+        sum += (e.x + e.y) + (e.z + e.w);
+      }
+      let factor = exp2(m_run - m_new);
+      l_run = l_run * factor + sum;
+      m_run = m_new;
+      row_factor[tid] = factor;
+    }
+    workgroupBarrier();
+
+    // ---- 3. out = out * factor + P·V ----
+    for (var i = 0u; i < OQ; i++) {
+      let f = row_factor[tr + i * TR];
+      for (var c = 0u; c < NCH; c++) {
+        acc[i * NCH + c] *= f;
+      }
+    }
+    for (var c = 0u; c < NCH; c++) {
+      for (var n = 0u; n < V_LOADS; n++) {
+        let e = tid + n * NT;
+        let j = e / TC;
+        let col = c * TC + e % TC;
+        let ok = (k0 + j < p.lk) & (col < D_VEC);
+        let x = vec4<f32>(v[select(0u, (k0 + j) * kv_stride + kv_base + col, ok)]);
+        if (FULL_V_LOADS | (e < BK * TC)) {
+          kv_tile[e] = select(vec4<f32>(0.0), x, ok);
+        }
+      }
+      workgroupBarrier();
+      for (var j4 = 0u; j4 < BK / 4u; j4++) {
+        let v0 = kv_tile[(4u * j4) * TC + tc];
+        let v1 = kv_tile[(4u * j4 + 1u) * TC + tc];
+        let v2 = kv_tile[(4u * j4 + 2u) * TC + tc];
+        let v3 = kv_tile[(4u * j4 + 3u) * TC + tc];
+        for (var i = 0u; i < OQ; i++) {
+          let pr = p_tile[(tr + i * TR) * PP + j4];
+          acc[i * NCH + c] += pr.x * v0 + pr.y * v1 + pr.z * v2 + pr.w * v3;
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+
+  // ---- normalise and write ----
+  if (tid < BQ) {
+    row_factor[tid] = select(0.0, 1.0 / l_run, l_run > 0.0);
+  }
+  workgroupBarrier();
+  for (var i = 0u; i < OQ; i++) {
+    let r = tr + i * TR;
+    if (q0 + r < p.lq) {
+      let inv = row_factor[r];
+      for (var c = 0u; c < NCH; c++) {
+        let col = c * TC + tc;
+        if (col < D_VEC) {
+          out[(q0 + r) * q_stride + q_base + col] = vec4<act_t>(acc[i * NCH + c] * inv);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * Command-line side of prompting: the `verify` and `caption` sub-commands, and
+ * the prompt flags (magic prompt, Hive moderation, caption strictness) that the
+ * `generate` command shares, with their environment-variable fallbacks.
+ */
+import { parseArgs } from "node:util";
+import { platform } from "../platform/mod.ts";
+import { buildCaption, type CaptionSpec } from "../prompt/builder.ts";
+import { canonicalizeCaption, serializeCaption } from "../prompt/canonical.ts";
+import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
+import { JsonSyntaxError } from "../prompt/json.ts";
+import type { ModerationSettings } from "../prompt/moderation.ts";
+import type { MagicPromptSettings } from "../prompt/prepare.ts";
+import { FIXED_BY_CANONICAL, formatIssue, verifyCaption } from "../prompt/verify.ts";
+
+/** Where a command reads stdin and writes its output (replaced in tests). */
+export interface CliIo {
+  readStdin(): Promise<string>;
+  readFile(path: string): Promise<string>;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const encoder = new TextEncoder();
+export const denoIo: CliIo = {
+  readStdin: () => new Response(Deno.stdin.readable).text(),
+  readFile: (path) => Deno.readTextFile(path),
+  stdout: (text) => void Deno.stdout.writeSync(encoder.encode(text + "\n")),
+  stderr: (text) => void Deno.stderr.writeSync(encoder.encode(text + "\n")),
+};
+
+/** Reads a caption file (`-` = stdin), without a UTF-8 byte-order mark. */
+async function readInput(
+  io: CliIo,
+  path: string | undefined,
+): Promise<{ name: string; text: string }> {
+  const text = path === undefined || path === "-" ? await io.readStdin() : await io.readFile(path);
+  return {
+    name: path === undefined || path === "-" ? "<stdin>" : path,
+    text: text.replace(/^\uFEFF/, ""),
+  };
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+// ---- verify -------------------------------------------------------------------
+
+export const VERIFY_USAGE = `usage: verify [FILE...]   (stdin when no FILE or FILE is -)
+
+Checks Ideogram 4 JSON captions against the schema the model was trained on.
+Exit code 0 when every caption is valid, 2 otherwise; messages go to stderr.
+
+  -q, --quiet   print problems only`;
+
+/** `verify [FILE...]`: exit 0 when every caption is valid, 2 otherwise. */
+export async function runVerify(args: string[], io: CliIo = denoIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { help: { type: "boolean", short: "h" }, quiet: { type: "boolean", short: "q" } },
+      allowPositionals: true,
+    });
+  } catch (e) {
+    io.stderr(`verify: ${errorMessage(e)}\n\n${VERIFY_USAGE}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    io.stdout(VERIFY_USAGE);
+    return 0;
+  }
+  const files = parsed.positionals.length > 0 ? parsed.positionals : ["-"];
+  let failed = false;
+  for (const file of files) {
+    let input;
+    try {
+      input = await readInput(io, file);
+    } catch (e) {
+      io.stderr(`${file}: cannot read: ${errorMessage(e)}`);
+      failed = true;
+      continue;
+    }
+    const issues = verifyCaption(input.text);
+    if (issues.length === 0) {
+      if (!parsed.values.quiet) io.stderr(`${input.name}: valid caption`);
+      continue;
+    }
+    failed = true;
+    for (const issue of issues) io.stderr(`${input.name}: ${formatIssue(issue)}`);
+    if (issues.every((i) => FIXED_BY_CANONICAL.has(i.rule))) {
+      io.stderr(`${input.name}: \`caption --canonical ${file}\` writes it in the canonical form`);
+    }
+  }
+  return failed ? 2 : 0;
+}
+
+// ---- caption ------------------------------------------------------------------
+
+export const CAPTION_USAGE =
+  `usage: caption --background TEXT [--element SPEC]... [flags]   build a caption
+       caption --canonical [FILE]                                 rewrite one canonically
+
+Building:
+  --high-level TEXT        high_level_description (one or two sentences; recommended)
+  --background TEXT        the scene shell: setting, ground, sky, light (required)
+  --element SPEC           an element, back to front; repeat for more:
+                             obj:BBOX:DESCRIPTION
+                             text:BBOX:TEXT[:DESCRIPTION]   (in TEXT: \\: colon, \\n new line)
+                           BBOX is y_min,x_min,y_max,x_max on a 0..1000 grid (top-left
+                           origin), or empty: obj::a red kite
+  --style-aesthetics TEXT  --style-lighting TEXT  --style-medium TEXT
+  --style-photo TEXT       camera details (photographs), or
+  --style-art-style TEXT   technique and look (everything else)
+  --palette COLOURS        style palette, e.g. "#F5C542,#87CEEB" (at most 16)
+
+Output (stdout): minified canonical JSON, the form the model gets.
+  --pretty                 indented instead
+  --canonical [FILE]       read a caption (stdin without FILE), write it with keys in
+                           canonical order and non-ASCII literal; exit 2 if it still has issues`;
+
+/** `caption`: build a caption from flags, or rewrite one canonically. Exit 0, or 2 on bad input. */
+export async function runCaption(args: string[], io: CliIo = denoIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        help: { type: "boolean", short: "h" },
+        pretty: { type: "boolean" },
+        canonical: { type: "boolean" },
+        "high-level": { type: "string" },
+        background: { type: "string" },
+        element: { type: "string", multiple: true },
+        palette: { type: "string" },
+        "style-aesthetics": { type: "string" },
+        "style-lighting": { type: "string" },
+        "style-medium": { type: "string" },
+        "style-photo": { type: "string" },
+        "style-art-style": { type: "string" },
+      },
+      allowPositionals: true,
+    });
+  } catch (e) {
+    io.stderr(`caption: ${errorMessage(e)}\n\n${CAPTION_USAGE}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    io.stdout(CAPTION_USAGE);
+    return 0;
+  }
+  const indent = v.pretty ? 2 : 0;
+
+  if (v.canonical) {
+    if (parsed.positionals.length > 1) {
+      io.stderr("caption --canonical: give one FILE (or none for stdin)");
+      return 2;
+    }
+    let input;
+    try {
+      input = await readInput(io, parsed.positionals[0]);
+    } catch (e) {
+      io.stderr(`${parsed.positionals[0]}: cannot read: ${errorMessage(e)}`);
+      return 2;
+    }
+    let text;
+    try {
+      text = canonicalizeCaption(input.text, { indent });
+    } catch (e) {
+      if (!(e instanceof JsonSyntaxError)) throw e;
+      io.stderr(`${input.name}: ${e.message}`);
+      return 2;
+    }
+    io.stdout(text);
+    const issues = verifyCaption(text);
+    for (const issue of issues) io.stderr(`${input.name}: ${formatIssue(issue)}`);
+    return issues.length > 0 ? 2 : 0;
+  }
+
+  if (parsed.positionals.length > 0) {
+    io.stderr(
+      `caption: unexpected argument '${parsed.positionals[0]}' (files go with --canonical)`,
+    );
+    return 2;
+  }
+  if (v.background === undefined) {
+    io.stderr(`caption: --background is required to build a caption\n\n${CAPTION_USAGE}`);
+    return 2;
+  }
+  const styleFlags = [
+    "style-aesthetics",
+    "style-lighting",
+    "style-medium",
+    "style-photo",
+    "style-art-style",
+    "palette",
+  ] as const;
+  if (styleFlags.some((f) => v[f] !== undefined)) {
+    const missing: string[] = (["style-aesthetics", "style-lighting", "style-medium"] as const)
+      .filter((f) => v[f] === undefined).map((f) => `--${f}`);
+    if ((v["style-photo"] === undefined) === (v["style-art-style"] === undefined)) {
+      missing.push("exactly one of --style-photo / --style-art-style");
+    }
+    if (missing.length > 0) {
+      io.stderr(
+        `caption: a style description (--palette included) also needs ${missing.join(", ")}`,
+      );
+      return 2;
+    }
+  }
+  const spec: CaptionSpec = {
+    highLevel: v["high-level"],
+    background: v.background,
+    elements: v.element ?? [],
+    style: {
+      aesthetics: v["style-aesthetics"],
+      lighting: v["style-lighting"],
+      medium: v["style-medium"],
+      photo: v["style-photo"],
+      artStyle: v["style-art-style"],
+      palette: v.palette,
+    },
+  };
+  try {
+    io.stdout(serializeCaption(buildCaption(spec), { indent }));
+    return 0;
+  } catch (e) {
+    if (!(e instanceof PromptError)) throw e;
+    io.stderr(`caption: ${e.message}`);
+    return e.exitCode;
+  }
+}
+
+// ---- prompt flags shared with `generate` ----------------------------------------
+
+/** `parseArgs` options of the prompt step; spread them into a command's own options. */
+export const MAGIC_PROMPT_FLAGS = {
+  "magic-prompt": { type: "boolean" },
+  "no-magic-prompt": { type: "boolean" },
+  "magic-prompt-key": { type: "string" },
+  "magic-prompt-url": { type: "string" },
+  "magic-prompt-model": { type: "string" },
+  "magic-prompt-system-file": { type: "string" },
+  "keep-bboxes": { type: "boolean" },
+  "warn-on-caption-issues": { type: "boolean" },
+  "hive-text-key": { type: "string" },
+  "hive-visual-key": { type: "string" },
+  "ideogram-base-url": { type: "string" },
+  "hive-base-url": { type: "string" },
+} as const;
+
+/** Help lines for {@link MAGIC_PROMPT_FLAGS}. */
+export const PROMPT_FLAGS_USAGE = `Prompt:
+  --magic-prompt               expand the prompt into a JSON caption (an error without a backend);
+                               on by default when a key or URL is configured
+  --no-magic-prompt            send the prompt as it is
+  --magic-prompt-key KEY       key of the magic prompt backend (env IDEOGRAM_API_KEY for Ideogram's
+                               hosted API, MAGIC_PROMPT_API_KEY with --magic-prompt-url)
+  --magic-prompt-url URL       an OpenAI-compatible endpoint (…/v1 or …/v1/chat/completions)
+  --magic-prompt-model NAME    model for --magic-prompt-url
+  --magic-prompt-system-file F your own system prompt ({{aspect_ratio}} is filled in)
+  --keep-bboxes                keep the bboxes the magic prompt wrote (dropped by default)
+  --warn-on-caption-issues     generate even when the JSON caption has schema issues
+Safety (Hive):
+  --hive-text-key KEY          screen the prompt (env HIVE_TEXT_MODERATION_KEY)
+  --hive-visual-key KEY        screen the image (env HIVE_VISUAL_MODERATION_KEY)
+Service addresses (tests, proxies):
+  --ideogram-base-url URL      env IDEOGRAM_API_BASE_URL (default https://api.ideogram.ai)
+  --hive-base-url URL          env HIVE_API_BASE_URL (default https://api.thehive.ai)`;
+
+/** The values `parseArgs` gives for {@link MAGIC_PROMPT_FLAGS}. */
+export interface PromptFlagValues {
+  "magic-prompt"?: boolean;
+  "no-magic-prompt"?: boolean;
+  "magic-prompt-key"?: string;
+  "magic-prompt-url"?: string;
+  "magic-prompt-model"?: string;
+  "magic-prompt-system-file"?: string;
+  "keep-bboxes"?: boolean;
+  "warn-on-caption-issues"?: boolean;
+  "hive-text-key"?: string;
+  "hive-visual-key"?: string;
+  "ideogram-base-url"?: string;
+  "hive-base-url"?: string;
+}
+
+/** Settings for `preparePrompt` / `screenImage`, from flags and environment. */
+export interface PromptSettings {
+  magicPrompt: MagicPromptSettings;
+  moderation: ModerationSettings;
+  warnOnCaptionIssues: boolean;
+  /** Lines to show (e.g. a key that is set but unused). */
+  warnings: string[];
+}
+
+export type EnvLookup = (name: string) => string | undefined;
+
+/**
+ * Resolves prompt flags, falling back to the environment: the key goes to the
+ * selected magic prompt backend (`--magic-prompt-url` selects the
+ * OpenAI-compatible one, else Ideogram's hosted API). Reads the system prompt
+ * file. Throws {@link PromptRejectedError} on contradictory or unreadable input.
+ */
+export async function promptSettingsFromFlags(
+  values: PromptFlagValues,
+  env: EnvLookup = (name) => platform().env(name),
+  readFile: (path: string) => Promise<string> = (path) => platform().readText(path),
+): Promise<PromptSettings> {
+  const get = (name: string) => {
+    const v = env(name);
+    return v === undefined || v.trim() === "" ? undefined : v.trim();
+  };
+  if (values["magic-prompt"] && values["no-magic-prompt"]) {
+    throw new PromptRejectedError("--magic-prompt and --no-magic-prompt contradict each other");
+  }
+  const url = values["magic-prompt-url"];
+  const flagKey = values["magic-prompt-key"];
+  const warnings: string[] = [];
+
+  let systemPrompt: string | undefined;
+  const systemFile = values["magic-prompt-system-file"];
+  if (systemFile !== undefined) {
+    try {
+      systemPrompt = await readFile(systemFile);
+    } catch (e) {
+      throw new PromptRejectedError(`--magic-prompt-system-file ${systemFile}: ${errorMessage(e)}`);
+    }
+    if (systemPrompt.trim() === "") {
+      throw new PromptRejectedError(`--magic-prompt-system-file ${systemFile} is empty`);
+    }
+    if (!url) warnings.push("--magic-prompt-system-file only applies with --magic-prompt-url");
+  }
+
+  const ideogramKey = url ? get("IDEOGRAM_API_KEY") : flagKey ?? get("IDEOGRAM_API_KEY");
+  const apiKey = url ? flagKey ?? get("MAGIC_PROMPT_API_KEY") : undefined;
+  if (!url && !ideogramKey && get("MAGIC_PROMPT_API_KEY") && !values["no-magic-prompt"]) {
+    warnings.push(
+      "MAGIC_PROMPT_API_KEY is set but no --magic-prompt-url is given, so it is not used",
+    );
+  }
+  const enabled = values["no-magic-prompt"] ? false : values["magic-prompt"] ? true : undefined;
+  return {
+    magicPrompt: {
+      enabled,
+      ideogramKey,
+      ideogramBaseUrl: values["ideogram-base-url"] ?? get("IDEOGRAM_API_BASE_URL"),
+      url,
+      model: values["magic-prompt-model"],
+      apiKey,
+      systemPrompt,
+      keepBboxes: values["keep-bboxes"] ?? false,
+    },
+    moderation: {
+      textKey: values["hive-text-key"] ?? get("HIVE_TEXT_MODERATION_KEY"),
+      visualKey: values["hive-visual-key"] ?? get("HIVE_VISUAL_MODERATION_KEY"),
+      baseUrl: values["hive-base-url"] ?? get("HIVE_API_BASE_URL"),
+    },
+    warnOnCaptionIssues: values["warn-on-caption-issues"] ?? false,
+    warnings,
+  };
+}
+
+/**
+ * Parses only the prompt flags out of `args` (other flags are an error) and
+ * resolves them; `positionals` are the remaining arguments.
+ */
+export async function parsePromptFlags(
+  args: string[],
+  env?: EnvLookup,
+  readFile?: (path: string) => Promise<string>,
+): Promise<{ settings: PromptSettings; positionals: string[] }> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: MAGIC_PROMPT_FLAGS, allowPositionals: true });
+  } catch (e) {
+    throw new PromptRejectedError(errorMessage(e));
+  }
+  return {
+    settings: await promptSettingsFromFlags(parsed.values, env, readFile),
+    positionals: parsed.positionals,
+  };
+}

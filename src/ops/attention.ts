@@ -1,0 +1,250 @@
+/**
+ * Flash-style multi-head attention (`shaders/attention.wgsl`): grouped-query,
+ * optionally causal (bottom-right aligned), any head dim that is a multiple
+ * of 4 up to 512, f32 or f16 activations with f32 arithmetic. The Lq×Lk
+ * score matrix is never stored: each workgroup keeps BQ queries' outputs in
+ * registers and streams the keys through workgroup memory in tiles of BK,
+ * with an online softmax (see the shader's header for the full design).
+ * CPU reference: `attention_ref.ts`.
+ *
+ * Used by the Qwen3 text encoder (causal, 32 query / 8 kv heads, D = 128),
+ * the DiT (18 heads, D = 256, full attention over up to ~20k tokens) and the
+ * VAE mid-block (one head, D = 512, over all latent pixels).
+ *
+ * Design, and why:
+ * - 256 threads per workgroup (16 across the head dim × 16 across query
+ *   rows), one head and a block of 64 queries (32 for D = 512). Every K/V
+ *   element fetched from global memory serves the whole query block.
+ * - The output accumulator `[blockQ, D]` lives in registers, split along
+ *   the head dim: each thread owns rowsPerThread rows × ⌈D/64⌉ vec4
+ *   columns (at most 16 vec4s = 64 floats, which is what bounds blockQ for
+ *   large D). Nothing of size D per thread is ever needed, so D = 512 fits.
+ * - Workgroup memory holds chunks, not whole rows: Q and K are staged 32
+ *   floats of the head dim at a time for the score step, V 64 floats at a
+ *   time for the P·V step. So the footprint does not grow with D: 26 KiB
+ *   for D ≤ 256 (64 × 32 tiles), 29 KiB for D = 512 (32 × 64), and a
+ *   smaller tiling when the adapter only has the 16 KiB WebGPU minimum.
+ * - Staging is f32 even for f16 activations: the values are converted once
+ *   per load instead of once per use in the inner loops (which are all
+ *   vec4 dot products / FMAs from workgroup memory, rows padded by one vec4
+ *   against bank conflicts).
+ * - Softmax in log2 units: q is pre-scaled by `scale · log2(e)` while
+ *   staged; exp2 everywhere, one divide per output row.
+ * - Causal blocks stop at the last key their last query can see.
+ */
+import attentionWgsl from "../../shaders/attention.wgsl" with { type: "text" };
+import type { GpuContext } from "../gpu/context.ts";
+import { shapeStr, Tensor } from "../gpu/tensor.ts";
+import { composeWgsl } from "../gpu/wgsl.ts";
+import { actType, assertActivation } from "./common.ts";
+
+export interface AttentionOptions {
+  /** Key j is visible to query i iff `j <= i + (Lk - Lq)`. Default false. */
+  causal?: boolean;
+  /** Softmax scale; default `1 / sqrt(D)`. */
+  scale?: number;
+  /** Write here instead of a new tensor (`[Lq, Hq, D]`, q's dtype, not one of q/k/v's buffers). */
+  out?: Tensor;
+  /**
+   * Plan tiles for at most this much workgroup memory (bytes) instead of the
+   * device's `maxComputeWorkgroupStorageSize` (which still caps it): lets
+   * tests and benchmarks run the small-memory tiling on any adapter.
+   */
+  maxWorkgroupBytes?: number;
+}
+
+/** Tile sizes of one attention kernel variant (the shader's header constants). */
+export interface AttentionTiling {
+  /** Head dim in vec4s (`D / 4`). */
+  dVec: number;
+  /** Threads across the head dim / across the keys of a tile (power of two). */
+  colThreads: number;
+  /** Threads across the query rows. */
+  rowThreads: number;
+  /** Query rows per thread; block of queries per workgroup = rowThreads · rowsPerThread. */
+  rowsPerThread: number;
+  blockQ: number;
+  /** Keys per K/V tile. */
+  blockK: number;
+  /** vec4 columns per Q/K staging chunk of the score step. */
+  scoreChunk: number;
+  /** Output column chunks (of colThreads vec4s) each thread accumulates. */
+  outChunks: number;
+  /** Workgroup memory the variant uses, bytes. */
+  workgroupBytes: number;
+}
+
+/** Largest supported head dim: the output accumulators live in registers. */
+export const ATTENTION_MAX_HEAD_DIM = 512;
+
+const COL_THREADS = 16;
+const ROW_THREADS = 16;
+const SCORE_CHUNK = 8;
+/** At most this many vec4 accumulators per thread (64 floats), to stay in registers. */
+const MAX_ACC_VEC4 = 16;
+
+function tilingBytes(blockQ: number, blockK: number): number {
+  const vec4 = 16;
+  const qTile = blockQ * (SCORE_CHUNK + 1);
+  const kvTile = blockK * COL_THREADS; // ≥ blockK · (SCORE_CHUNK + 1), so K fits too
+  const pTile = blockQ * (blockK / 4 + 1);
+  return (qTile + kvTile + pTile) * vec4 + blockQ * 4;
+}
+
+/**
+ * Picks tile sizes for head dim `headDim` within `maxBytes` of workgroup
+ * memory: the largest query block first (every K/V byte loaded is reused by
+ * blockQ queries), then the largest key tile (bigger register tiles in the
+ * score step). With 32 KiB: D ≤ 256 → 64 queries × 32 keys, D = 512 → 32 × 64.
+ */
+export function attentionTiling(headDim: number, maxBytes: number): AttentionTiling {
+  const dVec = headDim / 4;
+  const outChunks = Math.ceil(dVec / COL_THREADS);
+  const maxRows = Math.max(1, Math.min(4, Math.floor(MAX_ACC_VEC4 / outChunks)));
+  for (let rowsPerThread = maxRows; rowsPerThread >= 1; rowsPerThread--) {
+    const blockQ = ROW_THREADS * rowsPerThread;
+    for (const blockK of [64, 32, 16]) {
+      const keysPerThread = blockK / COL_THREADS;
+      if (rowsPerThread * keysPerThread > 16) continue;
+      const workgroupBytes = tilingBytes(blockQ, blockK);
+      if (workgroupBytes > maxBytes) continue;
+      return {
+        dVec,
+        colThreads: COL_THREADS,
+        rowThreads: ROW_THREADS,
+        rowsPerThread,
+        blockQ,
+        blockK,
+        scoreChunk: SCORE_CHUNK,
+        outChunks,
+        workgroupBytes,
+      };
+    }
+  }
+  const smallest = tilingBytes(ROW_THREADS, 16);
+  throw new Error(
+    `attention: head dim ${headDim} needs ${smallest} bytes of workgroup memory, ` +
+      `the limit is ${maxBytes}`,
+  );
+}
+
+/** Composed shader text per variant, so repeated calls skip rebuilding it. */
+const codeCache = new Map<string, string>();
+
+function attentionCode(t: AttentionTiling, dtype: "f32" | "f16"): string {
+  const key = `${dtype}:${t.dVec}:${t.rowsPerThread}:${t.blockK}`;
+  let code = codeCache.get(key);
+  if (code === undefined) codeCache.set(key, code = composeAttention(t, dtype));
+  return code;
+}
+
+function composeAttention(t: AttentionTiling, dtype: "f32" | "f16"): string {
+  return composeWgsl({
+    f16: dtype === "f16",
+    aliases: { act_t: actType(dtype) },
+    consts: {
+      D_VEC: t.dVec,
+      TC: t.colThreads,
+      TR: t.rowThreads,
+      NT: t.colThreads * t.rowThreads,
+      OQ: t.rowsPerThread,
+      BQ: t.blockQ,
+      BK: t.blockK,
+      SK: t.blockK / t.colThreads,
+      DCS: t.scoreChunk,
+      QP: t.scoreChunk + 1,
+      PP: t.blockK / 4 + 1,
+      NCH: t.outChunks,
+    },
+  }, attentionWgsl);
+}
+
+function checkInputs(q: Tensor, k: Tensor, v: Tensor): void {
+  for (const [name, t] of [["q", q], ["k", k], ["v", v]] as const) {
+    assertActivation(t, "attention");
+    if (t.shape.length !== 3 || t.shape.some((n) => !Number.isInteger(n) || n < 1)) {
+      throw new Error(
+        `attention: ${name} '${t.label}' has shape ${shapeStr(t.shape)}; expected [L, heads, D]`,
+      );
+    }
+  }
+  if (k.dtype !== q.dtype || v.dtype !== q.dtype) {
+    throw new Error(`attention: dtypes differ (q ${q.dtype}, k ${k.dtype}, v ${v.dtype})`);
+  }
+  if (k.shape.join() !== v.shape.join()) {
+    throw new Error(
+      `attention: k '${k.label}' ${shapeStr(k.shape)} and v '${v.label}' ${
+        shapeStr(v.shape)
+      } differ in shape`,
+    );
+  }
+  const [, hq, d] = q.shape, [, hkv, dk] = k.shape;
+  if (dk !== d) {
+    throw new Error(
+      `attention: head dims differ (q '${q.label}' ${shapeStr(q.shape)}, k '${k.label}' ${
+        shapeStr(k.shape)
+      })`,
+    );
+  }
+  if (d % 4 !== 0 || d > ATTENTION_MAX_HEAD_DIM) {
+    throw new Error(
+      `attention: head dim ${d} is not supported (a multiple of 4 up to ${ATTENTION_MAX_HEAD_DIM})`,
+    );
+  }
+  if (hq % hkv !== 0) {
+    throw new Error(
+      `attention: ${hq} query heads (q '${q.label}') are not a multiple of ${hkv} kv heads ` +
+        `(k '${k.label}')`,
+    );
+  }
+}
+
+/**
+ * `softmax(scale · q·kᵀ) · v` per query head: q `[Lq, Hq, D]`, k and v
+ * `[Lk, Hkv, D]` (contiguous; Hq a multiple of Hkv, query head h uses kv head
+ * `floor(h / (Hq / Hkv))`). Returns `[Lq, Hq, D]` in q's dtype (or fills
+ * `opts.out`). Records one dispatch; never waits.
+ */
+export function attention(
+  ctx: GpuContext,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: AttentionOptions = {},
+): Tensor {
+  checkInputs(q, k, v);
+  const [lq, hq, d] = q.shape, [lk, hkv] = k.shape;
+  const scale = opts.scale ?? 1 / Math.sqrt(d);
+  if (!Number.isFinite(scale)) throw new Error(`attention: scale ${scale} is not finite`);
+  const out = opts.out ?? Tensor.empty(ctx, q.shape, q.dtype, "attention");
+  if (opts.out) {
+    if (out.shape.join() !== q.shape.join() || out.dtype !== q.dtype) {
+      throw new Error(
+        `attention: out '${out.label}' is ${shapeStr(out.shape)} ${out.dtype}; expected ${
+          shapeStr(q.shape)
+        } ${q.dtype}`,
+      );
+    }
+    if ([q, k, v].some((t) => t.buffer === out.buffer)) {
+      throw new Error(`attention: out '${out.label}' shares a buffer with q, k or v`);
+    }
+  }
+  const limit = ctx.limits.maxComputeWorkgroupStorageSize;
+  const tiling = attentionTiling(d, Math.min(limit, opts.maxWorkgroupBytes ?? limit));
+
+  const params = new ArrayBuffer(32);
+  new Uint32Array(params, 0, 6).set([lq, lk, hq, hkv, hq / hkv, opts.causal ? 1 : 0]);
+  new Int32Array(params, 24, 1)[0] = lk - lq;
+  new Float32Array(params, 28, 1)[0] = scale * Math.LOG2E;
+  ctx.dispatch({
+    name: `attention_d${d}_q${tiling.blockQ}_k${tiling.blockK}_${q.dtype}`,
+    code: attentionCode(tiling, q.dtype as "f32" | "f16"),
+    params: true,
+    storage: ["read", "read", "read", "read_write"],
+  }, {
+    params: new Uint8Array(params),
+    bindings: [q.binding, k.binding, v.binding, out.binding],
+    workgroups: [Math.ceil(lq / tiling.blockQ), hq],
+  });
+  return out;
+}

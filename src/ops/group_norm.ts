@@ -1,0 +1,220 @@
+/**
+ * GroupNorm over channels-last activations `[H, W, C]` (or `[pixels, C]`),
+ * computed in f32 (`shaders/group_norm.wgsl`). CPU reference: `group_norm_ref.ts`.
+ *
+ * `y = (x - mean_g) / sqrt(var_g + eps) * gamma[c] + beta[c]` with the biased
+ * variance of group `g = c / (C / groups)` over all pixels, as PyTorch's
+ * `GroupNorm`. The VAE decoder uses 32 groups, eps 1e-6, and follows every
+ * GroupNorm but the attention's with SiLU, which {@link groupNormApply} fuses.
+ *
+ * Two phases, so a 2048² image processed in row bands is normalised with the
+ * statistics of the whole image: {@link groupNormStats} accumulates each band's
+ * moments into one {@link GroupNormStats} (`acc`), then {@link groupNormApply}
+ * normalises each band with them:
+ *
+ *     let stats;
+ *     for (const b of bands) stats = groupNormStats(ctx, b.x, 32, stats, { rows: b.ownRows });
+ *     for (const b of bands) b.y = groupNormApply(ctx, b.x, stats, gamma, beta, 1e-6, {silu: true});
+ *
+ * (`rows` leaves out halo rows that another band also holds.) Moments are
+ * merged pairwise (count, mean, M2) in f32, so large groups (a 2048² ×
+ * 128-channel map has 2²⁴ values per group) with large means keep their
+ * precision.
+ *
+ * `gamma` and `beta` are f32 `[C]` tensors whatever the activation dtype.
+ */
+import groupNormWgsl from "../../shaders/group_norm.wgsl" with { type: "text" };
+import { type GpuContext, grid } from "../gpu/context.ts";
+import { shapeStr, Tensor } from "../gpu/tensor.ts";
+import { composeWgsl } from "../gpu/wgsl.ts";
+import { actType, assertActivation } from "./common.ts";
+
+/** Per-group moments: a `[groups, 4]` u32 tensor of (count, mean bits, M2 bits, unused). */
+export interface GroupNormStats {
+  readonly tensor: Tensor;
+  readonly groups: number;
+  readonly channels: number;
+}
+
+export interface GroupNormStatsOptions {
+  /** Count only rows `[start, end)` of `x`'s first axis (e.g. leave out a band's halo rows). */
+  rows?: readonly [number, number];
+}
+
+export interface GroupNormApplyOptions {
+  /** Apply SiLU after the affine (the resnet's GroupNorm → SiLU). */
+  silu?: boolean;
+}
+
+/** Values per workgroup in the statistics pass (≈128 per thread). */
+const VALUES_PER_WORKGROUP = 32768;
+const PARAMS_BYTES = 36;
+
+function kernel(x: Tensor, entryPoint: string, slots: number, silu: boolean, storage: number) {
+  return {
+    name: `groupnorm_${entryPoint}_${x.dtype}`,
+    code: composeWgsl({
+      f16: x.dtype === "f16",
+      aliases: { act_t: actType(x.dtype) },
+      consts: { SLOTS: slots, SILU: silu },
+    }, groupNormWgsl),
+    entryPoint,
+    params: true,
+    storage: [...Array(storage - 1).fill("read"), "read_write"] as ("read" | "read_write")[],
+  };
+}
+
+function params(v: {
+  pix0?: number;
+  npix?: number;
+  channels: number;
+  groups: number;
+  chunk?: number;
+  parts?: number;
+  accumulate?: boolean;
+  count?: number;
+  eps?: number;
+}): Uint8Array {
+  const buf = new ArrayBuffer(PARAMS_BYTES);
+  new Uint32Array(buf, 0, 8).set([
+    v.pix0 ?? 0,
+    v.npix ?? 0,
+    v.channels,
+    v.groups,
+    v.chunk ?? 0,
+    v.parts ?? 0,
+    v.accumulate ? 1 : 0,
+    v.count ?? 0,
+  ]);
+  new Float32Array(buf, 32, 1)[0] = v.eps ?? 0;
+  return new Uint8Array(buf);
+}
+
+/** Channels (last axis) and pixels per row of the first axis. */
+function geometry(op: string, x: Tensor, groups: number): { channels: number; rowPixels: number } {
+  assertActivation(x, op);
+  const channels = x.shape[x.shape.length - 1];
+  if (x.shape.length < 2 || !(groups > 0) || channels % groups !== 0) {
+    throw new Error(
+      `${op}: '${x.label}' ${shapeStr(x.shape)} does not split its last axis into ${groups} groups`,
+    );
+  }
+  return { channels, rowPixels: x.numel / (x.shape[0] * channels) };
+}
+
+/**
+ * Adds the moments of `x` (rows `opts.rows` of it, default all) to `acc`, or to
+ * fresh statistics when `acc` is absent; returns the statistics (`acc` itself
+ * when given, updated in place in command order).
+ */
+export function groupNormStats(
+  ctx: GpuContext,
+  x: Tensor,
+  groups: number,
+  acc?: GroupNormStats,
+  opts: GroupNormStatsOptions = {},
+): GroupNormStats {
+  const op = "groupNormStats";
+  const { channels, rowPixels } = geometry(op, x, groups);
+  if (acc && (acc.groups !== groups || acc.channels !== channels)) {
+    throw new Error(
+      `${op}: statistics of ${acc.groups} groups over ${acc.channels} channels cannot take ` +
+        `'${x.label}' ${shapeStr(x.shape)} in ${groups} groups`,
+    );
+  }
+  const [r0, r1] = opts.rows ?? [0, x.shape[0]];
+  if (!(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 < r1 && r1 <= x.shape[0])) {
+    throw new Error(
+      `${op}: rows [${r0}, ${r1}) are empty or outside '${x.label}' ` +
+        shapeStr(x.shape),
+    );
+  }
+  const npix = (r1 - r0) * rowPixels;
+  const chunk = Math.max(1, Math.floor(VALUES_PER_WORKGROUP / channels));
+  const parts = Math.ceil(npix / chunk);
+  const stats = acc ??
+    { tensor: Tensor.empty(ctx, [groups, 4], "u32", "groupnorm stats"), groups, channels };
+  const partials = Tensor.empty(ctx, [parts, groups, 4], "u32", "groupnorm partials");
+  const slots = Math.max(256, channels);
+  ctx.dispatch(kernel(x, "partial_stats", slots, false, 2), {
+    params: params({ pix0: r0 * rowPixels, npix, channels, groups, chunk, parts }),
+    bindings: [x.binding, partials.binding],
+    workgroups: grid(ctx, parts),
+  });
+  ctx.dispatch(kernel(x, "merge_stats", 256, false, 2), {
+    params: params({ channels, groups, parts, accumulate: !!acc }),
+    bindings: [partials.binding, stats.tensor.binding],
+    workgroups: [groups],
+  });
+  // Safe to recycle now: later commands that reuse the buffer run after these.
+  partials.release();
+  return stats;
+}
+
+function checkAffine(op: string, t: Tensor, channels: number, role: string): void {
+  if (t.dtype !== "f32" || t.numel !== channels) {
+    throw new Error(
+      `${op}: ${role} '${t.label}' is ${shapeStr(t.shape)} ${t.dtype}; expected [${channels}] f32`,
+    );
+  }
+}
+
+/** Normalises `x` with `stats` (from {@link groupNormStats}), then the affine and optional SiLU. */
+export function groupNormApply(
+  ctx: GpuContext,
+  x: Tensor,
+  stats: GroupNormStats,
+  gamma: Tensor,
+  beta: Tensor,
+  eps: number,
+  opts: GroupNormApplyOptions = {},
+): Tensor {
+  const op = "groupNormApply";
+  const { channels } = geometry(op, x, stats.groups);
+  if (channels !== stats.channels) {
+    throw new Error(
+      `${op}: '${x.label}' ${shapeStr(x.shape)} has ${channels} channels, the statistics ` +
+        `${stats.channels}`,
+    );
+  }
+  checkAffine(op, gamma, channels, "gamma");
+  checkAffine(op, beta, channels, "beta");
+  const out = Tensor.empty(ctx, x.shape, x.dtype, "groupnorm");
+  ctx.dispatch(kernel(x, "apply", 256, !!opts.silu, 5), {
+    params: params({ channels, groups: stats.groups, count: x.numel, eps }),
+    bindings: [x.binding, stats.tensor.binding, gamma.binding, beta.binding, out.binding],
+    workgroups: grid(ctx, Math.ceil(x.numel / 256)),
+  });
+  return out;
+}
+
+/** Statistics and normalisation of one whole tensor. */
+export function groupNorm(
+  ctx: GpuContext,
+  x: Tensor,
+  groups: number,
+  gamma: Tensor,
+  beta: Tensor,
+  eps: number,
+  opts: GroupNormApplyOptions = {},
+): Tensor {
+  const stats = groupNormStats(ctx, x, groups);
+  const out = groupNormApply(ctx, x, stats, gamma, beta, eps, opts);
+  stats.tensor.release();
+  return out;
+}
+
+/** Reads statistics back: per group the count, mean and (biased) variance. */
+export async function readGroupNormStats(
+  stats: GroupNormStats,
+): Promise<{ count: number[]; mean: number[]; variance: number[] }> {
+  const raw = await stats.tensor.read() as Uint32Array;
+  const f = new Float32Array(raw.buffer, raw.byteOffset, raw.length);
+  const count: number[] = [], mean: number[] = [], variance: number[] = [];
+  for (let g = 0; g < stats.groups; g++) {
+    count.push(raw[4 * g]);
+    mean.push(f[4 * g + 1]);
+    variance.push(f[4 * g + 2] / raw[4 * g]);
+  }
+  return { count, mean, variance };
+}

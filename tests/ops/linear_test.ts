@@ -1,0 +1,107 @@
+import { memorySource } from "../../src/io/byte_source.ts";
+import type { HostLinear } from "../../src/io/host_linear.ts";
+import { loadHostLinear } from "../../src/io/linear_loader.ts";
+import { denseTensor, quantizeFp8, quantizeNf4 } from "../../src/io/quantize.ts";
+import { SafetensorsFile } from "../../src/io/safetensors.ts";
+import { type TensorMap, writeSafetensors } from "../../src/io/safetensors_writer.ts";
+import { Tensor } from "../../src/gpu/tensor.ts";
+import { linear, uploadLinear } from "../../src/ops/linear.ts";
+import { linearRef } from "../../src/ops/linear_ref.ts";
+import { assert, assertRejects } from "../assert.ts";
+import { actDTypes, assertClose, randn, roundF16, testGpu, TOL } from "../util.ts";
+
+/** Every stored form a Linear weight can have. */
+const FORMATS = ["f32", "f16", "bf16", "nf4", "nf4-double", "fp8"] as const;
+type Format = typeof FORMATS[number];
+
+/**
+ * A host weight in `format`, produced the way the runtime gets one: written
+ * to a safetensors file by the quantizers and read back by the loader.
+ */
+async function hostLinear(format: Format, values: Float32Array, out: number, inF: number) {
+  const name = "layer.weight";
+  const tensors: TensorMap = format === "nf4" || format === "nf4-double"
+    ? quantizeNf4(name, values, [out, inF], { doubleQuant: format === "nf4-double" })
+    : format === "fp8"
+    ? quantizeFp8(name, values, [out, inF])
+    : { [name]: denseTensor(values, [out, inF], format.toUpperCase() as "F32" | "F16" | "BF16") };
+  const file = await SafetensorsFile.open(memorySource("w.safetensors", writeSafetensors(tensors)));
+  return await loadHostLinear(file, name, [out, inF]);
+}
+
+async function checkLinear(
+  format: Format,
+  [m, n, k]: [number, number, number],
+  opts: { bias?: boolean; maxPartBytes?: number; seed?: number } = {},
+) {
+  const ctx = await testGpu();
+  const seed = opts.seed ?? 1;
+  const host: HostLinear = await hostLinear(format, randn(n * k, seed, 1 / Math.sqrt(k)), n, k);
+  const bias = opts.bias ? randn(n, seed + 1) : undefined;
+  const w = uploadLinear(ctx, host, `w_${format}`, { bias, maxPartBytes: opts.maxPartBytes });
+  try {
+    for (const dtype of actDTypes(ctx)) {
+      let x = randn(m * k, seed + 2);
+      if (dtype === "f16") x = roundF16(x);
+      const xt = Tensor.fromF32(ctx, x, [m, k], dtype, "x");
+      const y = linear(ctx, xt, w);
+      const got = await y.toF32();
+      const want = linearRef(x, m, host, bias);
+      assertClose(got, want, TOL[dtype], `${format} ${dtype} [${m},${k}]x[${n},${k}]ᵀ`);
+      xt.release();
+      y.release();
+    }
+  } finally {
+    w.release();
+  }
+  return w;
+}
+
+for (const format of FORMATS) {
+  Deno.test(`linear ${format}: odd M, N, K (partial tiles everywhere)`, async () => {
+    await checkLinear(format, [37, 101, 75]);
+  });
+}
+
+Deno.test("linear: bias, M = 1, and shapes larger than one tile in every direction", async () => {
+  await checkLinear("f32", [1, 70, 33], { bias: true });
+  await checkLinear("bf16", [130, 129, 66], { bias: true, seed: 5 });
+  await checkLinear("nf4-double", [65, 96, 256], { bias: true, seed: 7 });
+});
+
+Deno.test("linear: a weight over the buffer limit is split into row parts", async () => {
+  // [600, 64] f32 = 153.6 kB; parts of 256 rows (65.5 kB) → 3 parts, the last short.
+  for (const format of ["f32", "nf4", "fp8"] as const) {
+    const bytesPerRow = format === "f32" ? 256 : format === "fp8" ? 64 : 32;
+    const w = await checkLinear(format, [19, 600, 64], {
+      bias: true,
+      maxPartBytes: 300 * bytesPerRow,
+      seed: 11,
+    });
+    assert(w.parts.length === 3, `${format}: expected 3 parts, got ${w.parts.length}`);
+  }
+});
+
+Deno.test("linear: the output can be a view, and bad shapes are clear errors", async () => {
+  const ctx = await testGpu();
+  const k = 24, n = 40, m = 5;
+  const host = await hostLinear("fp8", randn(n * k, 3), n, k);
+  const w = uploadLinear(ctx, host, "proj");
+  const x = Tensor.fromF32(ctx, randn(m * k, 4), [m, k], "f32", "x");
+  const big = Tensor.empty(ctx, [2 * m * n], "f32", "big");
+  const y = linear(ctx, x, w, { out: big.view([m, n], "f32", 256) });
+  assertClose(await y.toF32(), linearRef(randn(m * k, 4), m, host), TOL.f32, "into a view");
+  const wrong = Tensor.fromF32(ctx, randn(m * 7, 4), [m, 7], "f32", "wrong");
+  await assertRejects(() => linear(ctx, wrong, w), "'wrong' [5, 7] has 7 features");
+  await assertRejects(
+    () => linear(ctx, x, w, { out: Tensor.empty(ctx, [m, n + 1], "f32", "y") }),
+    "out 'y'",
+  );
+  await assertRejects(
+    () => linear(ctx, x, w, { out: big.view([m, n], "f32", 4, "odd") }),
+    "'odd' starts at byte 4",
+  );
+  w.release();
+  await assertRejects(() => linear(ctx, x, w), "used after release");
+  for (const t of [x, big, wrong]) t.release();
+});
