@@ -1,0 +1,82 @@
+/**
+ * Errors of the prompt step. Each carries the process exit code a command line
+ * should end with: 2 when the input was refused (invalid caption, flagged by
+ * moderation, magic prompt asked for without a key), 1 when a service failed.
+ */
+import { type CaptionIssue, FIXED_BY_CANONICAL, formatIssue } from "./verify.ts";
+
+export class PromptError extends Error {
+  override name = "PromptError";
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+/** The prompt (or image) was refused; nothing should be written. Exit code 2. */
+export class PromptRejectedError extends PromptError {
+  override name = "PromptRejectedError";
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
+/** A JSON caption broke the schema (and warnings were not asked for). */
+export class CaptionInvalidError extends PromptRejectedError {
+  override name = "CaptionInvalidError";
+  constructor(readonly issues: CaptionIssue[], readonly source = "the caption") {
+    const fixable = issues.every((i) => FIXED_BY_CANONICAL.has(i.rule));
+    super(
+      `${source} is not a valid Ideogram 4 caption:\n` +
+        issues.map((i) => `  ${formatIssue(i)}`).join("\n") +
+        (fixable ? "\n(`caption --canonical` rewrites it in the canonical form)" : "") +
+        "\nfix it, or pass --warn-on-caption-issues to generate anyway",
+    );
+  }
+}
+
+/** One moderation class at or above its threshold. */
+export interface ModerationFlag {
+  class: string;
+  score: number;
+}
+
+/** Hive moderation flagged the prompt or the generated image. */
+export class ModerationFlaggedError extends PromptRejectedError {
+  override name = "ModerationFlaggedError";
+  constructor(readonly stage: "prompt" | "image", readonly flags: ModerationFlag[]) {
+    super(
+      `${stage === "prompt" ? "prompt rejected by Hive text" : "image rejected by Hive visual"} ` +
+        `moderation:\n${flags.map((f) => `  ${f.class}: ${f.score}`).join("\n")}`,
+    );
+  }
+}
+
+/** Magic prompt was asked for but cannot run as configured (no key, no model). */
+export class MagicPromptConfigError extends PromptRejectedError {
+  override name = "MagicPromptConfigError";
+}
+
+/**
+ * A remote service failed: HTTP status (absent for timeouts and network
+ * errors) and the service's own message. Never contains an API key.
+ */
+export class ServiceError extends PromptError {
+  override name = "ServiceError";
+  constructor(
+    readonly service: string,
+    readonly status: number | undefined,
+    readonly serviceMessage: string,
+  ) {
+    super(`${service}: ${status === undefined ? "" : `HTTP ${status}: `}${serviceMessage}`, 1);
+  }
+}
+
+/** The magic prompt service failed or replied with something unusable. */
+export class MagicPromptError extends ServiceError {
+  override name = "MagicPromptError";
+}
+
+/** The Hive moderation service failed; screening could not run, so nothing is generated. */
+export class ModerationServiceError extends ServiceError {
+  override name = "ModerationServiceError";
+}

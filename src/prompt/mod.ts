@@ -1,0 +1,66 @@
+/**
+ * Prompting and safety: JSON captions (types, verifier, canonical form,
+ * builder), magic prompt backends, Hive moderation, and the prompt step that
+ * generation runs before loading weights. Browser-safe: web APIs only.
+ */
+export type {
+  ArtStyle,
+  BBox,
+  Caption,
+  CaptionElement,
+  CompositionalDeconstruction,
+  ElementType,
+  HexColour,
+  ObjElement,
+  PhotoStyle,
+  StyleDescription,
+  TextElement,
+} from "./caption.ts";
+export {
+  type CaptionIssue,
+  type CaptionRule,
+  formatIssue,
+  isJsonCaption,
+  verifyCaption,
+} from "./verify.ts";
+export { canonicalizeCaption, serializeCaption } from "./canonical.ts";
+export {
+  buildCaption,
+  CaptionBuildError,
+  type CaptionSpec,
+  parseBBox,
+  parseElementSpec,
+  parsePalette,
+  type StyleSpec,
+} from "./builder.ts";
+export {
+  CaptionInvalidError,
+  MagicPromptConfigError,
+  MagicPromptError,
+  type ModerationFlag,
+  ModerationFlaggedError,
+  ModerationServiceError,
+  PromptError,
+  PromptRejectedError,
+  ServiceError,
+} from "./errors.ts";
+export type { RetryPolicy } from "./http.ts";
+export {
+  aspectRatio,
+  IdeogramMagicPrompt,
+  type MagicPromptBackend,
+  OpenAiMagicPrompt,
+} from "./magic_prompt.ts";
+export { DEFAULT_SYSTEM_PROMPT } from "./system_prompt.ts";
+export {
+  type ModerationSettings,
+  screenImage,
+  screenPrompt,
+  type ScreenResult,
+} from "./moderation.ts";
+export {
+  type MagicPromptSettings,
+  type PreparedPrompt,
+  preparePrompt,
+  type PreparePromptOptions,
+} from "./prepare.ts";
