@@ -1,0 +1,213 @@
+/**
+ * The Qwen3-VL text encoder (language model only) on WebGPU, producing
+ * Ideogram 4's text features (spec §3): the hidden states after decoder
+ * layers 0, 3, …, 33, 35 (no final norm), interleaved per token as
+ * `[L, 13 * hidden]` f32 with feature index `h * 13 + tap`.
+ *
+ * The embedding table (151936 × 4096 for the real model) stays on the host:
+ * only the prompt's rows are decoded and uploaded. The decoder weights are
+ * uploaded in their stored format (dense / nf4 / fp8, decoded inside the
+ * GEMM) and freed by {@link Qwen3TextEncoder.release}, so the 8B encoder need
+ * not stay resident beside the DiTs. One forward records every dispatch
+ * without a readback; the features stay on the GPU for the DiT.
+ * CPU reference: `qwen3_encoder_ref.ts`.
+ */
+import type { GpuContext } from "../gpu/context.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { Checkpoint } from "../io/checkpoint.ts";
+import type { TensorStore } from "../io/tensor_store.ts";
+import { attention } from "../ops/attention.ts";
+import type { ActDType } from "../ops/common.ts";
+import { binary } from "../ops/elementwise.ts";
+import { gatherRowsHost } from "../ops/embedding.ts";
+import { interleaveInto } from "../ops/interleave.ts";
+import { linear, type LinearWeight, uploadLinear } from "../ops/linear.ts";
+import { rmsNorm } from "../ops/norm.ts";
+import { rmsNormRope, ropeTables, uploadRopeTables } from "../ops/rope.ts";
+import { platform as currentPlatform } from "../platform/mod.ts";
+import type { Platform } from "../platform/types.ts";
+import { parseQwen3Config, QWEN3_TAP_LAYERS, type Qwen3Config } from "./qwen3_config.ts";
+import { loadQwen3HostWeights, type Qwen3HostWeights } from "./qwen3_weights.ts";
+
+export interface Qwen3LoadOptions {
+  /**
+   * Activation dtype; default f32. Qwen3's residual stream has outlier
+   * channels in the thousands, so f16 (max 65504, 11-bit mantissa) is opt-in.
+   */
+  activations?: ActDType;
+  /** Required when loading from a {@link TensorStore} instead of a folder. */
+  config?: Qwen3Config;
+  /** Default: the registered platform. */
+  platform?: Platform;
+}
+
+interface GpuLayer {
+  inputNorm: Tensor;
+  q: LinearWeight;
+  k: LinearWeight;
+  v: LinearWeight;
+  o: LinearWeight;
+  qNorm: Tensor;
+  kNorm: Tensor;
+  postNorm: Tensor;
+  gate: LinearWeight;
+  up: LinearWeight;
+  down: LinearWeight;
+}
+
+export class Qwen3TextEncoder {
+  private released = false;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly config: Qwen3Config,
+    readonly activations: ActDType,
+    /** Host embedding table (a view over the file when mapped). */
+    private readonly embed: Qwen3HostWeights["embed"],
+    private readonly layers: GpuLayer[],
+    /** The checkpoint opened by {@link load} from a folder, closed on release. */
+    private readonly owned: TensorStore | undefined,
+  ) {}
+
+  /**
+   * Loads the language model from a `text_encoder/` folder (`config.json` +
+   * `model.safetensors` or a sharded index), or from an open store with
+   * `opts.config`. Only `language_model` tensors of layers 0 … 35 and the
+   * embedding are read; the vision tower is never touched.
+   */
+  static async load(
+    ctx: GpuContext,
+    source: string | TensorStore,
+    opts: Qwen3LoadOptions = {},
+  ): Promise<Qwen3TextEncoder> {
+    let store: TensorStore, config: Qwen3Config, owned: TensorStore | undefined;
+    if (typeof source === "string") {
+      const p = opts.platform ?? currentPlatform();
+      const configPath = p.join(source, "config.json");
+      if (!await p.exists(configPath)) {
+        throw new Error(`${source}: no config.json (expected a text_encoder/ folder)`);
+      }
+      config = opts.config ?? parseQwen3Config(await p.readText(configPath), configPath);
+      store = owned = await Checkpoint.open(source, { stem: "model", platform: p });
+    } else {
+      if (!opts.config) {
+        throw new Error(`${source.name}: loading from a tensor store needs opts.config`);
+      }
+      store = source;
+      config = opts.config;
+    }
+    try {
+      const host = await loadQwen3HostWeights(store, config);
+      const activations = opts.activations ?? "f32";
+      if (activations === "f16" && !ctx.features.f16) {
+        throw new Error("Qwen3TextEncoder: f16 activations need an adapter with shader-f16");
+      }
+      const layers = host.layers.map((l, i) => uploadLayer(ctx, l, `qwen3.layers.${i}`));
+      return new Qwen3TextEncoder(ctx, config, activations, host.embed, layers, owned);
+    } catch (e) {
+      owned?.close();
+      throw e;
+    }
+  }
+
+  /** Number of features per token: taps × hidden. */
+  get featureDim(): number {
+    return QWEN3_TAP_LAYERS.length * this.config.hiddenSize;
+  }
+
+  /**
+   * The features `[L, 13 * hidden]` f32 for one prompt's token ids, on the
+   * GPU. Records the whole forward without waiting; the caller releases the
+   * result.
+   */
+  encodeFeatures(ids: Int32Array | number[]): Tensor {
+    if (this.released) throw new Error("Qwen3TextEncoder: encodeFeatures() after release()");
+    const { ctx, config: c } = this;
+    const L = ids.length, hid = c.hiddenSize, d = c.headDim, eps = c.rmsNormEps;
+    if (L === 0) throw new Error("Qwen3TextEncoder: no token ids");
+    const rows = gatherRowsHost(
+      this.embed.bytes,
+      this.embed.dtype,
+      c.vocabSize,
+      hid,
+      ids,
+      `Qwen3 embedding '${this.embed.name}'`,
+    );
+    let x = Tensor.fromF32(ctx, rows, [L, hid], this.activations, "qwen3.embeddings");
+    // Text only: the three MRoPE axes all carry the token index → plain 1-D RoPE.
+    const positions = Int32Array.from({ length: 3 * L }, (_, i) => Math.floor(i / 3));
+    const rope = uploadRopeTables(ctx, ropeTables(positions, d, c.ropeTheta, null));
+    const taps = QWEN3_TAP_LAYERS.length;
+    const features = Tensor.empty(ctx, [L, taps * hid], "f32", "qwen3.features");
+    const scale = 1 / Math.sqrt(d);
+    this.layers.forEach((w, i) => {
+      const n = rmsNorm(ctx, x, w.inputNorm, eps);
+      const q = linear(ctx, n, w.q), k = linear(ctx, n, w.k), v = linear(ctx, n, w.v);
+      n.release();
+      const qr = rmsNormRope(ctx, q, rope, { heads: c.numHeads, headDim: d }, w.qNorm, eps);
+      const kr = rmsNormRope(ctx, k, rope, { heads: c.numKvHeads, headDim: d }, w.kNorm, eps);
+      q.release();
+      k.release();
+      const vh = v.view([L, c.numKvHeads, d]);
+      const a = attention(ctx, qr, kr, vh, { causal: true, scale });
+      for (const t of [qr, kr, vh, v]) t.release();
+      const o = linear(ctx, a.view([L, c.numHeads * d]), w.o);
+      a.release();
+      const x1 = binary(ctx, "add", x, o);
+      x.release();
+      o.release();
+      const m = rmsNorm(ctx, x1, w.postNorm, eps);
+      const g = linear(ctx, m, w.gate), u = linear(ctx, m, w.up);
+      m.release();
+      const h = binary(ctx, "siluGate", g, u);
+      g.release();
+      u.release();
+      const down = linear(ctx, h, w.down);
+      h.release();
+      x = binary(ctx, "add", x1, down);
+      x1.release();
+      down.release();
+      const tap = QWEN3_TAP_LAYERS.indexOf(i);
+      if (tap >= 0) interleaveInto(ctx, features, x, tap, taps);
+    });
+    x.release();
+    rope.release();
+    return features;
+  }
+
+  /** Frees every GPU weight (and closes the checkpoint opened by `load`). Idempotent. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const l of this.layers) {
+      for (const t of [l.inputNorm, l.qNorm, l.kNorm, l.postNorm]) t.release();
+      for (const w of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) w.release();
+    }
+    this.layers.length = 0;
+    this.owned?.close();
+  }
+}
+
+function uploadLayer(
+  ctx: GpuContext,
+  l: Qwen3HostWeights["layers"][number],
+  name: string,
+): GpuLayer {
+  const vec = (v: Float32Array, label: string) =>
+    Tensor.upload(ctx, v, [v.length], "f32", `${name}.${label}`, true);
+  const lin = (w: Qwen3HostWeights["layers"][number]["q"], label: string) =>
+    uploadLinear(ctx, w, `${name}.${label}`);
+  return {
+    inputNorm: vec(l.inputNorm, "input_layernorm"),
+    q: lin(l.q, "self_attn.q_proj"),
+    k: lin(l.k, "self_attn.k_proj"),
+    v: lin(l.v, "self_attn.v_proj"),
+    o: lin(l.o, "self_attn.o_proj"),
+    qNorm: vec(l.qNorm, "self_attn.q_norm"),
+    kNorm: vec(l.kNorm, "self_attn.k_norm"),
+    postNorm: vec(l.postNorm, "post_attention_layernorm"),
+    gate: lin(l.gate, "mlp.gate_proj"),
+    up: lin(l.up, "mlp.up_proj"),
+    down: lin(l.down, "mlp.down_proj"),
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * The Qwen3-VL language model's weights on the host, as stored (spec §2),
+ * for the layers Ideogram 4 needs (0 … last tap). Shared by the GPU encoder
+ * (which uploads them) and the CPU reference (which dequantizes them).
+ *
+ * Only `<prefix>embed_tokens.weight` and `<prefix>layers.N.*` are read, with
+ * the prefix found from the embedding's key: transformers' Qwen3-VL saves
+ * `model.language_model.`, older exports `language_model.` (or
+ * `language_model.model.`), a plain Qwen3 `model.`. The vision tower
+ * (`visual.*`) and `lm_head` are never touched.
+ */
+import type { HostLinear } from "../io/host_linear.ts";
+import { loadHostLinear, loadHostTensorF32 } from "../io/linear_loader.ts";
+import type { TensorStore } from "../io/tensor_store.ts";
+import type { HostTableDType } from "../ops/embedding.ts";
+import { QWEN3_TAP_LAYERS, type Qwen3Config } from "./qwen3_config.ts";
+
+/** Key prefixes of the language model, most specific first. */
+export const QWEN3_PREFIXES = [
+  "model.language_model.",
+  "language_model.model.",
+  "language_model.",
+  "model.",
+  "",
+] as const;
+
+export interface Qwen3LayerHost {
+  inputNorm: Float32Array;
+  q: HostLinear;
+  k: HostLinear;
+  v: HostLinear;
+  o: HostLinear;
+  qNorm: Float32Array;
+  kNorm: Float32Array;
+  postNorm: Float32Array;
+  gate: HostLinear;
+  up: HostLinear;
+  down: HostLinear;
+}
+
+export interface Qwen3HostWeights {
+  config: Qwen3Config;
+  /** The key prefix found, e.g. `model.language_model.`. */
+  prefix: string;
+  /** `[vocab, hidden]` embedding table, raw bytes (a view over the file when mapped). */
+  embed: { bytes: Uint8Array; dtype: HostTableDType; name: string };
+  /** Layers 0 … last tap. */
+  layers: Qwen3LayerHost[];
+}
+
+/** Finds the language model's key prefix from where `embed_tokens.weight` is. */
+export function findQwen3Prefix(store: TensorStore): string {
+  for (const p of QWEN3_PREFIXES) {
+    if (store.has(`${p}embed_tokens.weight`)) return p;
+  }
+  throw new Error(
+    `${store.name}: no language-model embedding found (looked for ` +
+      `${QWEN3_PREFIXES.map((p) => `'${p}embed_tokens.weight'`).join(", ")})`,
+  );
+}
+
+/** Number of decoder layers the features need (last tap + 1). */
+export function layersNeeded(): number {
+  return QWEN3_TAP_LAYERS[QWEN3_TAP_LAYERS.length - 1] + 1;
+}
+
+const EMBED_DTYPES: Record<string, HostTableDType> = { F32: "f32", F16: "f16", BF16: "bf16" };
+
+/** Loads the embedding table and layers 0 … last tap, checking every shape. */
+export async function loadQwen3HostWeights(
+  store: TensorStore,
+  config: Qwen3Config,
+): Promise<Qwen3HostWeights> {
+  const prefix = findQwen3Prefix(store);
+  const { hiddenSize: hid, headDim: d, numHeads, numKvHeads, intermediateSize: inter } = config;
+
+  const embedName = `${prefix}embed_tokens.weight`;
+  const embedInfo = store.info(embedName);
+  const embedDtype = EMBED_DTYPES[embedInfo.dtype];
+  if (!embedDtype) {
+    throw new Error(
+      `${embedInfo.file}: tensor '${embedName}' is ${embedInfo.dtype}; expected F32/F16/BF16`,
+    );
+  }
+  const es = embedInfo.shape;
+  if (es.length !== 2 || es[0] !== config.vocabSize || es[1] !== hid) {
+    throw new Error(
+      `${embedInfo.file}: tensor '${embedName}' has shape [${es.join(", ")}], expected ` +
+        `[${config.vocabSize}, ${hid}]`,
+    );
+  }
+  const embed = { bytes: await store.bytes(embedName), dtype: embedDtype, name: embedName };
+
+  const layers: Qwen3LayerHost[] = [];
+  for (let i = 0; i < layersNeeded(); i++) {
+    const l = `${prefix}layers.${i}.`;
+    const vec = async (name: string, n: number) =>
+      (await loadHostTensorF32(store, l + name, [n])).data;
+    const lin = (name: string, out: number, inF: number) =>
+      loadHostLinear(store, `${l}${name}.weight`, [out, inF]);
+    layers.push({
+      inputNorm: await vec("input_layernorm.weight", hid),
+      q: await lin("self_attn.q_proj", numHeads * d, hid),
+      k: await lin("self_attn.k_proj", numKvHeads * d, hid),
+      v: await lin("self_attn.v_proj", numKvHeads * d, hid),
+      o: await lin("self_attn.o_proj", hid, numHeads * d),
+      qNorm: await vec("self_attn.q_norm.weight", d),
+      kNorm: await vec("self_attn.k_norm.weight", d),
+      postNorm: await vec("post_attention_layernorm.weight", hid),
+      gate: await lin("mlp.gate_proj", inter, hid),
+      up: await lin("mlp.up_proj", inter, hid),
+      down: await lin("mlp.down_proj", hid, inter),
+    });
+  }
+  return { config, prefix, embed, layers };
+}
