@@ -26,28 +26,7 @@ export function actDTypes(ctx: GpuContext): ActDType[] {
 /** Relative error bound per activation precision. */
 export const TOL: Record<ActDType, number> = { f32: 1e-4, f16: 5e-3 };
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `n` standard-normal values (Box–Muller), times `scale`. */
-export function randn(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12);
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r()) * scale;
-  }
-  return out;
-}
+export { randn, rng } from "../src/tiny/random.ts";
 
 /** ‖a − b‖ / ‖b‖; NaN anywhere in `a` gives Infinity. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -1,146 +1,17 @@
 /**
- * A tiny random Qwen3-VL text-encoder checkpoint for tests: `config.json`
- * (transformers layout, `text_config` nested) + `model.safetensors`, in any
- * of the weight formats of spec §2. 36 layers so every Ideogram 4 tap exists;
- * GQA with 2 query heads per kv head. It also holds a few vision-tower
- * tensors (`model.visual.*`) that no loader may read: their shapes and dtypes
- * are deliberately unusable, and an `lm_head` the encoder does not need.
+ * Test side of the tiny random Qwen3-VL checkpoint (built in src/tiny/qwen3.ts):
+ * writes it into a folder.
  */
-import { denseTensor, quantizeFp8, quantizeNf4, u8Tensor } from "../../src/io/quantize.ts";
-import { type TensorMap, writeSafetensors } from "../../src/io/safetensors_writer.ts";
-import { randn } from "../util.ts";
+import { writeSafetensors } from "../../src/io/safetensors_writer.ts";
+import { tinyQwen3Config, type TinyQwen3Options, tinyQwen3Tensors } from "../../src/tiny/qwen3.ts";
 
-export type TinyFormat = "f32" | "bf16" | "nf4" | "nf4-double" | "fp8";
-
-export const TINY_QWEN3 = {
-  hidden: 64,
-  layers: 36,
-  heads: 4,
-  kvHeads: 2,
-  headDim: 16,
-  intermediate: 96,
-  vocab: 300,
-  eps: 1e-6,
-  theta: 5_000_000,
-} as const;
-
-export interface TinyQwen3Options {
-  format: TinyFormat;
-  /** Key prefix of the language model. Default `model.language_model.`. */
-  prefix?: string;
-  seed?: number;
-  /** Put `rope_theta` inside `rope_parameters` (newer transformers) instead of a field. */
-  ropeParameters?: boolean;
-}
-
-/** The `config.json` object for a tiny checkpoint in `format`. */
-export function tinyQwen3Config(
-  format: TinyFormat,
-  ropeParameters = false,
-): Record<string, unknown> {
-  const t = TINY_QWEN3;
-  const text: Record<string, unknown> = {
-    model_type: "qwen3_vl_text",
-    hidden_size: t.hidden,
-    num_hidden_layers: t.layers,
-    num_attention_heads: t.heads,
-    num_key_value_heads: t.kvHeads,
-    head_dim: t.headDim,
-    intermediate_size: t.intermediate,
-    rms_norm_eps: t.eps,
-    vocab_size: t.vocab,
-    attention_bias: false,
-    hidden_act: "silu",
-  };
-  const mrope = { mrope_section: [3, 2, 2], mrope_interleaved: true };
-  if (ropeParameters) {
-    text.rope_parameters = { rope_type: "default", rope_theta: t.theta, ...mrope };
-  } else {Object.assign(text, {
-      rope_theta: t.theta,
-      rope_scaling: { rope_type: "default", ...mrope },
-    });}
-  const config: Record<string, unknown> = {
-    architectures: ["Qwen3VLForConditionalGeneration"],
-    model_type: "qwen3_vl",
-    text_config: text,
-    vision_config: { depth: 1, hidden_size: 8 },
-  };
-  if (format === "nf4" || format === "nf4-double") {
-    config.quantization_config = {
-      quant_method: "bitsandbytes",
-      load_in_4bit: true,
-      bnb_4bit_quant_type: "nf4",
-      bnb_4bit_use_double_quant: format === "nf4-double",
-    };
-  }
-  if (format === "fp8") config.ideogram_fp8_weight_only = true;
-  return config;
-}
-
-/** All tensors of a tiny checkpoint. */
-export function tinyQwen3Tensors(opts: TinyQwen3Options): TensorMap {
-  const t = TINY_QWEN3, p = opts.prefix ?? "model.language_model.";
-  let seed = opts.seed ?? 1;
-  // Small dense tensors: F32 for the f32 model, BF16 otherwise (as the real checkpoints).
-  const smallDtype = opts.format === "f32" ? "F32" : "BF16";
-  const tensors: TensorMap = {};
-  const vector = (name: string, n: number) => {
-    // Norm weights near 1, never all equal (a wrong weight must show).
-    const v = randn(n, seed++, 0.2).map((x) => 1 + x);
-    tensors[name] = denseTensor(v, [n], smallDtype);
-  };
-  const linear = (name: string, out: number, inF: number) => {
-    const v = randn(out * inF, seed++, 1 / Math.sqrt(inF));
-    switch (opts.format) {
-      case "f32":
-      case "bf16":
-        tensors[name] = denseTensor(v, [out, inF], opts.format === "f32" ? "F32" : "BF16");
-        break;
-      case "nf4":
-      case "nf4-double":
-        Object.assign(
-          tensors,
-          quantizeNf4(name, v, [out, inF], { doubleQuant: opts.format === "nf4-double" }),
-        );
-        break;
-      case "fp8":
-        Object.assign(tensors, quantizeFp8(name, v, [out, inF]));
-    }
-  };
-  tensors[`${p}embed_tokens.weight`] = denseTensor(
-    randn(t.vocab * t.hidden, seed++),
-    [t.vocab, t.hidden],
-    smallDtype,
-  );
-  const qDim = t.heads * t.headDim, kvDim = t.kvHeads * t.headDim;
-  for (let i = 0; i < t.layers; i++) {
-    const l = `${p}layers.${i}.`;
-    vector(`${l}input_layernorm.weight`, t.hidden);
-    linear(`${l}self_attn.q_proj.weight`, qDim, t.hidden);
-    linear(`${l}self_attn.k_proj.weight`, kvDim, t.hidden);
-    linear(`${l}self_attn.v_proj.weight`, kvDim, t.hidden);
-    linear(`${l}self_attn.o_proj.weight`, t.hidden, qDim);
-    vector(`${l}self_attn.q_norm.weight`, t.headDim);
-    vector(`${l}self_attn.k_norm.weight`, t.headDim);
-    vector(`${l}post_attention_layernorm.weight`, t.hidden);
-    linear(`${l}mlp.gate_proj.weight`, t.intermediate, t.hidden);
-    linear(`${l}mlp.up_proj.weight`, t.intermediate, t.hidden);
-    linear(`${l}mlp.down_proj.weight`, t.hidden, t.intermediate);
-  }
-  vector(`${p}norm.weight`, t.hidden);
-  tensors["lm_head.weight"] = denseTensor(randn(t.vocab * t.hidden, seed++), [t.vocab, t.hidden]);
-  // Vision tower: unusable on purpose (odd shapes, U8 "weights" without quant state).
-  tensors["model.visual.patch_embed.proj.weight"] = denseTensor(randn(15, seed++), [3, 5]);
-  tensors["model.visual.blocks.0.attn.qkv.weight"] = u8Tensor(new Uint8Array(7), [7]);
-  tensors["model.visual.merger.norm.weight"] = denseTensor(randn(3, seed++), [3], "BF16");
-  return tensors;
-}
+export * from "../../src/tiny/qwen3.ts";
 
 /** Writes a tiny checkpoint folder (`config.json`, `model.safetensors`) into `dir`. */
 export async function writeTinyQwen3(dir: string, opts: TinyQwen3Options): Promise<void> {
   await Deno.writeTextFile(
     `${dir}/config.json`,
-    JSON.stringify(tinyQwen3Config(opts.format, opts.ropeParameters), null, 2),
+    JSON.stringify(tinyQwen3Config(opts.format, opts.ropeParameters, opts.vocab), null, 2),
   );
   await Deno.writeFile(`${dir}/model.safetensors`, writeSafetensors(tinyQwen3Tensors(opts)));
 }

@@ -1,0 +1,283 @@
+/**
+ * The Ideogram 4 DiT's weights on the host, as stored (spec §2, §4), shared
+ * by the GPU model (which uploads them layer by layer) and the CPU reference
+ * (which dequantizes them). Linear weights stay in their stored format
+ * (dense bf16/f16/f32, nf4, fp8; packed bytes are views over the file);
+ * norm weights, biases and the indicator table are decoded to f32.
+ *
+ * Tensor names (reference `Ideogram4Transformer`), after an optional key
+ * prefix: `input_proj`, `llm_cond_norm`, `llm_cond_proj`,
+ * `t_embedding.mlp_in`, `t_embedding.mlp_out`, `adaln_proj`,
+ * `embed_image_indicator`, `layers.N.attention.{qkv,o,norm_q,norm_k}`,
+ * `layers.N.feed_forward.{w1,w2,w3}`,
+ * `layers.N.{attention_norm1,attention_norm2,ffn_norm1,ffn_norm2}`,
+ * `layers.N.adaln_modulation`, `final_layer.{linear,adaln_modulation}`.
+ * `qkv`, `o`, `w1..w3` have no bias; every other Linear has one.
+ */
+import type { HostLinear } from "../io/host_linear.ts";
+import { loadHostLinear, loadHostTensorF32, NF4_STATE_SUFFIX } from "../io/linear_loader.ts";
+import { shapeText, type TensorStore } from "../io/tensor_store.ts";
+import type { DiTConfig, DiTInferred, InferredSize } from "./dit_config.ts";
+
+/** Key prefixes a DiT checkpoint may use (plain names first). */
+export const DIT_PREFIXES = ["", "model.", "transformer."] as const;
+
+/** A Linear with its bias. */
+export interface HostAffine {
+  w: HostLinear;
+  bias: Float32Array;
+}
+
+export interface DiTLayerHost {
+  /** `[3 * emb, emb]`, output rows `[q | k | v]`, each `[heads][headDim]`. */
+  qkv: HostLinear;
+  o: HostLinear;
+  normQ: Float32Array;
+  normK: Float32Array;
+  w1: HostLinear;
+  w2: HostLinear;
+  w3: HostLinear;
+  attnNorm1: Float32Array;
+  attnNorm2: Float32Array;
+  ffnNorm1: Float32Array;
+  ffnNorm2: Float32Array;
+  /** `[4 * emb, adanln]`: rows `[scale_msa | gate_msa | scale_mlp | gate_mlp]`. */
+  mod: HostAffine;
+}
+
+export interface DiTHostGlobals {
+  inputProj: HostAffine;
+  /** Absent when loaded without text conditioning. */
+  llmNorm?: Float32Array;
+  llmProj?: HostAffine;
+  tIn: HostAffine;
+  tOut: HostAffine;
+  adaln: HostAffine;
+  /** `embed_image_indicator` `[2, emb]`: row 0 text tokens, row 1 image tokens. */
+  indicator: Float32Array;
+  finalLinear: HostAffine;
+  finalMod: HostAffine;
+}
+
+export interface DiTHostWeights extends DiTHostGlobals {
+  config: DiTConfig;
+  prefix: string;
+  layers: DiTLayerHost[];
+}
+
+/** Finds the key prefix from where `input_proj.weight` is. */
+export function findDiTPrefix(store: TensorStore): string {
+  for (const p of DIT_PREFIXES) if (store.has(`${p}input_proj.weight`)) return p;
+  throw new Error(
+    `${store.name}: not an Ideogram 4 DiT checkpoint (no ` +
+      `${DIT_PREFIXES.map((p) => `'${p}input_proj.weight'`).join(", ")})`,
+  );
+}
+
+/**
+ * `[out, in]` of a Linear weight as stored, without reading the weight: the
+ * tensor's shape, or for nf4 (stored as packed U8) the quant state's `shape`.
+ */
+export async function storedLinearShape(
+  store: TensorStore,
+  name: string,
+): Promise<{ shape: number[]; source: string }> {
+  const info = store.info(name);
+  let shape = info.shape;
+  if (info.dtype === "U8" && store.has(name + NF4_STATE_SUFFIX)) {
+    let state: { shape?: unknown };
+    try {
+      state = JSON.parse(new TextDecoder().decode(await store.bytes(name + NF4_STATE_SUFFIX)));
+    } catch (e) {
+      throw new Error(
+        `${info.file}: '${name}${NF4_STATE_SUFFIX}' is not valid JSON ` +
+          `(${e instanceof Error ? e.message : e})`,
+      );
+    }
+    if (!Array.isArray(state?.shape) || !state.shape.every((d) => Number.isSafeInteger(d))) {
+      throw new Error(
+        `${info.file}: '${name}${NF4_STATE_SUFFIX}' has no integer "shape" ` +
+          `(${JSON.stringify(state?.shape)})`,
+      );
+    }
+    shape = state.shape as number[];
+  }
+  if (shape.length !== 2) {
+    throw new Error(
+      `${info.file}: Linear weight '${name}' has shape ${shapeText(shape)}; expected [out, in]`,
+    );
+  }
+  return { shape, source: `${info.file}: tensor '${name}' ${shapeText(shape)}` };
+}
+
+/** Layer indices present (`<prefix>layers.N.`); they must be 0 … n−1. */
+export function countDiTLayers(store: TensorStore, prefix: string): InferredSize {
+  const re = new RegExp(`^${prefix.replaceAll(".", "\\.")}layers\\.(\\d+)\\.`);
+  const seen = new Set<number>();
+  for (const n of store.names()) {
+    const m = re.exec(n);
+    if (m) seen.add(Number(m[1]));
+  }
+  const count = seen.size;
+  if (count === 0) throw new Error(`${store.name}: no '${prefix}layers.N.*' tensors`);
+  for (let i = 0; i < count; i++) {
+    if (!seen.has(i)) {
+      throw new Error(
+        `${store.name}: layer ${i} is missing ('${prefix}layers.${i}.*'; layers up to ` +
+          `${Math.max(...seen)} present)`,
+      );
+    }
+  }
+  return { value: count, source: `${store.name}: '${prefix}layers.0 … ${count - 1}'` };
+}
+
+/** Every size the weights reveal (reads only shapes and nf4 quant states). */
+export async function inferDiTShapes(store: TensorStore, prefix: string): Promise<DiTInferred> {
+  const lin = (n: string) => storedLinearShape(store, prefix + n);
+  const input = await lin("input_proj.weight");
+  const llm = await lin("llm_cond_proj.weight");
+  const w1 = await lin("layers.0.feed_forward.w1.weight");
+  const adaln = await lin("adaln_proj.weight");
+  const qName = `${prefix}layers.0.attention.norm_q.weight`;
+  const q = store.info(qName);
+  if (q.shape.length !== 1) {
+    throw new Error(`${q.file}: tensor '${qName}' has shape ${shapeText(q.shape)}; expected [D]`);
+  }
+  return {
+    embDim: { value: input.shape[0], source: input.source },
+    inChannels: { value: input.shape[1], source: input.source },
+    llmFeaturesDim: { value: llm.shape[1], source: llm.source },
+    intermediateSize: { value: w1.shape[0], source: w1.source },
+    adanlnDim: { value: adaln.shape[0], source: adaln.source },
+    headDim: { value: q.shape[0], source: `${q.file}: tensor '${qName}' ${shapeText(q.shape)}` },
+    numLayers: countDiTLayers(store, prefix),
+  };
+}
+
+async function vec(store: TensorStore, name: string, n: number): Promise<Float32Array> {
+  return (await loadHostTensorF32(store, name, [n])).data;
+}
+
+async function affine(
+  store: TensorStore,
+  module: string,
+  out: number,
+  inF: number,
+): Promise<HostAffine> {
+  return {
+    w: await loadHostLinear(store, `${module}.weight`, [out, inF]),
+    bias: await vec(store, `${module}.bias`, out),
+  };
+}
+
+export interface DiTGlobalsOptions {
+  /** Load `llm_cond_norm` / `llm_cond_proj` (default true; the unconditional pass never uses them). */
+  text?: boolean;
+}
+
+/** Everything outside the blocks, every shape checked. */
+export async function loadDiTHostGlobals(
+  store: TensorStore,
+  c: DiTConfig,
+  prefix: string,
+  opts: DiTGlobalsOptions = {},
+): Promise<DiTHostGlobals> {
+  const p = prefix, e = c.embDim;
+  const text = opts.text ?? true;
+  return {
+    inputProj: await affine(store, `${p}input_proj`, e, c.inChannels),
+    llmNorm: text ? await vec(store, `${p}llm_cond_norm.weight`, c.llmFeaturesDim) : undefined,
+    llmProj: text ? await affine(store, `${p}llm_cond_proj`, e, c.llmFeaturesDim) : undefined,
+    tIn: await affine(store, `${p}t_embedding.mlp_in`, e, e),
+    tOut: await affine(store, `${p}t_embedding.mlp_out`, e, e),
+    adaln: await affine(store, `${p}adaln_proj`, c.adanlnDim, e),
+    indicator: (await loadHostTensorF32(store, `${p}embed_image_indicator.weight`, [2, e])).data,
+    finalLinear: await affine(store, `${p}final_layer.linear`, c.inChannels, e),
+    finalMod: await affine(store, `${p}final_layer.adaln_modulation`, e, c.adanlnDim),
+  };
+}
+
+/** Block `i`, every shape checked. */
+export async function loadDiTHostLayer(
+  store: TensorStore,
+  c: DiTConfig,
+  prefix: string,
+  i: number,
+): Promise<DiTLayerHost> {
+  const l = `${prefix}layers.${i}.`, e = c.embDim, f = c.intermediateSize, d = c.headDim;
+  const lin = (name: string, out: number, inF: number) =>
+    loadHostLinear(store, `${l}${name}.weight`, [out, inF]);
+  return {
+    qkv: await lin("attention.qkv", 3 * e, e),
+    o: await lin("attention.o", e, e),
+    normQ: await vec(store, `${l}attention.norm_q.weight`, d),
+    normK: await vec(store, `${l}attention.norm_k.weight`, d),
+    w1: await lin("feed_forward.w1", f, e),
+    w2: await lin("feed_forward.w2", e, f),
+    w3: await lin("feed_forward.w3", f, e),
+    attnNorm1: await vec(store, `${l}attention_norm1.weight`, e),
+    attnNorm2: await vec(store, `${l}attention_norm2.weight`, e),
+    ffnNorm1: await vec(store, `${l}ffn_norm1.weight`, e),
+    ffnNorm2: await vec(store, `${l}ffn_norm2.weight`, e),
+    mod: await affine(store, `${l}adaln_modulation`, 4 * e, c.adanlnDim),
+  };
+}
+
+/** All weights (for the CPU reference; the GPU model loads layer by layer). */
+export async function loadDiTHostWeights(
+  store: TensorStore,
+  config: DiTConfig,
+  opts: DiTGlobalsOptions = {},
+): Promise<DiTHostWeights> {
+  const prefix = findDiTPrefix(store);
+  const globals = await loadDiTHostGlobals(store, config, prefix, opts);
+  const layers: DiTLayerHost[] = [];
+  for (let i = 0; i < config.numLayers; i++) {
+    layers.push(await loadDiTHostLayer(store, config, prefix, i));
+  }
+  return { ...globals, config, prefix, layers };
+}
+
+/**
+ * Output rows `[row0, row0 + rows)` of a stored weight, still in its format
+ * (views, no copy): lets the GPU model keep q / k / v and the four AdaLN
+ * chunks as separate weights whose outputs are separate tensors. nf4 needs
+ * the band to start and end on absmax-block boundaries.
+ */
+export function sliceHostLinearRows(
+  w: HostLinear,
+  row0: number,
+  rows: number,
+  what: string,
+): HostLinear {
+  if (!(row0 >= 0 && rows > 0 && row0 + rows <= w.out)) {
+    throw new Error(`${what}: rows [${row0}, ${row0 + rows}) outside [0, ${w.out})`);
+  }
+  const e0 = row0 * w.in, e1 = (row0 + rows) * w.in;
+  switch (w.format) {
+    case "dense": {
+      const bpe = w.dtype === "f32" ? 4 : 2;
+      return { ...w, out: rows, bytes: w.bytes.subarray(e0 * bpe, e1 * bpe) };
+    }
+    case "fp8":
+      return {
+        ...w,
+        out: rows,
+        bytes: w.bytes.subarray(e0, e1),
+        scale: w.scale.subarray(row0, row0 + rows),
+      };
+    case "nf4":
+      if (e0 % w.blocksize !== 0 || e1 % w.blocksize !== 0) {
+        throw new Error(
+          `${what}: nf4 rows [${row0}, ${row0 + rows}) × ${w.in} do not start and end on ` +
+            `blocks of ${w.blocksize} values`,
+        );
+      }
+      return {
+        ...w,
+        out: rows,
+        packed: w.packed.subarray(e0 / 2, e1 / 2),
+        absmax: w.absmax.subarray(e0 / w.blocksize, e1 / w.blocksize),
+      };
+  }
+}
