@@ -1,0 +1,444 @@
+/**
+ * The Flux2 KL VAE decoder on WebGPU (spec §6): a channels-last latent
+ * `[h, w, 32]` (denormalised and unpatchified) → `post_quant_conv` →
+ * `conv_in` → mid block (resnet, single-head attention, resnet) → up blocks
+ * (resnets, nearest ×2 + conv) → GroupNorm + SiLU → `conv_out` → the float
+ * image `[8h, 8w, 3]`, and {@link VaeDecoder.decodeToRgb8} on to uint8 RGB.
+ * CPU reference: `vae_decoder_ref.ts`.
+ *
+ * Large images, band by band. Every feature map is a {@link BandedMap}: one
+ * tensor while the map fits a storage binding, else bands of rows sized per
+ * resolution level so that a band plus two halo rows fits (`planBands`). Each
+ * conv runs per output band on the rows it reads (`conv2dInputRows`, a 1-row
+ * halo, or half of that under the fused ×2 upsample); each GroupNorm sums
+ * its statistics over all bands first, then normalises (with SiLU) exactly
+ * the rows the next conv reads, so the result is the whole-image result. The
+ * banded and whole-image paths run the same kernels on the same values: they
+ * agree exactly. `maxBindingBytes` lowers the band limit (tests use it to
+ * exercise bands on tiny images). The attention alone works on the whole
+ * latent-resolution map, which must fit the device's binding limit (at 2048²
+ * it is 256 × 256 × 512 f32 = 128 MiB, WebGPU's default limit).
+ *
+ * Memory: maps are released as soon as nothing reads them, band by band
+ * where possible (a conv frees its input's bands once no later output band
+ * reads them; a resnet's skip band is freed once its output band is written).
+ * GroupNorm needs a whole map's statistics before any of it is normalised, so
+ * a resnet's input and its first conv's output are both resident at its peak
+ * (at 2048² the top level's first resnet holds its 256-channel input and a
+ * 128-channel map: 6 GiB in f32, 3 GiB in f16).
+ *
+ * Weights are uploaded once (reordered for the conv kernel, f16 with f16
+ * activations); the attention's Linear projections run as 1×1 convs.
+ */
+import type { GpuContext } from "../gpu/context.ts";
+import { shapeStr, Tensor } from "../gpu/tensor.ts";
+import { Checkpoint } from "../io/checkpoint.ts";
+import type { TensorStore } from "../io/tensor_store.ts";
+import { attention } from "../ops/attention.ts";
+import type { ActDType } from "../ops/common.ts";
+import { conv2d, conv2dInputRows, type Conv2dWeight, uploadConv2dWeight } from "../ops/conv2d.ts";
+import { groupNormApply, type GroupNormStats, groupNormStats } from "../ops/group_norm.ts";
+import { castActivations, toRgb8 } from "../ops/to_rgb8.ts";
+import { platform as currentPlatform } from "../platform/mod.ts";
+import type { Platform } from "../platform/types.ts";
+import { type Band, BandedMap, planBands, type RowRange } from "./vae_bands.ts";
+import {
+  FLUX2_VAE_DECODER,
+  parseVaeConfig,
+  type VaeDecoderConfig,
+  vaeMidChannels,
+  vaeScaleFactor,
+  vaeUpBlocks,
+} from "./vae_config.ts";
+import {
+  type HostConv,
+  type HostGroupNorm,
+  type HostResnet,
+  loadVaeDecoderWeights,
+  type VaeDecoderWeights,
+} from "./vae_weights.ts";
+
+/** File stem of the VAE's weights in a published checkpoint (spec §1). */
+export const VAE_WEIGHTS_STEM = "diffusion_pytorch_model";
+
+export interface VaeDecodeOptions {
+  /**
+   * Largest activation tensor (bytes) before maps are cut into row bands.
+   * Default and upper bound: the device's `maxStorageBufferBindingSize` (and
+   * `maxBufferSize`). Lower values only change how the work is split.
+   */
+  maxBindingBytes?: number;
+}
+
+export interface VaeDecoderOptions extends VaeDecodeOptions {
+  /** Activation dtype (default f32; f16 needs `shader-f16`). */
+  dtype?: ActDType;
+  /** Conv weight storage; default: the activation dtype. */
+  weightDtype?: ActDType;
+  /** Config when loading from a tensor store (a folder's `config.json` wins otherwise). */
+  config?: VaeDecoderConfig;
+  /** Default: the registered platform. */
+  platform?: Platform;
+}
+
+interface GpuConv {
+  w: Conv2dWeight;
+  bias: Tensor;
+}
+
+interface GpuNorm {
+  gamma: Tensor;
+  beta: Tensor;
+}
+
+interface GpuResnet {
+  norm1: GpuNorm;
+  conv1: GpuConv;
+  norm2: GpuNorm;
+  conv2: GpuConv;
+  shortcut?: GpuConv;
+}
+
+interface GpuAttention {
+  norm: GpuNorm;
+  q: GpuConv;
+  k: GpuConv;
+  v: GpuConv;
+  out: GpuConv;
+}
+
+interface GpuWeights {
+  postQuantConv?: GpuConv;
+  convIn: GpuConv;
+  mid: { resnets: [GpuResnet, GpuResnet]; attention?: GpuAttention };
+  upBlocks: { resnets: GpuResnet[]; upsample?: GpuConv }[];
+  normOut: GpuNorm;
+  convOut: GpuConv;
+}
+
+/** One conv over a banded map, per output band. */
+interface ConvStep {
+  conv: GpuConv;
+  /** GroupNorm (+ SiLU) applied to the conv's input rows first. */
+  norm?: { stats: GroupNormStats; p: GpuNorm; silu: boolean };
+  /** Convolve the nearest ×2 upsampling of the input. */
+  upsample?: boolean;
+  /** Added to the output; a map at the output's size. */
+  residual?: BandedMap;
+  /** Release the input's bands once no later output band reads them. */
+  consume?: boolean;
+  /** Release the residual's bands once their output band is written. */
+  consumeResidual?: boolean;
+}
+
+export class VaeDecoder {
+  private released = false;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly config: VaeDecoderConfig,
+    readonly dtype: ActDType,
+    private readonly w: GpuWeights,
+    private readonly defaults: VaeDecodeOptions,
+  ) {}
+
+  /** Uploads host weights (e.g. from {@link loadVaeDecoderWeights}). */
+  static fromWeights(
+    ctx: GpuContext,
+    weights: VaeDecoderWeights,
+    opts: VaeDecoderOptions = {},
+  ): VaeDecoder {
+    const dtype = opts.dtype ?? "f32";
+    const weightDtype = opts.weightDtype ?? dtype;
+    if ((dtype === "f16" || weightDtype === "f16") && !ctx.features.f16) {
+      throw new Error("VaeDecoder: f16 activations or weights need an adapter with shader-f16");
+    }
+    const conv = (c: HostConv): GpuConv => ({
+      w: uploadConv2dWeight(ctx, { shape: c.shape, data: c.weight }, c.name, weightDtype),
+      bias: Tensor.upload(ctx, c.bias, [c.bias.length], "f32", `${c.name}.bias`, true),
+    });
+    const norm = (n: HostGroupNorm): GpuNorm => ({
+      gamma: Tensor.upload(ctx, n.gamma, [n.gamma.length], "f32", `${n.name}.weight`, true),
+      beta: Tensor.upload(ctx, n.beta, [n.beta.length], "f32", `${n.name}.bias`, true),
+    });
+    const resnet = (r: HostResnet): GpuResnet => ({
+      norm1: norm(r.norm1),
+      conv1: conv(r.conv1),
+      norm2: norm(r.norm2),
+      conv2: conv(r.conv2),
+      shortcut: r.shortcut && conv(r.shortcut),
+    });
+    const a = weights.mid.attention;
+    const w: GpuWeights = {
+      postQuantConv: weights.postQuantConv && conv(weights.postQuantConv),
+      convIn: conv(weights.convIn),
+      mid: {
+        resnets: [resnet(weights.mid.resnets[0]), resnet(weights.mid.resnets[1])],
+        attention: a && {
+          norm: norm(a.norm),
+          q: conv(a.q),
+          k: conv(a.k),
+          v: conv(a.v),
+          out: conv(a.out),
+        },
+      },
+      upBlocks: weights.upBlocks.map((b) => ({
+        resnets: b.resnets.map(resnet),
+        upsample: b.upsample && conv(b.upsample),
+      })),
+      normOut: norm(weights.normOut),
+      convOut: conv(weights.convOut),
+    };
+    return new VaeDecoder(ctx, weights.config, dtype, w, {
+      maxBindingBytes: opts.maxBindingBytes,
+    });
+  }
+
+  /** Image size for a latent of `h × w`. */
+  outputSize(h: number, w: number): { height: number; width: number } {
+    const f = vaeScaleFactor(this.config);
+    return { height: h * f, width: w * f };
+  }
+
+  /**
+   * The float image `[8h, 8w, 3]` (in the decoder's activation dtype, before
+   * clamping) for a latent `[h, w, latentChannels]` (f32 or f16; not
+   * modified, not released). Records the work without waiting; the caller
+   * releases the result.
+   */
+  decode(latent: Tensor, opts: VaeDecodeOptions = {}): Tensor {
+    if (this.released) throw new Error("VaeDecoder: decode() after release()");
+    const { ctx, config: c, w } = this;
+    const s = latent.shape;
+    if (s.length !== 3 || s[2] !== c.latentChannels || !(s[0] > 0 && s[1] > 0)) {
+      throw new Error(
+        `VaeDecoder: latent '${latent.label}' is ${shapeStr(s)}; expected [h, w, ` +
+          `${c.latentChannels}] (channels last)`,
+      );
+    }
+    if (latent.dtype !== "f32" && latent.dtype !== "f16") {
+      throw new Error(`VaeDecoder: latent '${latent.label}' is ${latent.dtype}; expected f32`);
+    }
+    const parts = this.bandPlan(s[0], s[1], opts);
+    let x = latent.dtype === this.dtype
+      ? BandedMap.whole(latent, false)
+      : BandedMap.whole(castActivations(ctx, latent, this.dtype), true);
+    if (w.postQuantConv) x = this.conv(x, parts[0], { conv: w.postQuantConv, consume: true });
+    x = this.conv(x, parts[0], { conv: w.convIn, consume: true });
+    x = this.resnet(x, w.mid.resnets[0], parts[0]);
+    if (w.mid.attention) x = this.attention(x, w.mid.attention, parts[0]);
+    x = this.resnet(x, w.mid.resnets[1], parts[0]);
+    let level = 0;
+    for (const block of w.upBlocks) {
+      for (const r of block.resnets) x = this.resnet(x, r, parts[level]);
+      if (block.upsample) {
+        level++;
+        x = this.conv(x, parts[level], { conv: block.upsample, upsample: true, consume: true });
+      }
+    }
+    const stats = this.stats(x);
+    x = this.conv(x, parts[level], {
+      conv: w.convOut,
+      norm: { stats, p: w.normOut, silu: true },
+      consume: true,
+    });
+    stats.tensor.release();
+    const image = x.gather(0, x.height, "vae image");
+    if (image.owned) x.release();
+    return image.tensor;
+  }
+
+  /** Decodes and converts to uint8 RGB, `[H·W·3]` row-major (waits for the GPU). */
+  async decodeToRgb8(latent: Tensor, opts: VaeDecodeOptions = {}): Promise<Uint8Array> {
+    const image = this.decode(latent, opts);
+    const rgb = toRgb8(this.ctx, image);
+    image.release();
+    try {
+      return await rgb.read() as Uint8Array;
+    } finally {
+      rgb.release();
+    }
+  }
+
+  /** Frees every GPU weight. Idempotent. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    const w = this.w;
+    const convs: (GpuConv | undefined)[] = [w.postQuantConv, w.convIn, w.convOut];
+    const norms: GpuNorm[] = [w.normOut];
+    const resnets = [...w.mid.resnets, ...w.upBlocks.flatMap((b) => b.resnets)];
+    for (const r of resnets) {
+      convs.push(r.conv1, r.conv2, r.shortcut);
+      norms.push(r.norm1, r.norm2);
+    }
+    const a = w.mid.attention;
+    if (a) {
+      convs.push(a.q, a.k, a.v, a.out);
+      norms.push(a.norm);
+    }
+    for (const b of w.upBlocks) convs.push(b.upsample);
+    for (const cv of convs) {
+      cv?.w.tensor.release();
+      cv?.bias.release();
+    }
+    for (const n of norms) {
+      n.gamma.release();
+      n.beta.release();
+    }
+  }
+
+  /**
+   * Row bands per resolution level (0 = latent) that {@link decode} uses for
+   * a latent of `h × w`, each sized for the widest map of its level: level 0
+   * holds the latent and the mid width, level k ≥ 1 the upsampled width of
+   * block k−1 and the width of block k.
+   */
+  bandPlan(h: number, w: number, opts: VaeDecodeOptions = {}): RowRange[][] {
+    const c = this.config, lim = this.ctx.limits;
+    const limit = Math.min(
+      opts.maxBindingBytes ?? this.defaults.maxBindingBytes ?? Infinity,
+      lim.maxStorageBufferBindingSize,
+      lim.maxBufferSize,
+    );
+    const bytes = this.dtype === "f16" ? 2 : 4;
+    const widths = vaeUpBlocks(c).map((b) => b.resnets[b.resnets.length - 1].cout);
+    return widths.map((cout, k) => {
+      const channels = k === 0
+        ? Math.max(c.latentChannels, vaeMidChannels(c), cout)
+        : Math.max(widths[k - 1], cout);
+      const rowBytes = (w << k) * channels * bytes;
+      try {
+        return planBands(h << k, rowBytes, limit);
+      } catch (e) {
+        throw new Error(
+          `VaeDecoder: ${(w << k)}-pixel-wide maps of ${channels} channels at level ${k}: ` +
+            (e instanceof Error ? e.message : e),
+        );
+      }
+    });
+  }
+
+  /** GroupNorm statistics of a whole map, summed band by band. */
+  private stats(x: BandedMap): GroupNormStats {
+    let s: GroupNormStats | undefined;
+    for (const b of x.bands) s = groupNormStats(this.ctx, b.tensor, this.config.normGroups, s);
+    return s!;
+  }
+
+  /** One conv over `x`, computed per output band `parts`. */
+  private conv(x: BandedMap, parts: readonly RowRange[], step: ConvStep): BandedMap {
+    const { ctx } = this;
+    const { w, bias } = step.conv;
+    const up = !!step.upsample;
+    const inputRows = (r: RowRange) => conv2dInputRows(w.kernel, x.height, r, up);
+    const bands: Band[] = [];
+    parts.forEach((rows, i) => {
+      const [a, b] = inputRows(rows);
+      const g = x.gather(a, b, `${w.label} input`);
+      let input = g.tensor;
+      if (step.norm) {
+        const n = step.norm;
+        input = groupNormApply(ctx, g.tensor, n.stats, n.p.gamma, n.p.beta, this.config.normEps, {
+          silu: n.silu,
+        });
+        if (g.owned) g.tensor.release();
+      }
+      const residual = step.residual?.gather(rows[0], rows[1], `${w.label} residual`);
+      const out = conv2d(ctx, input, w, bias, {
+        band: { inputRowOffset: a, imageHeight: x.height },
+        outputRows: rows,
+        upsample: up,
+        residual: residual?.tensor,
+      });
+      if (input !== g.tensor || g.owned) input.release();
+      if (residual?.owned) residual.tensor.release();
+      bands.push({ row0: rows[0], tensor: out, owned: true });
+      if (step.consume) {
+        x.releaseBefore(i + 1 < parts.length ? inputRows(parts[i + 1])[0] : Infinity);
+      }
+      if (step.consumeResidual) step.residual!.releaseBefore(rows[1]);
+    });
+    const [outH, outW] = up ? [2 * x.height, 2 * x.width] : [x.height, x.width];
+    return new BandedMap(ctx, outH, outW, w.cout, this.dtype, bands);
+  }
+
+  /** `x + conv2(silu(gn2(conv1(silu(gn1(x))))))` (x through the 1×1 shortcut when widths differ). */
+  private resnet(x: BandedMap, r: GpuResnet, parts: readonly RowRange[]): BandedMap {
+    const s1 = this.stats(x);
+    const h = this.conv(x, parts, { conv: r.conv1, norm: { stats: s1, p: r.norm1, silu: true } });
+    s1.tensor.release();
+    const skip = r.shortcut ? this.conv(x, parts, { conv: r.shortcut, consume: true }) : x;
+    const s2 = this.stats(h);
+    const out = this.conv(h, parts, {
+      conv: r.conv2,
+      norm: { stats: s2, p: r.norm2, silu: true },
+      residual: skip,
+      consume: true,
+      consumeResidual: true,
+    });
+    s2.tensor.release();
+    return out;
+  }
+
+  /**
+   * `x + out(attention(q, k, v))` with one head over all `h·w` pixels and q,
+   * k, v the 1×1 projections of GroupNorm(x) (no SiLU). Runs on the whole
+   * map; the output projection and residual go back to `parts`.
+   */
+  private attention(x: BandedMap, a: GpuAttention, parts: readonly RowRange[]): BandedMap {
+    const { ctx } = this;
+    const stats = this.stats(x);
+    const g = x.gather(0, x.height, "vae attention input");
+    const n = groupNormApply(ctx, g.tensor, stats, a.norm.gamma, a.norm.beta, this.config.normEps);
+    if (g.owned) g.tensor.release();
+    stats.tensor.release();
+    const L = x.height * x.width, C = x.channels;
+    const [q, k, v] = [a.q, a.k, a.v].map((p) => conv2d(ctx, n, p.w, p.bias));
+    n.release();
+    const o = attention(ctx, q.view([L, 1, C]), k.view([L, 1, C]), v.view([L, 1, C]), {
+      scale: 1 / Math.sqrt(C),
+    });
+    for (const t of [q, k, v]) t.release();
+    const om = BandedMap.whole(o.view([x.height, x.width, C], o.dtype, 0, "vae attention"), false);
+    const out = this.conv(om, parts, {
+      conv: a.out,
+      residual: x,
+      consumeResidual: true,
+    });
+    o.release();
+    return out;
+  }
+}
+
+/**
+ * Loads the decoder from a `vae/` folder (`config.json`, optional: Flux2
+ * values where absent, and `diffusion_pytorch_model.safetensors` or an index),
+ * or from an open tensor store (`opts.config`, default Flux2). Reads only the
+ * decoder's tensors, checks every shape, uploads, and closes what it opened.
+ */
+export async function loadVaeDecoder(
+  ctx: GpuContext,
+  source: string | TensorStore,
+  opts: VaeDecoderOptions = {},
+): Promise<VaeDecoder> {
+  let store: TensorStore, config: VaeDecoderConfig, owned: TensorStore | undefined;
+  if (typeof source === "string") {
+    const p = opts.platform ?? currentPlatform();
+    const configPath = p.join(source, "config.json");
+    config = opts.config ??
+      (await p.exists(configPath)
+        ? parseVaeConfig(await p.readText(configPath), configPath)
+        : FLUX2_VAE_DECODER);
+    store = owned = await Checkpoint.open(source, { stem: VAE_WEIGHTS_STEM, platform: p });
+  } else {
+    store = source;
+    config = opts.config ?? FLUX2_VAE_DECODER;
+  }
+  try {
+    const host = await loadVaeDecoderWeights(store, config);
+    return VaeDecoder.fromWeights(ctx, host, opts);
+  } finally {
+    owned?.close();
+  }
+}
