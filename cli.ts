@@ -6,12 +6,13 @@
  *   bench     the GPU benchmark (same as `deno task bench`)
  *   verify    check a JSON caption (file or stdin); exit 0 valid, 2 invalid
  *   caption   build or pretty-print a JSON caption from flags
- *   generate  text → image (arrives with the pipeline, issue #4)
+ *   generate  text → image (PNG); without --model on the embedded tiny model
  */
 import { setPlatform } from "./src/platform/mod.ts";
 import { denoPlatform } from "./src/platform/deno.ts";
 import { GpuContext } from "./src/gpu/context.ts";
 import { runCaption, runVerify } from "./src/cli/prompt_commands.ts";
+import { runGenerate } from "./src/cli/generate_command.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
@@ -20,7 +21,7 @@ commands:
   bench      run the GPU benchmark (flags: --quick, --json)
   verify     verify a JSON caption: verify [FILE] (stdin when omitted)
   caption    build a JSON caption from flags (caption --help)
-  generate   text to image: not available yet (the pipeline is issue #4)
+  generate   text to image: generate --prompt TEXT [--output out.png] (generate --help)
 `;
 
 async function info(): Promise<number> {
@@ -56,8 +57,7 @@ async function main(args: string[]): Promise<number> {
     case "caption":
       return await runCaption(rest);
     case "generate":
-      console.error("generate: text-to-image generation is not implemented yet (issue #4).");
-      return 1;
+      return await runGenerate(rest);
     case undefined:
     case "help":
     case "--help":

@@ -79,6 +79,13 @@ export function browserPlatform(options: BrowserPlatformOptions = {}): Platform 
     list: (dir: string) => Promise.resolve().then(() => listRegistered(files, dir)),
     join,
     env: (name: string) => options.env?.[name],
+    writeFileAtomic(path: string): Promise<void> {
+      return Promise.reject(
+        new Error(
+          `${path}: a web page cannot write files; use the returned bytes (e.g. a Blob URL)`,
+        ),
+      );
+    },
   };
 }
 

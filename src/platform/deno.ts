@@ -64,6 +64,16 @@ export function denoPlatform(options: DenoPlatformOptions = {}): Platform {
     },
     join: (...parts: string[]) => joinPath(...parts),
     env,
+    async writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+      const tmp = `${path}.partial-${Deno.pid}-${Date.now()}`;
+      try {
+        await Deno.writeFile(tmp, bytes);
+        await Deno.rename(tmp, path);
+      } catch (e) {
+        await Deno.remove(tmp).catch(() => {});
+        throw fsError(path, e);
+      }
+    },
   };
 }
 

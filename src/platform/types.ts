@@ -48,4 +48,10 @@ export interface Platform {
   join(...parts: string[]): string;
   /** An environment variable, or undefined where the host has none. */
   env(name: string): string | undefined;
+  /**
+   * Writes a whole file atomically: to a temporary file beside it, then a
+   * rename, so a reader (or a crash) never sees a partial file. Hosts
+   * without a writable file system throw.
+   */
+  writeFileAtomic(path: string, bytes: Uint8Array): Promise<void>;
 }

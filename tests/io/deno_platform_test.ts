@@ -145,3 +145,23 @@ Deno.test("deno platform: without --allow-ffi it falls back to plain reads (no p
     assertEquals(text, `read 4 ${Array.from(randomBytes(64, 5).subarray(3, 7)).join(",")}`);
   });
 });
+
+Deno.test("deno platform: writeFileAtomic writes whole files and leaves nothing on failure", async () => {
+  await withTempDir(async (dir) => {
+    const p = denoPlatform();
+    const path = `${dir}/out.bin`;
+    await p.writeFileAtomic(path, new Uint8Array([1, 2, 3]));
+    await p.writeFileAtomic(path, new Uint8Array([4, 5]));
+    assertEquals([...await Deno.readFile(path)], [4, 5]);
+    const names: string[] = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assertEquals(names, ["out.bin"], "no temporary file left");
+    let msg = "";
+    try {
+      await p.writeFileAtomic(`${dir}/missing/out.bin`, new Uint8Array([1]));
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    assert(msg.includes(`${dir}/missing/out.bin`), `error names the path: "${msg}"`);
+  });
+});

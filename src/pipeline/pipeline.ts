@@ -1,0 +1,276 @@
+/**
+ * The Ideogram 4 text-to-image pipeline: prompt → tokens → Qwen3-VL features →
+ * flow-matching Euler sampling with two DiTs (asymmetric classifier-free
+ * guidance) → Flux2 VAE decoder → RGB pixels (spec §1–§6).
+ *
+ * Components are loaded when first needed and can be used on their own. The
+ * 8B text encoder is freed right after encoding by default, so it never sits
+ * beside the two DiTs on a small GPU; the DiTs and the VAE stay loaded for
+ * the next `generate` until `release()`.
+ */
+import type { GpuContext } from "../gpu/context.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { DiT } from "../models/dit.ts";
+import { Qwen3TextEncoder } from "../models/qwen3_encoder.ts";
+import { loadVaeDecoder, type VaeDecoder } from "../models/vae_decoder.ts";
+import { eulerGuidedStep } from "../ops/euler.ts";
+import { unpatchifyLatents } from "../ops/unpatchify.ts";
+import { platform as currentPlatform } from "../platform/mod.ts";
+import type { Platform } from "../platform/types.ts";
+import { loadTokenizer } from "../text/load.ts";
+import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
+import { latentNormTable } from "./latents.ts";
+import { gaussianNoise, randomSeed } from "./noise.ts";
+import { resolveSampling, type SamplingOptions, type SamplingPlan } from "./presets.ts";
+import { eulerSteps } from "./schedule.ts";
+import { latentGrid, validateSize } from "./size.ts";
+
+/** The folders of a published checkpoint (spec §1). */
+export const COMPONENT_FOLDERS = [
+  "tokenizer",
+  "text_encoder",
+  "transformer",
+  "unconditional_transformer",
+  "vae",
+] as const;
+
+/** Latent channels per image token (16×16 pixels → 2×2 VAE pixels × 32 channels). */
+export const LATENT_CHANNELS = 128;
+
+export interface PipelineOptions {
+  /** Default: the registered platform. */
+  platform?: Platform;
+  /** Keep the text encoder loaded between `generate` calls (uses ~its size in GPU memory). */
+  keepTextEncoder?: boolean;
+}
+
+export interface StepProgress {
+  /** 1-based step number. */
+  step: number;
+  steps: number;
+  /** Time values of this Euler step (`t` → `s`). */
+  t: number;
+  s: number;
+  guidance: number;
+  /** Milliseconds this step took (GPU work included). */
+  ms: number;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Plain text or a JSON caption string, passed to the text encoder as is. */
+  prompt: string;
+  /** Default 1024 × 1024. */
+  width?: number;
+  height?: number;
+  /** Seed of the initial noise (random when absent and no `initNoise`). */
+  seed?: number | bigint;
+  /** Initial noise `[tokens, 128]` row-major over the latent grid; overrides `seed`. */
+  initNoise?: Float32Array;
+  onProgress?: (p: StepProgress) => void;
+  /** Also return the final latent tokens (e.g. to compare with another implementation). */
+  returnLatents?: boolean;
+  /** Called with a status line when a component starts loading or running. */
+  onStatus?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface GenerateResult {
+  /** `width * height * 3` bytes, row-major RGB. */
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  /** The seed used (undefined when `initNoise` was given). */
+  seed?: bigint;
+  sampling: SamplingPlan;
+  /** Text tokens after the chat template. */
+  tokens: number;
+  /** The final latent tokens `[tokens, 128]` before decoding, with `returnLatents`. */
+  latents?: Float32Array;
+}
+
+export class Ideogram4Pipeline {
+  private tokenizer?: Qwen3Tokenizer;
+  private encoder?: Qwen3TextEncoder;
+  private cond?: DiT;
+  private uncond?: DiT;
+  private vae?: VaeDecoder;
+  private released = false;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    /** The checkpoint folder. */
+    readonly dir: string,
+    private readonly platform: Platform,
+    private readonly opts: PipelineOptions,
+  ) {}
+
+  /**
+   * Opens a checkpoint folder in the published layout. Only checks that the
+   * component folders exist; weights are read when first needed.
+   */
+  static async open(
+    ctx: GpuContext,
+    dir: string,
+    opts: PipelineOptions = {},
+  ): Promise<Ideogram4Pipeline> {
+    const p = opts.platform ?? currentPlatform();
+    const missing: string[] = [];
+    for (const folder of COMPONENT_FOLDERS) {
+      const marker = folder === "tokenizer" ? "tokenizer.json" : "config.json";
+      if (!await p.exists(p.join(dir, folder, marker))) missing.push(`${folder}/${marker}`);
+    }
+    if (missing.length > 0) {
+      throw new Error(
+        `${dir}: not an Ideogram 4 checkpoint folder; missing ${missing.join(", ")} ` +
+          `(expected ${COMPONENT_FOLDERS.map((f) => f + "/").join(", ")})`,
+      );
+    }
+    return new Ideogram4Pipeline(ctx, dir, p, opts);
+  }
+
+  private path(folder: string): string {
+    return this.platform.join(this.dir, folder);
+  }
+
+  private assertAlive(): void {
+    if (this.released) throw new Error("Ideogram4Pipeline used after release()");
+  }
+
+  /** The tokenizer (loaded on first use). */
+  async loadTokenizer(): Promise<Qwen3Tokenizer> {
+    this.assertAlive();
+    this.tokenizer ??= await loadTokenizer(this.path("tokenizer"), this.platform);
+    return this.tokenizer;
+  }
+
+  /** The text encoder (loaded on first use). */
+  async loadTextEncoder(): Promise<Qwen3TextEncoder> {
+    this.assertAlive();
+    this.encoder ??= await Qwen3TextEncoder.load(this.ctx, this.path("text_encoder"), {
+      platform: this.platform,
+    });
+    return this.encoder;
+  }
+
+  /** Both transformers (loaded on first use). */
+  async loadTransformers(): Promise<{ cond: DiT; uncond: DiT }> {
+    this.assertAlive();
+    this.cond ??= await DiT.load(this.ctx, this.path("transformer"), {
+      platform: this.platform,
+      name: "cond",
+    });
+    // Run on image tokens only: its text projection is never used.
+    this.uncond ??= await DiT.load(this.ctx, this.path("unconditional_transformer"), {
+      platform: this.platform,
+      textConditioning: false,
+      name: "uncond",
+    });
+    return { cond: this.cond, uncond: this.uncond };
+  }
+
+  /** The VAE decoder (loaded on first use). */
+  async loadVae(): Promise<VaeDecoder> {
+    this.assertAlive();
+    this.vae ??= await loadVaeDecoder(this.ctx, this.path("vae"), { platform: this.platform });
+    return this.vae;
+  }
+
+  /**
+   * Token ids and the features `[L, 13 * hidden]` f32 (on the GPU; the caller
+   * releases the tensor) for one prompt.
+   */
+  async encodePrompt(prompt: string): Promise<{ ids: Int32Array; features: Tensor }> {
+    const tok = await this.loadTokenizer();
+    const { ids } = tok.encodePrompt(prompt);
+    const enc = await this.loadTextEncoder();
+    const features = enc.encodeFeatures(ids);
+    if (!this.opts.keepTextEncoder) {
+      // Wait for the encoder's work before its weights go back to the pool.
+      await this.ctx.sync();
+      enc.release();
+      this.encoder = undefined;
+    }
+    return { ids, features };
+  }
+
+  /** Generates one image. Size and sampling are checked before any weight is read. */
+  async generate(opts: GenerateOptions): Promise<GenerateResult> {
+    this.assertAlive();
+    const width = opts.width ?? 1024, height = opts.height ?? 1024;
+    validateSize(width, height);
+    const plan = resolveSampling(opts);
+    const { gh, gw, tokens } = latentGrid(width, height);
+    let seed: bigint | undefined;
+    let noise = opts.initNoise;
+    if (noise) {
+      if (noise.length !== tokens * LATENT_CHANNELS) {
+        throw new Error(
+          `initial noise has ${noise.length} values; ${width}x${height} needs ` +
+            `[${tokens}, ${LATENT_CHANNELS}] = ${tokens * LATENT_CHANNELS}`,
+        );
+      }
+    } else {
+      seed = opts.seed === undefined ? randomSeed() : BigInt(opts.seed);
+      noise = gaussianNoise(seed, tokens * LATENT_CHANNELS);
+    }
+    const status = opts.onStatus ?? (() => {});
+    const signal = opts.signal;
+    const steps = eulerSteps(plan, width, height);
+
+    status("encoding the prompt");
+    const { ids, features } = await this.encodePrompt(opts.prompt);
+    let z: Tensor | undefined;
+    try {
+      signal?.throwIfAborted();
+      status("loading the transformers");
+      const { cond, uncond } = await this.loadTransformers();
+      z = Tensor.fromF32(this.ctx, noise, [tokens, LATENT_CHANNELS], "f32", "latents");
+      status(`sampling ${steps.length} steps at ${width}x${height}`);
+      for (let n = 0; n < steps.length; n++) {
+        const { t, s, guidance } = steps[n];
+        const t0 = performance.now();
+        const vCond = cond.forward(this.ctx, { latents: z, features, t, gh, gw });
+        const vUncond = uncond.forward(this.ctx, { latents: z, t, gh, gw });
+        eulerGuidedStep(this.ctx, z, vCond, vUncond, guidance, s - t);
+        vCond.release();
+        vUncond.release();
+        // One wait per step: progress is real time, and a cancel stops here.
+        await this.ctx.sync();
+        opts.onProgress?.({
+          step: n + 1,
+          steps: steps.length,
+          t,
+          s,
+          guidance,
+          ms: performance.now() - t0,
+        });
+        signal?.throwIfAborted();
+      }
+      const latents = opts.returnLatents ? await z.toF32() : undefined;
+      status("decoding");
+      const vae = await this.loadVae();
+      const latent = unpatchifyLatents(this.ctx, z, gh, gw, latentNormTable(this.ctx));
+      z.release();
+      try {
+        const rgb = await vae.decodeToRgb8(latent);
+        return { rgb, width, height, seed, sampling: plan, tokens: ids.length, latents };
+      } finally {
+        latent.release();
+      }
+    } finally {
+      z?.release();
+      features.release();
+    }
+  }
+
+  /** Frees every loaded component's GPU memory. */
+  release(): void {
+    for (const c of [this.encoder, this.cond, this.uncond, this.vae]) c?.release();
+    this.encoder =
+      this.cond =
+      this.uncond =
+      this.vae =
+        undefined;
+    this.released = true;
+  }
+}
