@@ -8,7 +8,10 @@
 // host checks that the band holds every row the output rows read.
 //
 // A workgroup computes BM output pixels × BN output channels with 256
-// threads, each a TM × 4 register micro-tile (TM pixels × 4 channels). Each
+// threads, each a TM × 4 register micro-tile (TM pixels × 4 channels): BN / 4
+// threads across the channels, 256 / (BN / 4) thread rows down the pixels.
+// The channel tile follows cout (16, 32 or 64) so small convs (the VAE's last
+// levels, its 3-channel conv_out) do not compute padded channels. Each
 // K-step stages a BM × BK activation tile and a BK × BN weight tile in
 // workgroup memory, as vec4 so the inner loop reads 4 values per load; the
 // next step's global loads are issued before the current step's FMAs.
@@ -17,7 +20,9 @@
 //   act_t     f32 | f16 activations (x, res, out)
 //   w_t       f32 | f16 weights, laid out [KSIZE*KSIZE*cin, cout] (tap-major, co contiguous)
 //   KSIZE     1 or 3
-//   BM, BN, BK, TM   tile sizes: BM = 16 * TM, BN = 64, BK = 16
+//   BN        channel tile: 16, 32 or 64
+//   BK        K-step: 8 or 16 input channels
+//   BM, TM    pixel tile and pixels per thread: BM = (256 / (BN / 4)) * TM
 //   UPSAMPLE  the conv input is the nearest ×2 upsampling of x (never materialised)
 // Bias and residual are switched by `Params` flags (uniform branches in the
 // epilogue cost nothing and halve the pipelines to compile); when off, their
@@ -47,11 +52,16 @@ struct Params {
 const THREADS = 256u;
 const PAD = i32(KSIZE / 2u);
 const KQ = BK / 4u; // vec4s per tile row of a_tile
-const CQ = BN / 4u; // vec4s per tile row of b_tile
-// Staging: thread t loads 4 consecutive k of pixel t / KQ (+ THREADS / KQ per round)
-// and 4 consecutive output channels of weight row t / CQ.
-const A_ROUNDS = BM * KQ / THREADS;
+const CQ = BN / 4u; // vec4s per tile row of b_tile = threads across the channels
+const A_VECS = BM * KQ; // vec4s of a_tile
+const B_VECS = BK * CQ; // vec4s of b_tile
+// Staging: thread t loads 4 consecutive k of pixel t / KQ (+ THREADS / KQ per
+// round; the last round may be partial) and, when t < B_VECS, 4 consecutive
+// output channels of weight row t / CQ.
+const A_ROUNDS = (A_VECS + THREADS - 1u) / THREADS;
 const A_PIX_STEP = THREADS / KQ;
+const_assert TM * (THREADS / CQ) == BM; // the thread rows cover the pixel tile
+const_assert B_VECS <= THREADS; // one staging round for the weights
 const INVALID_ROW = -1073741824; // marks pixels past the end: every tap reads zero
 
 var<workgroup> a_tile: array<vec4<f32>, BM * KQ>; // [pixel][k / 4], a vec4 over 4 k
@@ -99,6 +109,9 @@ fn fetch(s: u32, t: u32, co0: u32) {
     }
     a_reg[r] = v;
   }
+  if (t >= B_VECS) {
+    return;
+  }
   let k = ci0 + t / CQ;
   let co = co0 + (t % CQ) * 4u;
   var b = vec4<f32>(0.0);
@@ -120,9 +133,14 @@ fn fetch(s: u32, t: u32, co0: u32) {
 // Registers → workgroup tiles (each thread writes whole vec4s: no bank conflicts).
 fn stash(t: u32) {
   for (var r = 0u; r < A_ROUNDS; r++) {
-    a_tile[(t / KQ + r * A_PIX_STEP) * KQ + t % KQ] = a_reg[r];
+    let i = t + r * THREADS; // = (t / KQ + r * A_PIX_STEP) * KQ + t % KQ
+    if (i < A_VECS) {
+      a_tile[i] = a_reg[r];
+    }
   }
-  b_tile[t] = b_reg; // t = k * CQ + co / 4
+  if (t < B_VECS) {
+    b_tile[t] = b_reg; // t = k * CQ + co / 4
+  }
 }
 
 @compute @workgroup_size(256)
@@ -141,8 +159,9 @@ fn main(
   let pix0 = (tile / p.co_tiles) * BM;
 
   for (var r = 0u; r < A_ROUNDS; r++) {
-    let pix = pix0 + t / KQ + r * A_PIX_STEP;
-    if (pix < p.npix) {
+    let row = t / KQ + r * A_PIX_STEP;
+    let pix = pix0 + row;
+    if (row < BM && pix < p.npix) {
       a_oy[r] = p.out_row0 + i32(pix / p.out_w);
       a_ox[r] = i32(pix % p.out_w);
     } else {
@@ -151,8 +170,8 @@ fn main(
     }
   }
 
-  let tx = t % 16u; // output channels tx*4 .. tx*4+3 of the tile
-  let ty = t / 16u; // output pixels ty*TM .. ty*TM+TM-1 of the tile
+  let tx = t % CQ; // output channels tx*4 .. tx*4+3 of the tile
+  let ty = t / CQ; // output pixels ty*TM .. ty*TM+TM-1 of the tile
   var acc: array<vec4<f32>, TM>;
   for (var i = 0u; i < TM; i++) {
     acc[i] = vec4<f32>(0.0);

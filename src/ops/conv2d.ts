@@ -155,12 +155,23 @@ export interface Conv2dOptions {
   /**
    * Output pixels per workgroup tile (a tuning knob for benchmarks). Default:
    * 128, or 64 when that leaves fewer than 256 workgroups to fill the GPU.
+   * The channel tile is not a knob: {@link convTileChannels} of `cout`.
    */
   tilePixels?: 64 | 128;
 }
 
-const TILE_CHANNELS = 64;
-const TILE_K = 16;
+/** Output channels per workgroup tile the kernel is built for. */
+export type ConvTileChannels = 16 | 32 | 64;
+
+/** The smallest channel tile that covers `cout` (64 beyond: several tiles). */
+export function convTileChannels(cout: number): ConvTileChannels {
+  return cout <= 16 ? 16 : cout <= 32 ? 32 : 64;
+}
+
+/** Input channels per K-step: 8 when that covers `cin`, so few-channel inputs pad less. */
+function convTileK(cin: number): 8 | 16 {
+  return cin <= 8 ? 8 : 16;
+}
 
 /**
  * The rows of `x` (of its own image, before any upsampling) that output rows
@@ -276,9 +287,12 @@ export function conv2d(
     throw new Error(`conv2d '${w.label}': residual '${res.label}' overlaps out '${out.label}'`);
   }
 
-  const coTiles = Math.ceil(w.cout / TILE_CHANNELS);
+  const bn = convTileChannels(w.cout), bk = convTileK(w.cin);
+  const coTiles = Math.ceil(w.cout / bn);
   const bm = opts.tilePixels ?? (Math.ceil(npix / 128) * coTiles >= 256 ? 128 : 64);
   if (bm !== 64 && bm !== 128) throw new Error(`conv2d: tilePixels ${bm} is not 64 or 128`);
+  // 256 threads: bn / 4 across the channels (4 each), the rest down the pixels (tm each).
+  const tm = bm / (256 / (bn / 4));
   const tiles = Math.ceil(npix / bm) * coTiles;
   const params = new ArrayBuffer(52);
   const u = new Uint32Array(params), i = new Int32Array(params);
@@ -288,7 +302,7 @@ export function conv2d(
     npix,
     coTiles,
     tiles,
-    Math.ceil(w.cin / TILE_K),
+    Math.ceil(w.cin / bk),
     bias ? 1 : 0,
     res ? (resInOut ? 2 : 1) : 0,
   ], 7);
@@ -301,9 +315,9 @@ export function conv2d(
       consts: {
         KSIZE: w.kernel,
         BM: bm,
-        BN: TILE_CHANNELS,
-        BK: TILE_K,
-        TM: bm / 16,
+        BN: bn,
+        BK: bk,
+        TM: tm,
         UPSAMPLE: !!opts.upsample,
       },
     }, conv2dWgsl),

@@ -4,6 +4,7 @@ import {
   conv2dInputRows,
   type Conv2dWeight,
   type ConvKernelSize,
+  convTileChannels,
   uploadConv2dWeight,
 } from "../../src/ops/conv2d.ts";
 import { conv2dRef } from "../../src/ops/conv2d_ref.ts";
@@ -81,6 +82,48 @@ Deno.test("conv2d with 128-pixel tiles (the default on large images) matches the
     const o64 = conv2d(ctx, tx, w, undefined, { tilePixels: 64 });
     assertEquals(relErr(await o64.toF32(), await o.toF32()), 0, `64 vs 128 ${dtype}`);
     for (const t of [tx, w.tensor, o, o64]) t.release();
+  }
+});
+
+Deno.test("conv2d channel tiles 16/32/64 × pixel tiles 64/128 match the CPU reference", async () => {
+  const ctx = await testGpu();
+  // 11×13 = 143 pixels: 3 tiles of 64 or 2 of 128, the last partial either way.
+  // cin 5 runs K-steps of 8 channels, cin 20 two steps of 16 (the second partial).
+  const cases: [cout: number, cin: number, tile: number][] = [
+    [3, 5, 16],
+    [8, 20, 16],
+    [16, 5, 16],
+    [24, 20, 32],
+    [32, 5, 32],
+    [40, 5, 64],
+    [64, 20, 64],
+    [70, 5, 64],
+    [130, 20, 64],
+  ];
+  const [h, wd] = [11, 13];
+  for (const [cout, cin, tile] of cases) {
+    assertEquals(convTileChannels(cout), tile, `channel tile for cout ${cout}`);
+    const c: Case = { h, w: wd, cin, cout, k: 3 };
+    for (const dtype of actDTypes(ctx)) {
+      let x = randn(h * wd * cin, 30 + cout), wt = randn(cout * cin * 9, 31 + cout, 0.2);
+      const b = randn(cout, 32 + cout);
+      if (dtype === "f16") [x, wt] = [roundF16(x), roundF16(wt)];
+      const tx = Tensor.fromF32(ctx, x, [h, wd, cin], dtype);
+      const w = upload(ctx, wt, c, dtype);
+      const tb = Tensor.fromF32(ctx, b, [cout]);
+      const want = conv2dRef({ x, h, w: wd, weight: wt, weightShape: weightShape(c), bias: b });
+      const got: Float32Array[] = [];
+      for (const tilePixels of [64, 128] as const) {
+        const o = conv2d(ctx, tx, w, tb, { tilePixels });
+        const what = `${cin}→${cout} (BN ${tile}, BM ${tilePixels}) ${dtype}`;
+        got.push(await o.toF32());
+        assertClose(got[got.length - 1], want, TOL[dtype], what);
+        o.release();
+      }
+      // Pixel tiles do not change any output's summation order.
+      assertEquals(relErr(got[0], got[1]), 0, `BM 64 vs 128, cout ${cout} ${dtype}`);
+      for (const t of [tx, w.tensor, tb]) t.release();
+    }
   }
 });
 
@@ -171,7 +214,10 @@ function band(ctx: GpuContext, x: Float32Array, w: number, c: number, r0: number
   return Tensor.fromF32(ctx, x.subarray(r0 * w * c, r1 * w * c), [r1 - r0, w, c]);
 }
 
-/** Convolves an image band by band and checks the pieces against the whole-image conv. */
+/**
+ * Convolves an image band by band and checks the pieces against the
+ * whole-image conv, and that against the CPU reference when given one.
+ */
 async function checkBands(
   ctx: GpuContext,
   x: Float32Array,
@@ -180,9 +226,11 @@ async function checkBands(
   bias: Tensor,
   outBands: [number, number][],
   upsample: boolean,
+  want?: Float32Array,
 ) {
   const tx = Tensor.fromF32(ctx, x, [h, wd, cin]);
   const whole = await conv2d(ctx, tx, w, bias, { upsample }).toF32();
+  if (want) assertClose(whole, want, TOL.f32, `whole-image conv (upsample ${upsample})`);
   const rowLen = wd * (upsample ? 2 : 1) * w.cout;
   const pieces = new Float32Array(whole.length);
   for (const rows of outBands) {
@@ -217,6 +265,35 @@ Deno.test("conv2d band by band equals the whole-image conv", async () => {
     w.tensor.release();
   }
   b.release();
+});
+
+Deno.test("conv2d with few output channels: bands and fused upsampling", async () => {
+  const ctx = await testGpu();
+  // 3 and 8 output channels (16-channel tiles, as the VAE's last level and conv_out),
+  // 8 input channels (8-channel K-steps).
+  const [h, wd, cin] = [13, 7, 8];
+  const x = randn(h * wd * cin, 40);
+  for (const cout of [3, 8]) {
+    for (const k of [3, 1] as const) {
+      const c: Case = { h, w: wd, cin, cout, k };
+      const wt = randn(cout * cin * k * k, 41 + cout, 0.3), bh = randn(cout, 42 + cout);
+      const w = upload(ctx, wt, c, "f32");
+      const b = Tensor.fromF32(ctx, bh, [cout]);
+      const ref = (up: boolean) =>
+        conv2dRef({
+          x: up ? upsampleNearest2xRef(x, h, wd, cin) : x,
+          h: up ? 2 * h : h,
+          w: up ? 2 * wd : wd,
+          weight: wt,
+          weightShape: weightShape(c),
+          bias: bh,
+        });
+      await checkBands(ctx, x, [h, wd, cin], w, b, [[0, 5], [5, 6], [6, 13]], false, ref(false));
+      await checkBands(ctx, x, [h, wd, cin], w, b, [[0, 9], [9, 20], [20, 26]], true, ref(true));
+      w.tensor.release();
+      b.release();
+    }
+  }
 });
 
 Deno.test("conv2d default output rows and writing into a view of a haloed band", async () => {
