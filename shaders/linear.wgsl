@@ -50,7 +50,9 @@ fn fp8_e4m3(b: u32) -> f32 {
   let e = (b >> 3u) & 0xfu;
   let m = b & 7u;
   if ((b & 0x7fu) == 0x7fu) {
-    return bitcast<f32>(0x7fc00000u);
+    // A NaN built from the runtime byte (keeping its sign): a constant NaN
+    // bitcast is a shader-creation error in Tint (Chrome), though naga accepts it.
+    return bitcast<f32>(0x7fc00000u | ((b & 0x80u) << 24u));
   }
   if (e == 0u) {
     return sign * f32(m) * (1.0 / 512.0);
