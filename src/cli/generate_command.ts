@@ -8,12 +8,27 @@
  * Exit codes: 0 written; 2 the request was rejected (bad flags or size,
  * invalid caption, prompt too long, moderation flagged); 1 anything else
  * (missing or corrupt model, GPU failure, a service that failed).
+ *
+ * `--dry-run` stops after the flags: it checks the checkpoint's tensors
+ * against the architecture (headers only) and prints the memory plan for the
+ * size and `--gpu-memory` budget, without creating a GPU device, loading
+ * weights, preparing the prompt over the network or writing anything. It
+ * exits 0 when the checkpoint is sound and the plan fits, else 1 with the
+ * problems listed.
  */
 import { parseArgs } from "node:util";
 import { createGpu } from "../gpu/context.ts";
 import { encodePng } from "../image/png.ts";
 import { type HubProgress, type Quantization, resolveModel } from "../io/hub.ts";
 import { ensureEmbeddedModel } from "./embedded_model.ts";
+import { checkCheckpoint } from "../pipeline/checkpoint_check.ts";
+import {
+  DEFAULT_GPU_BUDGET_BYTES,
+  formatBytes,
+  formatPlan,
+  GIB,
+  planMemory,
+} from "../pipeline/memory_plan.ts";
 import { initNoiseFromNpy } from "../pipeline/npy.ts";
 import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
 import { PRESET_NAMES, resolveSampling } from "../pipeline/presets.ts";
@@ -22,7 +37,7 @@ import { platform } from "../platform/mod.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
 import { screenImage } from "../prompt/moderation.ts";
 import { preparePrompt } from "../prompt/prepare.ts";
-import { PromptTooLongError } from "../text/tokenizer.ts";
+import { MAX_PROMPT_TOKENS, PromptTooLongError } from "../text/tokenizer.ts";
 import {
   type CliIo,
   denoIo,
@@ -63,6 +78,12 @@ output). For real images pass a checkpoint folder, or a Hugging Face repo /
   --seed N                  seed of the initial noise (default 0)
   --init-noise FILE.npy     initial noise, float32 [tokens,128] or [1,tokens,128]
   --keep-text-encoder       do not free the text encoder after encoding
+  --gpu-memory GIB          GPU memory to plan for, in GiB (a card sold as "8 GB" has 8);
+                            WebGPU cannot report it (default ${DEFAULT_GPU_BUDGET_BYTES / GIB})
+  --dry-run                 check the checkpoint's tensors (headers only) and print the
+                            memory plan for the size and budget; no GPU, no image
+                            (--prompt optional: its tokens size the plan, else 2048)
+  --verbose                 after generating, print the measured peak GPU memory
   -q, --quiet               no progress output
 
 ${PROMPT_FLAGS_USAGE}`;
@@ -86,6 +107,9 @@ const GENERATE_FLAGS = {
   seed: { type: "string", default: "0" },
   "init-noise": { type: "string" },
   "keep-text-encoder": { type: "boolean" },
+  "gpu-memory": { type: "string" },
+  "dry-run": { type: "boolean" },
+  verbose: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -169,7 +193,11 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   const p = platform();
   const env: EnvLookup = io.env ?? ((name) => p.env(name));
   // ---- the request, checked before anything is loaded
-  if ((v.prompt === undefined) === (v["prompt-file"] === undefined)) {
+  const dryRun = v["dry-run"] === true;
+  const promptGiven = v.prompt !== undefined || v["prompt-file"] !== undefined;
+  if (
+    (v.prompt !== undefined && v["prompt-file"] !== undefined) || (!promptGiven && !dryRun)
+  ) {
     throw new PromptRejectedError("give exactly one of --prompt and --prompt-file");
   }
   let prompt = v.prompt ?? "";
@@ -177,7 +205,12 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     const f = v["prompt-file"];
     prompt = (f === "-" ? await io.readStdin() : await io.readFile(f)).replace(/^\uFEFF/, "");
   }
-  if (prompt.trim() === "") throw new PromptRejectedError("the prompt is empty");
+  if (promptGiven && prompt.trim() === "") throw new PromptRejectedError("the prompt is empty");
+  const gpuMemory = numberFlag("gpu-memory", v["gpu-memory"]);
+  if (gpuMemory !== undefined && !(gpuMemory > 0)) {
+    throw new PromptRejectedError(`--gpu-memory ${v["gpu-memory"]}: must be a number of GiB > 0`);
+  }
+  const budgetBytes = gpuMemory === undefined ? DEFAULT_GPU_BUDGET_BYTES : gpuMemory * GIB;
   if (v.quantization !== undefined && v.quantization !== "nf4" && v.quantization !== "fp8") {
     throw new PromptRejectedError(`--quantization ${v.quantization}: use nf4 or fp8`);
   }
@@ -222,6 +255,26 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   if (!output.toLowerCase().endsWith(".png")) {
     throw new PromptRejectedError(`--output ${output}: the file name must end in .png`);
   }
+  const planName = plan.preset ?? `custom ${plan.steps} steps`;
+  const memory = {
+    width,
+    height,
+    budgetBytes,
+    steps: plan.steps,
+    keepTextEncoder: v["keep-text-encoder"] === true,
+  };
+
+  if (dryRun) {
+    // Cache only for a Hub model: a dry run never downloads weights.
+    const dir = embedded ? await ensureEmbeddedModel(env) : await resolveModel({
+      model,
+      quantization: v.quantization as Quantization | undefined,
+      revision: v.revision,
+      offline: true,
+      env,
+    });
+    return await dryRunReport(dir, promptGiven ? prompt : undefined, memory, planName, io);
+  }
 
   // ---- prompt: magic prompt, text moderation, caption verification
   const settings = await promptSettingsFromFlags(v, env);
@@ -239,7 +292,6 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   if (!v.quiet) { for (const n of prepared.notes) io.stderr(n); }
 
   // ---- weights and sampling
-  const planName = plan.preset ?? `custom ${plan.steps} steps`;
   const dir = embedded ? await ensureEmbeddedModel(env) : await resolveModel({
     model,
     quantization: v.quantization as Quantization | undefined,
@@ -256,7 +308,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   }
   const ctx = await createGpu();
   const pipe = await Ideogram4Pipeline.open(ctx, dir, { keepTextEncoder: v["keep-text-encoder"] });
-  let result;
+  let result, measuredPeak = 0;
   try {
     const started = performance.now();
     result = await pipe.generate({
@@ -276,9 +328,21 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
         );
       },
     });
+    measuredPeak = ctx.pool.stats.peakBytes;
   } finally {
     pipe.release();
     ctx.destroy();
+  }
+  if (v.verbose) {
+    io.stderr(`peak GPU memory measured: ${formatBytes(measuredPeak)} (${measuredPeak} bytes)`);
+    const check = await checkCheckpoint(dir);
+    if (check.footprint) {
+      const planned = planMemory(check.footprint, { ...memory, textTokens: result.tokens });
+      io.stderr(
+        `peak GPU memory planned: ${formatBytes(planned.peakBytes)} (${planned.peakBytes} bytes; ` +
+          `budget ${formatBytes(budgetBytes)})`,
+      );
+    }
   }
   const png = encodePng(result.rgb, width, height, {
     Caption: prepared.prompt,
@@ -293,5 +357,42 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   for (const w of screened.warnings) io.stderr(`warning: ${w}`);
   await p.writeFileAtomic(output, png);
   if (!v.quiet) io.stderr(`wrote ${output} (${width}x${height}, seed ${result.seed ?? "-"})`);
+  return 0;
+}
+
+/**
+ * `--dry-run`: the checkpoint check and the memory plan, printed; 0 when the
+ * checkpoint is sound and the plan fits the budget, else 1.
+ */
+async function dryRunReport(
+  dir: string,
+  prompt: string | undefined,
+  memory: Omit<Parameters<typeof planMemory>[1], "textTokens">,
+  planName: string,
+  io: GenerateIo,
+): Promise<number> {
+  const check = await checkCheckpoint(dir, { prompt });
+  if (check.problems.length > 0 || !check.footprint) {
+    io.stderr(`dry run: ${dir} has ${check.problems.length} problem(s):`);
+    for (const line of check.problems) io.stderr(`  ${line}`);
+    return 1;
+  }
+  const textTokens = check.promptTokens ?? MAX_PROMPT_TOKENS;
+  const plan = planMemory(check.footprint, { ...memory, textTokens });
+  io.stdout(`dry run: ${dir}: every tensor matches the architecture`);
+  io.stdout(
+    `sampling: ${planName}; text tokens: ` +
+      (check.promptTokens === undefined
+        ? `${MAX_PROMPT_TOKENS} (the maximum; pass --prompt to plan for yours)`
+        : `${textTokens} (this prompt as given, before any magic prompt)`),
+  );
+  for (const line of formatPlan(check.footprint, plan)) io.stdout(line);
+  if (!plan.fits) {
+    io.stderr(
+      `dry run: the plan needs ${formatBytes(plan.peakBytes)} of GPU memory at its peak, but ` +
+        `--gpu-memory leaves ${formatBytes(plan.usableBytes)} usable`,
+    );
+    return 1;
+  }
   return 0;
 }
