@@ -36,6 +36,11 @@
  *
  * The whole forward is recorded without a readback; weights stay compressed
  * on the GPU (decoded in the GEMMs). CPU reference: `dit_ref.ts`.
+ *
+ * Residency (spec §8): `"resident"` uploads every block at load;
+ * `"stream"` keeps only the globals on the GPU and writes each block into
+ * one of two slots during the forward (`dit_stream.ts`, `weight_slots.ts`),
+ * from the memory-mapped checkpoint, which then stays open until release.
  */
 import { bf16ToF32, f32ToBf16 } from "../dtype.ts";
 import type { GpuContext } from "../gpu/context.ts";
@@ -64,6 +69,14 @@ import {
   resolveDiTConfig,
 } from "./dit_config.ts";
 import {
+  type DiTBlocks,
+  type DiTGpuLayer,
+  ditLayerPieces,
+  mapDiTLayer,
+  ResidentDiTBlocks,
+} from "./dit_layer.ts";
+import { StreamedDiTBlocks } from "./dit_stream.ts";
+import {
   type DiTHostGlobals,
   type DiTLayerHost,
   findDiTPrefix,
@@ -71,8 +84,14 @@ import {
   inferDiTShapes,
   loadDiTHostGlobals,
   loadDiTHostLayer,
-  sliceHostLinearRows,
 } from "./dit_weights.ts";
+
+/**
+ * Where the blocks' weights live: `"resident"` all on the GPU from load on;
+ * `"stream"` on the host (views over the mapped checkpoint), written into two
+ * GPU slots block by block during each forward.
+ */
+export type DiTResidency = "resident" | "stream";
 
 export interface DiTLoadOptions {
   /** Activation dtype; default f32. f16 needs `shader-f16` (the residual stream may overflow it). */
@@ -92,6 +111,19 @@ export interface DiTLoadOptions {
   torchBf16?: boolean;
   /** Label prefix of the GPU buffers (default `dit`). */
   name?: string;
+  /**
+   * Default `"resident"`. With `"stream"` the checkpoint stays open until
+   * {@link DiT.release}: a folder opened here is closed then; a store passed
+   * in must be kept open by the caller until then (a closed one is an error
+   * at the next forward). The blocks' bytes are only views where the store
+   * maps its files (the Deno platform's default); other stores' `bytes()`
+   * copies stay in host memory. The small decoded arrays (nf4 absmax as f32,
+   * fp8 scales, biases, norms; ≈ 11 % of an nf4 block) are always kept on
+   * the host ({@link DiT.streamHostBytes}).
+   */
+  residency?: DiTResidency;
+  /** With `"stream"`: largest GPU buffer of a slot (default: the device limit). For tests. */
+  streamBufferBytes?: number;
   /** Default: the registered platform. */
   platform?: Platform;
 }
@@ -106,24 +138,6 @@ export interface DiTInputs {
   /** Latent grid height and width (image size / 16). */
   gh: number;
   gw: number;
-}
-
-interface GpuLayer {
-  q: LinearWeight;
-  k: LinearWeight;
-  v: LinearWeight;
-  o: LinearWeight;
-  normQ: Tensor;
-  normK: Tensor;
-  w1: LinearWeight;
-  w2: LinearWeight;
-  w3: LinearWeight;
-  attnNorm1: Tensor;
-  attnNorm2: Tensor;
-  ffnNorm1: Tensor;
-  ffnNorm2: Tensor;
-  /** scale_msa, gate_msa, scale_mlp, gate_mlp. */
-  mod: [LinearWeight, LinearWeight, LinearWeight, LinearWeight];
 }
 
 interface GpuGlobals {
@@ -182,17 +196,21 @@ export class DiT {
     readonly textConditioning: boolean,
     /** Storage formats of the Linear weights (e.g. nf4 plus a dense bf16 or two). */
     readonly weightFormats: ReadonlySet<LinearGpuFormat>,
+    readonly residency: DiTResidency,
     private readonly globals: GpuGlobals,
-    private readonly layers: GpuLayer[],
+    private readonly blocks: DiTBlocks,
     private readonly name: string,
+    /** The checkpoint a streaming DiT reads its blocks from, when it opened it. */
+    private readonly ownedStore?: TensorStore,
   ) {}
 
   /**
    * Loads a `transformer/` or `unconditional_transformer/` folder
    * (`diffusion_pytorch_model.safetensors` or its sharded index, optional
-   * `config.json`), or an open store. Layers are read and uploaded one at a
-   * time, so host memory holds one block's decoded scales at most; a folder
-   * opened here is closed before returning (nothing on the host is kept).
+   * `config.json`), or an open store. Resident: layers are read and
+   * uploaded one at a time, so host memory holds one block's decoded scales
+   * at most; a folder opened here is closed before returning (nothing on
+   * the host is kept). Stream: see {@link DiTLoadOptions.residency}.
    */
   static async load(
     ctx: GpuContext,
@@ -200,6 +218,10 @@ export class DiT {
     opts: DiTLoadOptions = {},
   ): Promise<DiT> {
     const activations = opts.activations ?? "f32";
+    const residency = opts.residency ?? "resident";
+    if (residency !== "resident" && residency !== "stream") {
+      throw new Error(`DiT: residency ${JSON.stringify(residency)} is not "resident" or "stream"`);
+    }
     if (activations === "f16" && !ctx.features.f16) {
       throw new Error("DiT: f16 activations need an adapter with shader-f16");
     }
@@ -222,6 +244,8 @@ export class DiT {
     }
     const name = opts.name ?? "dit";
     const uploaded: (LinearWeight | Tensor)[] = [];
+    let blocks: DiTBlocks | undefined;
+    let keepOpen = false;
     try {
       const prefix = findDiTPrefix(store);
       const config = resolveDiTConfig(declared, await inferDiTShapes(store, prefix), configFile);
@@ -230,11 +254,29 @@ export class DiT {
       const up = new Uploader(ctx, uploaded, formats);
       const host = await loadDiTHostGlobals(store, config, prefix, { text });
       const globals = uploadGlobals(up, host, name);
-      const layers: GpuLayer[] = [];
-      for (let i = 0; i < config.numLayers; i++) {
-        const l = await loadDiTHostLayer(store, config, prefix, i);
-        layers.push(uploadLayer(up, l, `${name}.layers.${i}`));
+      if (residency === "stream") {
+        const hostLayers: DiTLayerHost[] = [];
+        for (let i = 0; i < config.numLayers; i++) {
+          hostLayers.push(await loadDiTHostLayer(store, config, prefix, i));
+        }
+        blocks = StreamedDiTBlocks.build(ctx, hostLayers, {
+          name,
+          maxBufferBytes: opts.streamBufferBytes,
+        });
+        for (const l of hostLayers) {
+          for (const w of [l.qkv, l.o, l.w1, l.w2, l.w3, l.mod.w]) {
+            formats.add(w.format === "dense" ? w.dtype : w.format);
+          }
+        }
+      } else {
+        const layers: DiTGpuLayer[] = [];
+        for (let i = 0; i < config.numLayers; i++) {
+          const l = await loadDiTHostLayer(store, config, prefix, i);
+          layers.push(uploadLayer(up, l, `${name}.layers.${i}`));
+        }
+        blocks = new ResidentDiTBlocks(layers);
       }
+      keepOpen = residency === "stream";
       return new DiT(
         ctx,
         config,
@@ -242,33 +284,57 @@ export class DiT {
         opts.torchBf16 ?? true,
         text,
         formats,
+        residency,
         globals,
-        layers,
+        blocks,
         name,
+        keepOpen ? owned : undefined,
       );
     } catch (e) {
       for (const u of uploaded) u.release();
+      blocks?.release();
       throw e;
     } finally {
-      owned?.close();
+      if (!keepOpen) owned?.close();
     }
   }
 
-  /** GPU bytes held by the weights. */
-  get byteSize(): number {
+  /**
+   * GPU bytes this DiT holds while it lives: every weight when resident; the
+   * globals plus the two block slots when streaming. (Rope tables and
+   * activations come on top.)
+   */
+  get residentBytes(): number {
     let n = 0;
     const g = this.globals;
     for (const w of [g.inputProj, g.llmProj, g.tIn, g.tOut, g.adaln, g.finalLinear, g.finalMod]) {
       n += w?.byteSize ?? 0;
     }
     n += g.llmNorm?.byteSize ?? 0;
-    for (const l of this.layers) {
-      for (const w of [l.q, l.k, l.v, l.o, l.w1, l.w2, l.w3, ...l.mod]) n += w.byteSize;
-      for (const t of [l.normQ, l.normK, l.attnNorm1, l.attnNorm2, l.ffnNorm1, l.ffnNorm2]) {
-        n += t.byteSize;
-      }
-    }
-    return n;
+    return n + this.blocks.gpuBytes;
+  }
+
+  /** Same as {@link residentBytes}. */
+  get byteSize(): number {
+    return this.residentBytes;
+  }
+
+  /**
+   * Bytes written from the host to the GPU per forward once running: all
+   * blocks when streaming (0 when resident, or when the blocks fit in the slots).
+   */
+  get streamBytesPerForward(): number {
+    return this.blocks.streamBytesPerForward;
+  }
+
+  /** Bytes written into the block slots since load (0 when resident). */
+  get bytesStreamed(): number {
+    return this.blocks instanceof StreamedDiTBlocks ? this.blocks.bytesStreamed : 0;
+  }
+
+  /** Host bytes kept decoded for streaming (nf4 absmax tables, scales, norms; 0 when resident). */
+  get streamHostBytes(): number {
+    return this.blocks instanceof StreamedDiTBlocks ? this.blocks.hostBytes : 0;
   }
 
   /**
@@ -341,7 +407,10 @@ export class DiT {
 
     const heads = { heads: c.numHeads, headDim: c.headDim };
     const scale = 1 / Math.sqrt(c.headDim), eps = c.normEps;
-    for (const w of this.layers) {
+    const blocks = this.blocks;
+    blocks.begin();
+    for (let i = 0; i < blocks.count; i++) {
+      const w = blocks.layer(i);
       const [sMsa, gMsa, sMlp, gMlp] = w.mod.map((m) => linear(ctx, a, m));
       const n1 = rmsNormModulate(ctx, h, w.attnNorm1, sMsa, eps);
       const q = linear(ctx, n1, w.q), k = linear(ctx, n1, w.k), v = linear(ctx, n1, w.v);
@@ -370,6 +439,7 @@ export class DiT {
       h1.release();
       f.release();
       for (const m of [sMsa, gMsa, sMlp, gMlp]) m.release();
+      blocks.done(i);
     }
 
     // Final layer on the image rows: linear(layernorm(h) * (1 + mod(silu(a)))).
@@ -422,7 +492,10 @@ export class DiT {
     return this.ropeCache.size;
   }
 
-  /** Frees every GPU weight and cached table. Idempotent. */
+  /**
+   * Frees every GPU weight and cached table, and closes the checkpoint a
+   * streaming DiT opened. Idempotent.
+   */
   release(): void {
     if (this.released) return;
     this.released = true;
@@ -431,15 +504,10 @@ export class DiT {
       w?.release();
     }
     g.llmNorm?.release();
-    for (const l of this.layers) {
-      for (const w of [l.q, l.k, l.v, l.o, l.w1, l.w2, l.w3, ...l.mod]) w.release();
-      for (const t of [l.normQ, l.normK, l.attnNorm1, l.attnNorm2, l.ffnNorm1, l.ffnNorm2]) {
-        t.release();
-      }
-    }
-    this.layers.length = 0;
+    this.blocks.release();
     for (const r of this.ropeCache.values()) r.release();
     this.ropeCache.clear();
+    this.ownedStore?.close();
   }
 }
 
@@ -474,18 +542,6 @@ class Uploader {
     this.done.push(t);
     return t;
   }
-
-  /** Output-row bands `[i·rows, (i+1)·rows)` of a weight as `n` weights (bias sliced too). */
-  bands(w: HostLinear, n: number, label: string, names: string[], bias?: Float32Array) {
-    const rows = w.out / n;
-    return names.map((part, i) =>
-      this.linear(
-        sliceHostLinearRows(w, i * rows, rows, `${label} (${part})`),
-        `${label}.${part}`,
-        bias?.subarray(i * rows, (i + 1) * rows),
-      )
-    );
-  }
 }
 
 /** `bias + row` of the `[2, emb]` indicator table (folded into a projection's bias). */
@@ -512,29 +568,10 @@ function uploadGlobals(up: Uploader, h: DiTHostGlobals, name: string): GpuGlobal
   };
 }
 
-function uploadLayer(up: Uploader, l: DiTLayerHost, name: string): GpuLayer {
-  const [q, k, v] = up.bands(l.qkv, 3, `${name}.attention.qkv`, ["q", "k", "v"]);
-  const mod = up.bands(
-    l.mod.w,
-    4,
-    `${name}.adaln_modulation`,
-    ["scale_msa", "gate_msa", "scale_mlp", "gate_mlp"],
-    l.mod.bias,
+function uploadLayer(up: Uploader, l: DiTLayerHost, name: string): DiTGpuLayer {
+  return mapDiTLayer(
+    ditLayerPieces(l, name),
+    (p) => up.linear(p.w, p.label, p.bias),
+    (p) => up.vector(p.v, p.label),
   );
-  return {
-    q,
-    k,
-    v,
-    o: up.linear(l.o, `${name}.attention.o`),
-    normQ: up.vector(l.normQ, `${name}.attention.norm_q`),
-    normK: up.vector(l.normK, `${name}.attention.norm_k`),
-    w1: up.linear(l.w1, `${name}.feed_forward.w1`),
-    w2: up.linear(l.w2, `${name}.feed_forward.w2`),
-    w3: up.linear(l.w3, `${name}.feed_forward.w3`),
-    attnNorm1: up.vector(l.attnNorm1, `${name}.attention_norm1`),
-    attnNorm2: up.vector(l.attnNorm2, `${name}.attention_norm2`),
-    ffnNorm1: up.vector(l.ffnNorm1, `${name}.ffn_norm1`),
-    ffnNorm2: up.vector(l.ffnNorm2, `${name}.ffn_norm2`),
-    mod: mod as GpuLayer["mod"],
-  };
 }
