@@ -307,7 +307,19 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     );
   }
   const ctx = await createGpu();
-  const pipe = await Ideogram4Pipeline.open(ctx, dir, { keepTextEncoder: v["keep-text-encoder"] });
+  const pipe = await Ideogram4Pipeline.open(ctx, dir, {
+    keepTextEncoder: v["keep-text-encoder"],
+    gpuBudgetBytes: budgetBytes,
+    onPlan: (m) => {
+      if (v.quiet) return;
+      const r = m.residency;
+      io.stderr(
+        `memory plan (budget ${formatBytes(budgetBytes)}): peak ${formatBytes(m.peakBytes)}; ` +
+          `transformer ${r.cond}, unconditional_transformer ${r.uncond}` +
+          (m.streaming ? `; ${formatBytes(m.uploadBytesPerStep)} streamed per step` : ""),
+      );
+    },
+  });
   let result, measuredPeak = 0;
   try {
     const started = performance.now();

@@ -54,7 +54,7 @@ import {
   type VaeFootprint,
   vaeFootprint,
 } from "./memory_footprint.ts";
-import { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./pipeline.ts";
+import { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
 
 /** Problems listed per component before the rest is summarised. */
 export const MAX_PROBLEMS_PER_COMPONENT = 8;

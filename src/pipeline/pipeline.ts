@@ -10,7 +10,7 @@
  */
 import type { GpuContext } from "../gpu/context.ts";
 import { Tensor } from "../gpu/tensor.ts";
-import { DiT } from "../models/dit.ts";
+import { DiT, type DiTResidency } from "../models/dit.ts";
 import { Qwen3TextEncoder } from "../models/qwen3_encoder.ts";
 import { loadVaeDecoder, type VaeDecoder } from "../models/vae_decoder.ts";
 import { eulerGuidedStep } from "../ops/euler.ts";
@@ -19,29 +19,36 @@ import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import { loadTokenizer } from "../text/load.ts";
 import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
+import { checkCheckpoint } from "./checkpoint_check.ts";
+import { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
 import { latentNormTable } from "./latents.ts";
+import type { ModelFootprint } from "./memory_footprint.ts";
+import { formatBytes, type MemoryPlan, planMemory } from "./memory_plan.ts";
 import { gaussianNoise, randomSeed } from "./noise.ts";
 import { resolveSampling, type SamplingOptions, type SamplingPlan } from "./presets.ts";
 import { eulerSteps } from "./schedule.ts";
 import { latentGrid, validateSize } from "./size.ts";
 
-/** The folders of a published checkpoint (spec §1). */
-export const COMPONENT_FOLDERS = [
-  "tokenizer",
-  "text_encoder",
-  "transformer",
-  "unconditional_transformer",
-  "vae",
-] as const;
-
-/** Latent channels per image token (16×16 pixels → 2×2 VAE pixels × 32 channels). */
-export const LATENT_CHANNELS = 128;
+export { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
 
 export interface PipelineOptions {
   /** Default: the registered platform. */
   platform?: Platform;
   /** Keep the text encoder loaded between `generate` calls (uses ~its size in GPU memory). */
   keepTextEncoder?: boolean;
+  /**
+   * GPU memory to plan for (bytes). WebGPU cannot report it, so without a
+   * budget every component loads resident. With one, each `generate` plans
+   * residency first (see memory_plan.ts): DiTs that do not fit stream their
+   * blocks' weights per step, the DiTs are freed before decoding when the
+   * VAE needs the room, and a request that cannot fit at all is refused
+   * before any weight is loaded.
+   */
+  gpuBudgetBytes?: number;
+  /** Called with the plan of each `generate` (when a budget is set). */
+  onPlan?: (plan: MemoryPlan) => void;
+  /** Residency of each DiT, overriding the plan (e.g. to stream on a GPU you know is small). */
+  residency?: { cond: DiTResidency; uncond: DiTResidency };
 }
 
 export interface StepProgress {
@@ -94,6 +101,8 @@ export class Ideogram4Pipeline {
   private cond?: DiT;
   private uncond?: DiT;
   private vae?: VaeDecoder;
+  /** Weight footprint from the checkpoint's headers (for planning), read once. */
+  private footprint?: ModelFootprint;
   private released = false;
 
   private constructor(
@@ -152,20 +161,69 @@ export class Ideogram4Pipeline {
     return this.encoder;
   }
 
-  /** Both transformers (loaded on first use). */
-  async loadTransformers(): Promise<{ cond: DiT; uncond: DiT }> {
+  /**
+   * Both transformers (loaded on first use), resident unless asked to stream
+   * their blocks' weights; one loaded with another residency is reloaded.
+   */
+  async loadTransformers(
+    residency: { cond: DiTResidency; uncond: DiTResidency } = {
+      cond: "resident",
+      uncond: "resident",
+    },
+  ): Promise<{ cond: DiT; uncond: DiT }> {
     this.assertAlive();
+    if (this.cond && this.cond.residency !== residency.cond) this.releaseCond();
+    if (this.uncond && this.uncond.residency !== residency.uncond) this.releaseUncond();
     this.cond ??= await DiT.load(this.ctx, this.path("transformer"), {
       platform: this.platform,
       name: "cond",
+      residency: residency.cond,
     });
     // Run on image tokens only: its text projection is never used.
     this.uncond ??= await DiT.load(this.ctx, this.path("unconditional_transformer"), {
       platform: this.platform,
       textConditioning: false,
       name: "uncond",
+      residency: residency.uncond,
     });
     return { cond: this.cond, uncond: this.uncond };
+  }
+
+  private releaseCond(): void {
+    this.cond?.release();
+    this.cond = undefined;
+  }
+
+  private releaseUncond(): void {
+    this.uncond?.release();
+    this.uncond = undefined;
+  }
+
+  /**
+   * The memory plan for one request (needs `gpuBudgetBytes`). Reads the
+   * checkpoint's headers once; a checkpoint with problems is an error
+   * listing them.
+   */
+  async planMemory(width: number, height: number, textTokens: number, steps: number) {
+    const budgetBytes = this.opts.gpuBudgetBytes;
+    if (budgetBytes === undefined) throw new Error("planMemory needs options.gpuBudgetBytes");
+    if (!this.footprint) {
+      const check = await checkCheckpoint(this.dir, { platform: this.platform });
+      if (check.problems.length > 0 || !check.footprint) {
+        throw new Error(
+          `${this.dir}: the checkpoint has problems:\n  ${check.problems.join("\n  ")}`,
+        );
+      }
+      this.footprint = check.footprint;
+    }
+    return planMemory(this.footprint, {
+      width,
+      height,
+      textTokens,
+      budgetBytes,
+      steps,
+      keepTextEncoder: this.opts.keepTextEncoder,
+    });
   }
 
   /** The VAE decoder (loaded on first use). */
@@ -181,7 +239,10 @@ export class Ideogram4Pipeline {
    */
   async encodePrompt(prompt: string): Promise<{ ids: Int32Array; features: Tensor }> {
     const tok = await this.loadTokenizer();
-    const { ids } = tok.encodePrompt(prompt);
+    return await this.encodeIds(tok.encodePrompt(prompt).ids);
+  }
+
+  private async encodeIds(ids: Int32Array): Promise<{ ids: Int32Array; features: Tensor }> {
     const enc = await this.loadTextEncoder();
     const features = enc.encodeFeatures(ids);
     if (!this.opts.keepTextEncoder) {
@@ -189,6 +250,8 @@ export class Ideogram4Pipeline {
       await this.ctx.sync();
       enc.release();
       this.encoder = undefined;
+      // Return the encoder's freed buffers to the driver, not only to the pool.
+      this.ctx.pool.trim();
     }
     return { ids, features };
   }
@@ -217,13 +280,30 @@ export class Ideogram4Pipeline {
     const signal = opts.signal;
     const steps = eulerSteps(plan, width, height);
 
+    const { ids: promptIds } = (await this.loadTokenizer()).encodePrompt(opts.prompt);
+    let memory: MemoryPlan | undefined;
+    if (this.opts.gpuBudgetBytes !== undefined) {
+      memory = await this.planMemory(width, height, promptIds.length, plan.steps);
+      this.opts.onPlan?.(memory);
+      if (!memory.fits) {
+        throw new Error(
+          `${width}x${height} with ${promptIds.length} prompt tokens needs about ` +
+            `${formatBytes(memory.peakBytes)} of GPU memory even with streaming; the budget ` +
+            `leaves ${formatBytes(memory.usableBytes)} (raise the budget, e.g. --gpu-memory, ` +
+            `or pick a smaller size)`,
+        );
+      }
+    }
+
     status("encoding the prompt");
-    const { ids, features } = await this.encodePrompt(opts.prompt);
+    const { ids, features } = await this.encodeIds(promptIds);
     let z: Tensor | undefined;
     try {
       signal?.throwIfAborted();
       status("loading the transformers");
-      const { cond, uncond } = await this.loadTransformers();
+      const { cond, uncond } = await this.loadTransformers(
+        this.opts.residency ?? memory?.residency,
+      );
       z = Tensor.fromF32(this.ctx, noise, [tokens, LATENT_CHANNELS], "f32", "latents");
       status(`sampling ${steps.length} steps at ${width}x${height}`);
       for (let n = 0; n < steps.length; n++) {
@@ -247,6 +327,13 @@ export class Ideogram4Pipeline {
         signal?.throwIfAborted();
       }
       const latents = opts.returnLatents ? await z.toF32() : undefined;
+      if (memory?.freeTransformersBeforeDecode) {
+        // The VAE's peak does not fit beside them (the plan said so).
+        await this.ctx.sync();
+        this.releaseCond();
+        this.releaseUncond();
+        this.ctx.pool.trim();
+      }
       status("decoding");
       const vae = await this.loadVae();
       const latent = unpatchifyLatents(this.ctx, z, gh, gw, latentNormTable(this.ctx));

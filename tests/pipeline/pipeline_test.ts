@@ -17,6 +17,8 @@ import { latentNormTable } from "../../src/pipeline/latents.ts";
 import { gaussianNoise } from "../../src/pipeline/noise.ts";
 import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
 import { Ideogram4Pipeline } from "../../src/pipeline/pipeline.ts";
+import { type MemoryPlan, planMemory } from "../../src/pipeline/memory_plan.ts";
+import { checkCheckpoint } from "../../src/pipeline/checkpoint_check.ts";
 import { generateRef, type PipelineRefWeights } from "../../src/pipeline/pipeline_ref.ts";
 import { resolveSampling } from "../../src/pipeline/presets.ts";
 import { eulerSteps } from "../../src/pipeline/schedule.ts";
@@ -166,4 +168,65 @@ Deno.test("pipeline: cancel stops between steps and frees the step's tensors; re
   pipe.release();
   await ctx.sync();
   assertEquals(ctx.pool.stats.liveBytes, before);
+});
+
+Deno.test("pipeline: small GPU budgets free the DiTs before decoding or stream them; same image", async () => {
+  const ctx = await testGpu();
+  const request = { prompt: "a kite", width: 256, height: 256, steps: 2, guidance: 5, seed: 3 };
+  const resident = await Ideogram4Pipeline.open(ctx, TINY, opts);
+  const want = await resident.generate(request);
+  resident.release();
+
+  // The smallest budget (in 16 KiB steps) whose plan fits: for the tiny model the VAE's
+  // activations set the peak, so the plan frees the DiTs before decoding.
+  const check = await checkCheckpoint(TINY, { platform: readPlatform, prompt: request.prompt });
+  const planFor = (budgetBytes: number) =>
+    planMemory(check.footprint!, {
+      width: 256,
+      height: 256,
+      textTokens: check.promptTokens!,
+      budgetBytes,
+      steps: 2,
+    });
+  let budget = 1 << 18;
+  while (!planFor(budget).fits) budget += 1 << 14;
+  const plans: MemoryPlan[] = [];
+  const small = await Ideogram4Pipeline.open(ctx, TINY, {
+    ...opts,
+    gpuBudgetBytes: budget,
+    onPlan: (p) => plans.push(p),
+  });
+  try {
+    const got = await small.generate(request);
+    assertEquals(plans.length, 1);
+    assert(plans[0].fits && plans[0].freeTransformersBeforeDecode, JSON.stringify(plans[0]));
+    assertEquals(got.rgb, want.rgb, "same bytes");
+  } finally {
+    small.release();
+  }
+
+  // Both DiTs streamed (what the plan picks when they do not fit): the same bytes.
+  const streamed = await Ideogram4Pipeline.open(ctx, TINY, {
+    ...opts,
+    residency: { cond: "stream", uncond: "stream" },
+  });
+  try {
+    assertEquals((await streamed.generate(request)).rgb, want.rgb, "streamed = resident");
+    const { cond, uncond } = await streamed.loadTransformers({ cond: "stream", uncond: "stream" });
+    assertEquals([cond.residency, uncond.residency], ["stream", "stream"]);
+  } finally {
+    streamed.release();
+  }
+
+  const tiny = await Ideogram4Pipeline.open(ctx, TINY, { ...opts, gpuBudgetBytes: 100_000 });
+  const live = ctx.pool.stats.liveBytes;
+  let err: unknown;
+  try {
+    await tiny.generate(request);
+  } catch (e) {
+    err = e;
+  }
+  assert(err instanceof Error && err.message.includes("--gpu-memory"), String(err));
+  assertEquals(ctx.pool.stats.liveBytes, live, "nothing was loaded");
+  tiny.release();
 });

@@ -1,0 +1,83 @@
+/**
+ * The portable library: everything `mod.ts` exports except the Deno-only
+ * parts (the Deno platform, Hub downloads, the embedded model's cache). The
+ * browser bundle (`web/ideogram4.ts`) exports exactly this.
+ */
+
+// Platform
+export { platform, setPlatform } from "./platform/mod.ts";
+export type { ByteSource, Platform } from "./platform/mod.ts";
+export { browserPlatform, filesByRelativePath } from "./platform/browser.ts";
+export type { BrowserPlatformOptions } from "./platform/browser.ts";
+
+// GPU runtime
+export { createGpu, GpuContext, NO_ADAPTER_HELP } from "./gpu/context.ts";
+export type { GpuFeatures, GpuOptions } from "./gpu/context.ts";
+export { Tensor, TensorTooLargeError } from "./gpu/tensor.ts";
+export type { Shape } from "./gpu/tensor.ts";
+export type { DType } from "./dtype.ts";
+export { timeGpu } from "./gpu/timing.ts";
+
+// Weights I/O
+export { SafetensorsFile } from "./io/safetensors.ts";
+export { Checkpoint } from "./io/checkpoint.ts";
+export type { TensorInfo, TensorStore } from "./io/tensor_store.ts";
+export { linearFormat, loadHostLinear, loadHostTensorF32 } from "./io/linear_loader.ts";
+export { dequantizeRef } from "./io/host_linear.ts";
+export type { HostLinear } from "./io/host_linear.ts";
+export { writeSafetensors, writeShardedSafetensors } from "./io/safetensors_writer.ts";
+export { quantizeFp8, quantizeNf4 } from "./io/quantize.ts";
+
+// Kernels
+export { linear, LinearWeight, uploadLinear } from "./ops/linear.ts";
+export { attention } from "./ops/attention.ts";
+
+// Pipeline and sampler
+export { Ideogram4Pipeline } from "./pipeline/pipeline.ts";
+export { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./pipeline/layout.ts";
+export type {
+  GenerateOptions,
+  GenerateResult,
+  PipelineOptions,
+  StepProgress,
+} from "./pipeline/pipeline.ts";
+export { PromptEncoder } from "./pipeline/prompt_encoder.ts";
+export type { PromptEncoderOptions, PromptFeatures } from "./pipeline/prompt_encoder.ts";
+export { PRESET_NAMES, PRESETS, resolveSampling } from "./pipeline/presets.ts";
+export type { SamplingOptions, SamplingPlan } from "./pipeline/presets.ts";
+export { eulerSteps, inverseNormalCdf } from "./pipeline/schedule.ts";
+export type { EulerStep } from "./pipeline/schedule.ts";
+export { gaussianNoise, randomSeed } from "./pipeline/noise.ts";
+export { initNoiseFromNpy, readNpy, writeNpy } from "./pipeline/npy.ts";
+export { latentGrid, SizeError, validateSize } from "./pipeline/size.ts";
+export { decodePngRgb, encodePng, readPngText } from "./image/png.ts";
+
+// Tokenizer
+export { loadTokenizer } from "./text/load.ts";
+export { MAX_PROMPT_TOKENS, PromptTooLongError, Qwen3Tokenizer } from "./text/tokenizer.ts";
+
+// Models
+export { DiT } from "./models/dit.ts";
+export type { DiTInputs, DiTLoadOptions } from "./models/dit.ts";
+export type { DiTConfig } from "./models/dit_config.ts";
+export { loadVaeDecoder, VaeDecoder } from "./models/vae_decoder.ts";
+export type { VaeDecoderOptions } from "./models/vae_decoder.ts";
+export { Qwen3TextEncoder } from "./models/qwen3_encoder.ts";
+export type { Qwen3LoadOptions } from "./models/qwen3_encoder.ts";
+export { QWEN3_TAP_LAYERS } from "./models/qwen3_config.ts";
+export type { Qwen3Config } from "./models/qwen3_config.ts";
+
+// Prompts, magic prompt, moderation
+export * from "./prompt/mod.ts";
+
+// Memory planning and checkpoint checks
+export {
+  DEFAULT_GPU_BUDGET_BYTES,
+  formatBytes,
+  formatPlan,
+  planMemory,
+} from "./pipeline/memory_plan.ts";
+export type { MemoryPlan, PlanRequest, Residency } from "./pipeline/memory_plan.ts";
+export { checkCheckpoint } from "./pipeline/checkpoint_check.ts";
+export type { CheckpointCheck } from "./pipeline/checkpoint_check.ts";
+export type { DiTResidency } from "./models/dit.ts";
