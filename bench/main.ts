@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { GpuContext } from "../src/gpu/context.ts";
 import { measureCeilings } from "../src/bench/ceilings.ts";
-import { attentionCases, type BenchRow, gemmCases } from "../src/bench/cases.ts";
+import { attentionCases, type BenchRow, convCases, gemmCases } from "../src/bench/cases.ts";
 
 /** Three significant digits, without exponents for the sizes a bench sees. */
 function fmt(n: number | undefined): string {
@@ -29,7 +29,9 @@ export async function runBench(args: string[]): Promise<number> {
   const quick = values.quick || /llvmpipe|lavapipe|swiftshader/i.test(ctx.describe());
   const ceilings = await measureCeilings(ctx, { quick });
   const rows: BenchRow[] = [];
-  for (const run of [gemmCases, attentionCases]) rows.push(...await run(ctx, ceilings, quick));
+  for (const run of [gemmCases, attentionCases, convCases]) {
+    rows.push(...await run(ctx, ceilings, quick));
+  }
   if (values.json) {
     console.log(JSON.stringify({ adapter: ctx.describe(), quick, ceilings, rows }, null, 2));
     ctx.destroy();

@@ -1,6 +1,6 @@
 /**
- * The benchmark's kernel cases: the Linear GEMM in every weight format and
- * flash attention at the head sizes the model uses. Each case reports time,
+ * The benchmark's kernel cases: the Linear GEMM in every weight format,
+ * flash attention at the head sizes the model uses, and the VAE's convs. Each case reports time,
  * achieved GFLOP/s and GB/s, and both as a percentage of the adapter's
  * measured ceilings (see `ceilings.ts`).
  *
@@ -14,6 +14,7 @@ import { Tensor } from "../gpu/tensor.ts";
 import { timeGpu } from "../gpu/timing.ts";
 import type { HostLinear } from "../io/host_linear.ts";
 import { attention } from "../ops/attention.ts";
+import { conv2d, uploadConv2dWeight } from "../ops/conv2d.ts";
 import { linear, uploadLinear } from "../ops/linear.ts";
 import type { ActDType } from "../ops/common.ts";
 import type { Ceilings } from "./ceilings.ts";
@@ -180,6 +181,53 @@ export async function attentionCases(
         ),
       );
       for (const t of [q, k, v, o]) t.release();
+    }
+  }
+  return rows;
+}
+
+/**
+ * The VAE decoder's 3×3 convs: a wide one (the decoder's 512-channel levels)
+ * and `conv_out` (128 → 3 RGB channels at full resolution).
+ */
+export async function convCases(
+  ctx: GpuContext,
+  c: Ceilings,
+  quick: boolean,
+): Promise<BenchRow[]> {
+  const cases = [
+    { name: "VAE 3x3", hw: quick ? 32 : 256, cin: quick ? 128 : 512, cout: quick ? 128 : 512 },
+    { name: "VAE conv_out", hw: quick ? 128 : 1024, cin: 128, cout: 3 },
+  ];
+  const rows: BenchRow[] = [];
+  const dtypes: ActDType[] = ctx.features.f16 ? ["f32", "f16"] : ["f32"];
+  for (const k of cases) {
+    const n = k.cout * k.cin * 9;
+    // Deterministic, non-trivial weights (contents do not affect speed).
+    const data = Float32Array.from({ length: n }, (_, i) => ((i * 37) % 17) / 17 - 0.5);
+    for (const dtype of dtypes) {
+      const w = uploadConv2dWeight(
+        ctx,
+        { shape: [k.cout, k.cin, 3, 3], data },
+        `bench ${k.name}`,
+        dtype,
+      );
+      const x = Tensor.empty(ctx, [k.hw, k.hw, k.cin], dtype, "bench conv x");
+      const y = Tensor.empty(ctx, [k.hw, k.hw, k.cout], dtype, "bench conv y");
+      const t = await timeGpu(ctx, () => conv2d(ctx, x, w, undefined, { out: y }), quick ? 2 : 5);
+      const px = k.hw * k.hw, act = dtype === "f16" ? 2 : 4;
+      rows.push(
+        row(
+          c,
+          dtype,
+          `conv ${k.name} ${dtype}`,
+          `${k.hw}x${k.hw} ${k.cin}->${k.cout}`,
+          t.ms,
+          2 * px * k.cin * k.cout * 9,
+          (px * (k.cin + k.cout) + n) * act,
+        ),
+      );
+      for (const t of [x, y, w.tensor]) t.release();
     }
   }
   return rows;
