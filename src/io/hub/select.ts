@@ -9,15 +9,10 @@
  * Top-level files (README, model_index.json …) are not needed.
  */
 import { notVisionTower } from "../checkpoint.ts";
+import { COMPONENT_FOLDERS } from "../../pipeline/layout.ts";
 
-/** The component folders of a published checkpoint (spec §1; as `COMPONENT_FOLDERS` in the pipeline). */
-export const PIPELINE_FOLDERS = [
-  "tokenizer",
-  "text_encoder",
-  "transformer",
-  "unconditional_transformer",
-  "vae",
-] as const;
+/** The component folders of a published checkpoint (spec §1). */
+export const PIPELINE_FOLDERS = COMPONENT_FOLDERS;
 
 export const INDEX_SUFFIX = ".safetensors.index.json";
 const WEIGHTS_SUFFIX = ".safetensors";
