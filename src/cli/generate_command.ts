@@ -27,6 +27,7 @@ import {
   formatBytes,
   formatPlan,
   GIB,
+  type MemoryPlan,
   planMemory,
 } from "../pipeline/memory_plan.ts";
 import { initNoiseFromNpy } from "../pipeline/npy.ts";
@@ -307,10 +308,12 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     );
   }
   const ctx = await createGpu();
+  let memoryPlan: MemoryPlan | undefined;
   const pipe = await Ideogram4Pipeline.open(ctx, dir, {
     keepTextEncoder: v["keep-text-encoder"],
     gpuBudgetBytes: budgetBytes,
     onPlan: (m) => {
+      memoryPlan = m;
       if (v.quiet) return;
       const r = m.residency;
       io.stderr(
@@ -347,9 +350,9 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   }
   if (v.verbose) {
     io.stderr(`peak GPU memory measured: ${formatBytes(measuredPeak)} (${measuredPeak} bytes)`);
-    const check = await checkCheckpoint(dir);
-    if (check.footprint) {
-      const planned = planMemory(check.footprint, { ...memory, textTokens: result.tokens });
+    // The plan the pipeline followed (reported through onPlan).
+    const planned = memoryPlan as MemoryPlan | undefined;
+    if (planned) {
       io.stderr(
         `peak GPU memory planned: ${formatBytes(planned.peakBytes)} (${planned.peakBytes} bytes; ` +
           `budget ${formatBytes(budgetBytes)})`,

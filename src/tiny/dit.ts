@@ -14,6 +14,7 @@
 import { denseTensor, quantizeFp8, quantizeNf4 } from "../io/quantize.ts";
 import type { TensorMap } from "../io/safetensors_writer.ts";
 import { type DiTConfig, ditConfigJson } from "../models/dit_config.ts";
+import { ditTensorLayout } from "../models/dit_layout.ts";
 import { randn } from "./random.ts";
 import { TINY_QWEN3, type TinyFormat } from "./qwen3.ts";
 
@@ -63,7 +64,6 @@ const FP8_DENSE = /^(t_embedding\.|final_layer\.)/;
 /** All tensors of a tiny checkpoint. */
 export function tinyDitTensors(opts: TinyDitOptions): TensorMap {
   const c = tinyDitConfig(opts.dims), p = opts.prefix ?? "";
-  const e = c.embDim, f = c.intermediateSize;
   let seed = (opts.seed ?? 1) * 1000;
   const smallDtype = opts.format === "f32" ? "F32" : "BF16";
   const tensors: TensorMap = {};
@@ -94,29 +94,11 @@ export function tinyDitTensors(opts: TinyDitOptions): TensorMap {
     }
     if (bias) small(`${module}.bias`, randn(out, seed++, 0.2), [out]);
   };
-  linear("input_proj", e, c.inChannels, true);
-  norm("llm_cond_norm.weight", c.llmFeaturesDim);
-  linear("llm_cond_proj", e, c.llmFeaturesDim, true);
-  linear("t_embedding.mlp_in", e, e, true);
-  linear("t_embedding.mlp_out", e, e, true);
-  linear("adaln_proj", c.adanlnDim, e, true);
-  small("embed_image_indicator.weight", randn(2 * e, seed++, 0.5), [2, e]);
-  for (let i = 0; i < c.numLayers; i++) {
-    const l = `layers.${i}.`;
-    linear(`${l}attention.qkv`, 3 * e, e, false);
-    linear(`${l}attention.o`, e, e, false);
-    norm(`${l}attention.norm_q.weight`, c.headDim);
-    norm(`${l}attention.norm_k.weight`, c.headDim);
-    linear(`${l}feed_forward.w1`, f, e, false);
-    linear(`${l}feed_forward.w2`, e, f, false);
-    linear(`${l}feed_forward.w3`, f, e, false);
-    for (const n of ["attention_norm1", "attention_norm2", "ffn_norm1", "ffn_norm2"]) {
-      norm(`${l}${n}.weight`, e);
-    }
-    linear(`${l}adaln_modulation`, 4 * e, c.adanlnDim, true);
+  for (const x of ditTensorLayout(c)) {
+    if (x.kind === "linear") linear(x.module, x.out, x.in, x.bias);
+    else if (x.kind === "norm") norm(x.name, x.n);
+    else small(x.name, randn(x.shape[0] * x.shape[1], seed++, 0.5), x.shape);
   }
-  linear("final_layer.linear", c.inChannels, e, true);
-  linear("final_layer.adaln_modulation", e, c.adanlnDim, true);
   return tensors;
 }
 

@@ -9,33 +9,20 @@
 import { assert, assertEquals } from "../assert.ts";
 import { withTempDir } from "../io/io_util.ts";
 import { withSparseDir, writeSparseCheckpoint } from "../pipeline/sparse_checkpoint.ts";
-import { type GenerateIo, runGenerate } from "../../src/cli/generate_command.ts";
 import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
-import { setPlatform } from "../../src/platform/mod.ts";
-import { denoPlatform } from "../../src/platform/deno.ts";
-
-setPlatform(denoPlatform());
+import { gen as runLines } from "./cli_util.ts";
 
 const TINY = await ensureEmbeddedModel();
-const CACHE_VARS = ["IDEOGRAM4_CACHE", "XDG_CACHE_HOME", "HOME"];
-
 interface Run {
   code: number;
   out: string;
   err: string;
 }
 
+/** `generate` with its output joined into text. */
 async function gen(args: string[]): Promise<Run> {
-  const out: string[] = [], err: string[] = [];
-  const io: GenerateIo = {
-    readStdin: () => Promise.resolve(""),
-    readFile: (p) => Deno.readTextFile(p),
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    env: (name) => CACHE_VARS.includes(name) ? Deno.env.get(name) : undefined,
-  };
-  const code = await runGenerate(args, io);
-  return { code, out: out.join("\n"), err: err.join("\n") };
+  const r = await runLines(args);
+  return { code: r.code, out: r.out.join("\n"), err: r.err.join("\n") };
 }
 
 /** Runs a dry run with `navigator.gpu.requestAdapter` throwing: any GPU use fails it. */

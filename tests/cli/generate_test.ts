@@ -1,5 +1,5 @@
 /**
- * `generate` end to end on the embedded tiny model (models/tiny): a valid PNG
+ * `generate` end to end on the embedded tiny model: a valid PNG
  * with its text chunks, the same bytes for the same seed, and every refusal
  * (bad size, flags, model, weights, moderation) as a clear message, the right
  * exit code and no output file.
@@ -9,39 +9,12 @@ import { withTempDir } from "../io/io_util.ts";
 import { withServer } from "../prompt/local_server.ts";
 import { PHOTO_CAPTION } from "../prompt/examples.ts";
 import { type FakeFile, FakeHub } from "../io/fake_hub_server.ts";
-import { runGenerate } from "../../src/cli/generate_command.ts";
-import type { GenerateIo } from "../../src/cli/generate_command.ts";
 import { decodePngRgb, readPngText } from "../../src/image/png.ts";
 import { writeNpy } from "../../src/pipeline/npy.ts";
-import { setPlatform } from "../../src/platform/mod.ts";
-import { denoPlatform } from "../../src/platform/deno.ts";
 import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
-
-setPlatform(denoPlatform());
+import { gen } from "./cli_util.ts";
 
 const TINY = await ensureEmbeddedModel();
-/** The real environment's cache settings, so tests share the embedded model's cache. */
-const CACHE_VARS = ["IDEOGRAM4_CACHE", "XDG_CACHE_HOME", "HOME"];
-
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
-
-/** Runs `generate` with no keys in the environment (a developer's own keys never leak in). */
-async function gen(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const out: string[] = [], err: string[] = [];
-  const io: GenerateIo = {
-    readStdin: () => Promise.resolve(""),
-    readFile: (p) => Deno.readTextFile(p),
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    env: (name) => env[name] ?? (CACHE_VARS.includes(name) ? Deno.env.get(name) : undefined),
-  };
-  const code = await runGenerate(args, io);
-  return { code, out, err };
-}
 
 async function exists(path: string): Promise<boolean> {
   try {

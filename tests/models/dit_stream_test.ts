@@ -6,6 +6,7 @@
  * block at the released size.
  */
 import type { GpuContext } from "../../src/gpu/context.ts";
+import { ditTensorLayout } from "../../src/models/dit_layout.ts";
 import { Tensor } from "../../src/gpu/tensor.ts";
 import { Checkpoint } from "../../src/io/checkpoint.ts";
 import type { Nf4HostLinear } from "../../src/io/host_linear.ts";
@@ -426,34 +427,17 @@ function realSizeNf4Tensors(c: DiTConfig): TensorMap {
     if (bias) dense(`${module}.bias`, randn(out, seed++, 0.1));
   };
   const norm = (name: string, n: number) => dense(name, randn(n, seed++, 0.1).map((x) => 1 + x));
-  const e = c.embDim, f = c.intermediateSize;
-  linear("input_proj", e, c.inChannels, true);
-  norm("llm_cond_norm.weight", c.llmFeaturesDim);
-  linear("llm_cond_proj", e, c.llmFeaturesDim, true);
-  linear("t_embedding.mlp_in", e, e, true);
-  linear("t_embedding.mlp_out", e, e, true);
-  linear("adaln_proj", c.adanlnDim, e, true);
-  t["embed_image_indicator.weight"] = {
-    dtype: "F32",
-    shape: [2, e],
-    data: f32(randn(2 * e, seed++, 0.5)),
-  };
-  for (let i = 0; i < c.numLayers; i++) {
-    const l = `layers.${i}.`;
-    linear(`${l}attention.qkv`, 3 * e, e, false);
-    linear(`${l}attention.o`, e, e, false);
-    norm(`${l}attention.norm_q.weight`, c.headDim);
-    norm(`${l}attention.norm_k.weight`, c.headDim);
-    linear(`${l}feed_forward.w1`, f, e, false);
-    linear(`${l}feed_forward.w2`, e, f, false);
-    linear(`${l}feed_forward.w3`, f, e, false);
-    for (const n of ["attention_norm1", "attention_norm2", "ffn_norm1", "ffn_norm2"]) {
-      norm(`${l}${n}.weight`, e);
+  for (const x of ditTensorLayout(c)) {
+    if (x.kind === "linear") linear(x.module, x.out, x.in, x.bias);
+    else if (x.kind === "norm") norm(x.name, x.n);
+    else {
+      t[x.name] = {
+        dtype: "F32",
+        shape: x.shape,
+        data: f32(randn(x.shape[0] * x.shape[1], seed++, 0.5)),
+      };
     }
-    linear(`${l}adaln_modulation`, 4 * e, c.adanlnDim, true);
   }
-  linear("final_layer.linear", c.inChannels, e, true);
-  linear("final_layer.adaln_modulation", e, c.adanlnDim, true);
   return t;
 }
 

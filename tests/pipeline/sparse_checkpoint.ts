@@ -19,6 +19,7 @@
  * without double quantization (the reference's `compress_statistics=False`)
  * or fp8; norms, biases, embeddings bf16.
  */
+import { ditTensorLayout } from "../../src/models/dit_layout.ts";
 import { dynamicQuantMap, NF4_CODE } from "../../src/io/quantize.ts";
 import { ITEM_BYTES, numelOf, type SafetensorsDType } from "../../src/io/tensor_store.ts";
 import { ditConfigJson, IDEOGRAM4_DIT } from "../../src/models/dit_config.ts";
@@ -164,36 +165,17 @@ export function textEncoderConfig(format: SparseFormat): Record<string, unknown>
 /** One Ideogram 4 DiT at the released sizes (spec §4); every Linear in `format`. */
 export function ditTensors(format: SparseFormat): SparseTensors {
   const c = IDEOGRAM4_DIT, t: SparseTensors = new Map();
-  const e = c.embDim, f = c.intermediateSize;
   const lin = (name: string, out: number, inF: number) =>
     linearTensors(t, `${name}.weight`, out, inF, format);
   const affine = (name: string, out: number, inF: number) => {
     lin(name, out, inF);
     t.set(`${name}.bias`, bf16(out));
   };
-  affine("input_proj", e, c.inChannels);
-  t.set("llm_cond_norm.weight", bf16(c.llmFeaturesDim));
-  affine("llm_cond_proj", e, c.llmFeaturesDim);
-  affine("t_embedding.mlp_in", e, e);
-  affine("t_embedding.mlp_out", e, e);
-  affine("adaln_proj", c.adanlnDim, e);
-  t.set("embed_image_indicator.weight", bf16(2, e));
-  for (let i = 0; i < c.numLayers; i++) {
-    const l = `layers.${i}.`;
-    lin(`${l}attention.qkv`, 3 * e, e);
-    lin(`${l}attention.o`, e, e);
-    t.set(`${l}attention.norm_q.weight`, bf16(c.headDim));
-    t.set(`${l}attention.norm_k.weight`, bf16(c.headDim));
-    lin(`${l}feed_forward.w1`, f, e);
-    lin(`${l}feed_forward.w2`, e, f);
-    lin(`${l}feed_forward.w3`, f, e);
-    for (const n of ["attention_norm1", "attention_norm2", "ffn_norm1", "ffn_norm2"]) {
-      t.set(`${l}${n}.weight`, bf16(e));
-    }
-    affine(`${l}adaln_modulation`, 4 * e, c.adanlnDim);
+  for (const x of ditTensorLayout(c)) {
+    if (x.kind === "linear") (x.bias ? affine : lin)(x.module, x.out, x.in);
+    else if (x.kind === "norm") t.set(x.name, bf16(x.n));
+    else t.set(x.name, bf16(...x.shape));
   }
-  affine("final_layer.linear", c.inChannels, e);
-  affine("final_layer.adaln_modulation", e, c.adanlnDim);
   return t;
 }
 

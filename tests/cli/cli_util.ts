@@ -1,0 +1,32 @@
+/**
+ * Runs `generate` in-process for the CLI tests, capturing its output, with
+ * only the given environment (a developer's own keys never leak in) plus the
+ * cache settings, so every test shares the embedded model's cache.
+ */
+import { type GenerateIo, runGenerate } from "../../src/cli/generate_command.ts";
+import { setPlatform } from "../../src/platform/mod.ts";
+import { denoPlatform } from "../../src/platform/deno.ts";
+
+setPlatform(denoPlatform());
+
+const CACHE_VARS = ["IDEOGRAM4_CACHE", "XDG_CACHE_HOME", "HOME"];
+
+export interface Run {
+  code: number;
+  /** Lines written to stdout / stderr. */
+  out: string[];
+  err: string[];
+}
+
+export async function gen(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const out: string[] = [], err: string[] = [];
+  const io: GenerateIo = {
+    readStdin: () => Promise.resolve(""),
+    readFile: (p) => Deno.readTextFile(p),
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    env: (name) => env[name] ?? (CACHE_VARS.includes(name) ? Deno.env.get(name) : undefined),
+  };
+  const code = await runGenerate(args, io);
+  return { code, out, err };
+}
