@@ -21,6 +21,19 @@
  * mmap, env). The portable part (`src/lib.ts`) is also the browser bundle
  * (`web/ideogram4.ts`), where a page calls `setPlatform(browserPlatform({...}))`
  * first.
+ *
+ * @example Generate a PNG
+ * ```ts
+ * import { createGpu, encodePng, Ideogram4Pipeline } from "@ideogram4/webgpu";
+ *
+ * const ctx = await createGpu();
+ * const pipe = await Ideogram4Pipeline.open(ctx, "/models/ideogram-4-nf4");
+ * const img = await pipe.generate({ prompt: "a lighthouse at dusk", preset: "V4_TURBO_12" });
+ * await Deno.writeFile("out.png", encodePng(img.rgb, img.width, img.height, {}));
+ * pipe.release();
+ * ```
+ *
+ * @module
  */
 import { setPlatform } from "./src/platform/mod.ts";
 
@@ -35,4 +48,5 @@ export * from "./src/lib.ts";
 // Deno only: Hugging Face downloads and the embedded model's cache folder.
 export { DEFAULT_REPOS, resolveModel } from "./src/io/hub.ts";
 export type { HubProgress, Quantization, ResolveModelSpec } from "./src/io/hub.ts";
+export type { EnvLookup } from "./src/io/hub/settings.ts";
 export { ensureEmbeddedModel } from "./src/cli/embedded_model.ts";

@@ -81,3 +81,44 @@ export type { MemoryPlan, PlanRequest, Residency } from "./pipeline/memory_plan.
 export { checkCheckpoint } from "./pipeline/checkpoint_check.ts";
 export type { CheckpointCheck } from "./pipeline/checkpoint_check.ts";
 export type { DiTResidency } from "./models/dit.ts";
+
+// Types that the exports above use in their signatures (for documentation and type annotations)
+export type { ActDType } from "./ops/common.ts";
+export type { AttentionOptions } from "./ops/attention.ts";
+export type {
+  LinearGpuFormat,
+  LinearOptions,
+  LinearPart,
+  UploadLinearOptions,
+} from "./ops/linear.ts";
+export type { MropeSections } from "./ops/rope.ts";
+export type { BufferBinding, DispatchArgs } from "./gpu/context.ts";
+export type { Kernel, KernelSpec, PipelineCache, StorageAccess } from "./gpu/kernel.ts";
+export type { BufferPool, MemoryStats } from "./gpu/buffer_pool.ts";
+export type { HostArray } from "./gpu/tensor.ts";
+export type { Timing } from "./gpu/timing.ts";
+export type { DenseHostLinear, Fp8HostLinear, Nf4HostLinear } from "./io/host_linear.ts";
+export type { HostTensorF32, LinearFormat } from "./io/linear_loader.ts";
+export type { SafetensorsDType } from "./io/tensor_store.ts";
+export type { ShardOptions, TensorMap, WriterTensor } from "./io/safetensors_writer.ts";
+export type { Nf4Options } from "./io/quantize.ts";
+export type { NpyArray } from "./pipeline/npy.ts";
+export type { PresetName, SamplingPreset } from "./pipeline/presets.ts";
+export type { StagePlan } from "./pipeline/memory_plan.ts";
+export type {
+  DiTFootprint,
+  DiTShape,
+  ModelFootprint,
+  StoredFormat,
+  TextEncoderFootprint,
+  TextEncoderShape,
+  VaeFootprint,
+} from "./pipeline/memory_footprint.ts";
+export type { CheckOptions } from "./pipeline/checkpoint_check.ts";
+export type { DiTDeclared } from "./models/dit_config.ts";
+export type { Qwen3WeightFormat } from "./models/qwen3_config.ts";
+export type { VaeDecoderConfig } from "./models/vae_config.ts";
+export type { VaeDecodeOptions } from "./models/vae_decoder.ts";
+export type { RowRange } from "./models/vae_bands.ts";
+export type { DecodeOptions, EncodePromptOptions } from "./text/tokenizer.ts";
+export type { SerializeOptions } from "./prompt/canonical.ts";

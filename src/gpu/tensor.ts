@@ -7,8 +7,10 @@ import { type DType, DTYPE_BYTES, f16ToF32, f32ToF16 } from "../dtype.ts";
 import type { BufferBinding, GpuContext } from "./context.ts";
 import { fillWords, POISON_F16X2, POISON_F32 } from "./fill.ts";
 
+/** Tensor dimensions, outermost first (row-major). */
 export type Shape = readonly number[];
 
+/** Typed arrays a tensor reads back into or uploads from. */
 export type HostArray = Float32Array | Uint16Array | Uint32Array | Int32Array | Uint8Array;
 
 export function numel(shape: Shape): number {
@@ -21,6 +23,7 @@ export function shapeStr(shape: Shape): string {
 
 /** Thrown when one tensor cannot be bound as a single storage buffer on this adapter. */
 export class TensorTooLargeError extends Error {
+  /** Names the tensor, its shape, dtype and size, and the adapter's limit. */
   constructor(label: string, shape: Shape, dtype: DType, bytes: number, limit: number) {
     super(
       `tensor '${label}' ${shapeStr(shape)} ${dtype} is ${bytes} bytes, above this adapter's ` +
@@ -31,6 +34,11 @@ export class TensorTooLargeError extends Error {
   }
 }
 
+/**
+ * An n-dimensional array in a GPU storage buffer (taken from the context's pool),
+ * with its shape and element type. Created by `upload` / `empty`, read back with
+ * `read` / `toF32`, returned to the pool with `release`.
+ */
 export class Tensor {
   private alive = true;
 
@@ -46,10 +54,12 @@ export class Tensor {
     readonly label: string,
   ) {}
 
+  /** Number of elements. */
   get numel(): number {
     return numel(this.shape);
   }
 
+  /** Bytes of the elements (without pool rounding). */
   get byteSize(): number {
     return this.numel * DTYPE_BYTES[this.dtype];
   }
@@ -181,10 +191,12 @@ export class Tensor {
     if (this.owner) this.ctx.pool.release(this.buffer);
   }
 
+  /** Whether `release()` was called. */
   get released(): boolean {
     return !this.alive;
   }
 
+  /** Throws when the tensor was released. */
   private assertAlive(): void {
     if (!this.alive) throw new Error(`tensor '${this.label}' used after release()`);
   }

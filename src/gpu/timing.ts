@@ -5,9 +5,11 @@
  */
 import type { GpuContext } from "./context.ts";
 
+/** What {@link timeGpu} measured. */
 export interface Timing {
   /** Milliseconds per repetition. */
   ms: number;
+  /** How: GPU timestamps around the pass, or wall clock around submit and completion. */
   source: "gpu-timestamps" | "wall-clock";
 }
 

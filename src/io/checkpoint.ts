@@ -33,6 +33,19 @@ export function notVisionTower(name: string): boolean {
 const INDEX_SUFFIX = ".safetensors.index.json";
 const FILE_SUFFIX = ".safetensors";
 
+/**
+ * A (possibly sharded) safetensors checkpoint as one {@link TensorStore}: a folder's
+ * `*.safetensors.index.json` and its shards, or a single file.
+ *
+ * @example List the tensors of a component
+ * ```ts
+ * import { Checkpoint } from "@ideogram4/webgpu";
+ *
+ * const ckpt = await Checkpoint.open("/models/ideogram-4-nf4/vae");
+ * for (const name of ckpt.names()) console.log(name, ckpt.info(name).shape);
+ * ckpt.close();
+ * ```
+ */
 export class Checkpoint implements TensorStore {
   /** Use {@link Checkpoint.open} or {@link Checkpoint.fromFiles}. */
   constructor(
@@ -98,6 +111,7 @@ export class Checkpoint implements TensorStore {
     return [...this.where.keys()];
   }
 
+  /** Whether a tensor of that name exists (and passes the include filter). */
   has(name: string): boolean {
     return this.where.has(name);
   }
@@ -127,6 +141,7 @@ export class Checkpoint implements TensorStore {
     return await this.where.get(name)!.f32(name);
   }
 
+  /** Closes every shard. */
   close(): void {
     for (const f of this.files) f.close();
   }

@@ -6,11 +6,15 @@
  */
 import { bf16ToF32, f16ToF32, fp8e4m3ToF32 } from "../dtype.ts";
 
+/** A dense Linear weight `[out, in]` as stored. */
 export interface DenseHostLinear {
+  /** Discriminant. */
   format: "dense";
   /** Stored element type; bf16 stays bf16 on the GPU (decoded in the GEMM). */
   dtype: "f32" | "f16" | "bf16";
+  /** Output features (rows). */
   out: number;
+  /** Input features (columns). */
   in: number;
   /** Row-major `[out, in]` raw little-endian bytes (may be a view over a mapped file). */
   bytes: Uint8Array;
@@ -18,8 +22,11 @@ export interface DenseHostLinear {
 
 /** bitsandbytes NF4: two 4-bit codes per byte, high nibble first. */
 export interface Nf4HostLinear {
+  /** Discriminant. */
   format: "nf4";
+  /** Output features (rows). */
   out: number;
+  /** Input features (columns). */
   in: number;
   /** `out*in/2` bytes; byte j holds value 2j (high nibble) and 2j+1 (low nibble). */
   packed: Uint8Array;
@@ -31,13 +38,17 @@ export interface Nf4HostLinear {
   absmax: Float32Array;
   /** The 16-entry code book (`quant_map`). */
   quantMap: Float32Array;
+  /** Values per absmax block. */
   blocksize: number;
 }
 
 /** Weight-only fp8 e4m3fn with one f32 scale per output row. */
 export interface Fp8HostLinear {
+  /** Discriminant. */
   format: "fp8";
+  /** Output features (rows). */
   out: number;
+  /** Input features (columns). */
   in: number;
   /** `out*in` e4m3fn bytes, row-major. */
   bytes: Uint8Array;
@@ -45,6 +56,7 @@ export interface Fp8HostLinear {
   scale: Float32Array;
 }
 
+/** A Linear weight on the host in one of the stored formats, ready to upload. */
 export type HostLinear = DenseHostLinear | Nf4HostLinear | Fp8HostLinear;
 
 /**

@@ -55,10 +55,12 @@ export const DEFAULT_REPOS = {
   fp8: "ideogram-ai/ideogram-4-fp8",
 } as const;
 
+/** Names of the published quantizations (`"nf4"`, `"fp8"`). */
 export type Quantization = keyof typeof DEFAULT_REPOS;
 
 /** Where a download stands; reported at each file's start and end and every MiB. */
 export interface HubProgress {
+  /** The repo id being downloaded. */
   repo: string;
   /** The commit being fetched. */
   commit: string;
@@ -66,17 +68,21 @@ export interface HubProgress {
   file: string;
   /** 0-based position of the file among `fileCount` needed files. */
   fileIndex: number;
+  /** Number of files needed. */
   fileCount: number;
   /** Bytes of this file on disk (resumed bytes included) / its size. */
   fileBytes: number;
+  /** Size of this file in bytes. */
   fileSize: number;
   /** Bytes of all needed files on disk / their total size. */
   bytes: number;
+  /** Total size of all needed files in bytes. */
   total: number;
   /** True when the file was already in the cache (nothing downloaded). */
   cached: boolean;
 }
 
+/** Which model {@link resolveModel} fetches, from where, and how. */
 export interface ResolveModelSpec {
   /** A repo id `org/name`, or a local checkpoint folder (returned as is). */
   model?: string;
@@ -92,6 +98,7 @@ export interface ResolveModelSpec {
   token?: string | false;
   /** Hub cache root. Default: `HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`. */
   cacheDir?: string;
+  /** Progress of the download (see {@link HubProgress}). */
   onProgress?: (p: HubProgress) => void;
   /** Default: the global `fetch`. */
   fetch?: typeof fetch;
@@ -106,6 +113,16 @@ const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 /**
  * The local folder of the checkpoint `spec` names, downloading what the
  * cache lacks. See the module comment for the rules.
+ *
+ * @example Download the nf4 release (gated: accept its licence, set `HF_TOKEN`)
+ * ```ts
+ * import { resolveModel } from "@ideogram4/webgpu";
+ *
+ * const dir = await resolveModel({
+ *   quantization: "nf4",
+ *   onProgress: (p) => console.log(`${p.file} ${p.bytes}/${p.total}`),
+ * });
+ * ```
  */
 export async function resolveModel(spec: ResolveModelSpec = {}): Promise<string> {
   const p = platform();

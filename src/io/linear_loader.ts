@@ -15,6 +15,7 @@
 import type { HostLinear } from "./host_linear.ts";
 import { numelOf, shapeText, type TensorInfo, type TensorStore } from "./tensor_store.ts";
 
+/** A Linear weight's stored format: `"dense"`, `"nf4"` or `"fp8"`. */
 export type LinearFormat = HostLinear["format"];
 
 /** Suffix of the bitsandbytes quant-state tensor (JSON bytes) of an nf4 weight. */
@@ -24,8 +25,11 @@ export const FP8_SCALE_SUFFIX = "_scale";
 
 /** A small f32 tensor (norm weight, bias, table) decoded on the host. */
 export interface HostTensorF32 {
+  /** Tensor name in the checkpoint. */
   name: string;
+  /** Dimensions. */
   shape: number[];
+  /** The values, row-major. */
   data: Float32Array;
 }
 

@@ -103,6 +103,7 @@ function blockAbsMax(values: Float32Array, blocksize: number): Float32Array {
   return out;
 }
 
+/** How {@link quantizeNf4} packs weights (bitsandbytes' NF4 layout). */
 export interface Nf4Options {
   /** Values per absmax block. Default 64 (what the published checkpoints use). */
   blocksize?: number;

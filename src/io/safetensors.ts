@@ -20,6 +20,19 @@ import {
 /** Largest header accepted (the real checkpoints' headers are well under 1 MB). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
+/**
+ * One safetensors file, header checked on open; tensors read as raw bytes or f32.
+ *
+ * @example
+ * ```ts
+ * import { platform, SafetensorsFile } from "@ideogram4/webgpu";
+ *
+ * const file = await SafetensorsFile.open(await platform().open("model.safetensors"));
+ * console.log(file.names(), file.metadata);
+ * const values = await file.f32(file.names()[0]);
+ * file.close();
+ * ```
+ */
 export class SafetensorsFile implements TensorStore {
   private constructor(
     readonly source: ByteSource,
@@ -95,6 +108,7 @@ export class SafetensorsFile implements TensorStore {
     return [...this.tensors.keys()];
   }
 
+  /** Whether the file holds a tensor of that name. */
   has(name: string): boolean {
     return this.tensors.has(name);
   }
@@ -121,6 +135,7 @@ export class SafetensorsFile implements TensorStore {
     return decodeF32(info, await this.source.read(info.byteOffset, info.byteLength));
   }
 
+  /** Releases the file (and its mapping). */
   close(): void {
     this.source.close();
   }

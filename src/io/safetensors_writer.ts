@@ -9,8 +9,11 @@ import { ITEM_BYTES, numelOf, type SafetensorsDType, shapeText } from "./tensor_
 
 /** One tensor to write: raw little-endian bytes of `shape` elements of `dtype`. */
 export interface WriterTensor {
+  /** Element type. */
   dtype: SafetensorsDType;
+  /** Dimensions. */
   shape: number[];
+  /** Little-endian element bytes. */
   data: Uint8Array;
 }
 
@@ -72,11 +75,13 @@ export function writeSafetensors(
   return out;
 }
 
+/** How {@link writeShardedSafetensors} splits a checkpoint. */
 export interface ShardOptions {
   /** File stem: shards are `<stem>-00001-of-0000N.safetensors`, index `<stem>.safetensors.index.json`. */
   stem: string;
   /** Number of shards (each gets whole tensors, in order, about equal bytes). Default 2. */
   shards?: number;
+  /** The header's `__metadata__` (string → string). */
   metadata?: Record<string, string>;
 }
 

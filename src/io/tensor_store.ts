@@ -24,20 +24,27 @@ export function isSafetensorsDType(s: unknown): s is SafetensorsDType {
 
 /** Where one tensor lives. */
 export interface TensorInfo {
+  /** Tensor name. */
   name: string;
   /** The file holding it (path or URL), for error messages. */
   file: string;
+  /** Element type as stored. */
   dtype: SafetensorsDType;
+  /** Dimensions. */
   shape: number[];
   /** Absolute byte offset of element 0 in `file`. */
   byteOffset: number;
+  /** Bytes of the data. */
   byteLength: number;
 }
 
+/** Named tensors read from one or more safetensors files (a file, or a sharded checkpoint). */
 export interface TensorStore {
   /** File or folder, for error messages. */
   readonly name: string;
+  /** Every tensor name. */
   names(): string[];
+  /** Whether a tensor of that name exists. */
   has(name: string): boolean;
   /** Throws, naming the store and the tensor (with a close match if any), when absent. */
   info(name: string): TensorInfo;
@@ -45,6 +52,7 @@ export interface TensorStore {
   bytes(name: string): Promise<Uint8Array>;
   /** F32 / F16 / BF16 tensor decoded to a fresh Float32Array. */
   f32(name: string): Promise<Float32Array>;
+  /** Releases the files and mappings; views from `bytes` die with them. */
   close(): void;
 }
 

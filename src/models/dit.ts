@@ -93,6 +93,7 @@ import {
  */
 export type DiTResidency = "resident" | "stream";
 
+/** How {@link DiT.load} builds the transformer. */
 export interface DiTLoadOptions {
   /** Activation dtype; default f32. f16 needs `shader-f16` (the residual stream may overflow it). */
   activations?: ActDType;
@@ -128,6 +129,7 @@ export interface DiTLoadOptions {
   platform?: Platform;
 }
 
+/** One velocity evaluation's inputs. */
 export interface DiTInputs {
   /** Noisy latent tokens `[gh·gw, inChannels]` (f32 or the activation dtype), row-major over the grid. */
   latents: Tensor;
@@ -137,6 +139,7 @@ export interface DiTInputs {
   t: number;
   /** Latent grid height and width (image size / 16). */
   gh: number;
+  /** Latent grid width. */
   gw: number;
 }
 
@@ -183,6 +186,25 @@ export function ditTimeInput(t: number, dim: number, torchBf16: boolean): Float3
   return sinusoidEmbedding(s, dim);
 }
 
+/**
+ * The Ideogram 4 diffusion transformer on the GPU (dense, nf4 or fp8 weights,
+ * resident or streamed): one `forward` is one velocity evaluation.
+ *
+ * @example One unconditional velocity evaluation on random latents
+ * ```ts
+ * import { createGpu, DiT, gaussianNoise, Tensor } from "@ideogram4/webgpu";
+ *
+ * const ctx = await createGpu();
+ * const dir = "/models/ideogram-4-nf4/unconditional_transformer";
+ * const dit = await DiT.load(ctx, dir, { textConditioning: false });
+ * const [gh, gw] = [32, 32]; // a 512 × 512 image
+ * const noise = gaussianNoise(1n, gh * gw * 128);
+ * const latents = Tensor.fromF32(ctx, noise, [gh * gw, 128]);
+ * const v = dit.forward(ctx, { latents, t: 0.5, gh, gw });
+ * console.log(await v.toF32());
+ * dit.release();
+ * ```
+ */
 export class DiT {
   private released = false;
   private readonly ropeCache = new Map<string, GpuRopeTables>();

@@ -14,19 +14,27 @@
  */
 import type { MropeSections } from "../ops/rope.ts";
 
+/** The DiT's sizes and constants (reference field names in camelCase). */
 export interface DiTConfig {
+  /** Model width. */
   embDim: number;
+  /** Transformer blocks. */
   numLayers: number;
+  /** Attention heads. */
   numHeads: number;
   /** `embDim / numHeads`. */
   headDim: number;
+  /** Hidden width of the feed-forward. */
   intermediateSize: number;
+  /** Width of the AdaLN conditioning vector. */
   adanlnDim: number;
   /** Latent channels per token (32 VAE channels × 2×2 patch = 128). */
   inChannels: number;
   /** Text feature width (13 taps × Qwen3 hidden = 53248). */
   llmFeaturesDim: number;
+  /** RoPE base. */
   ropeTheta: number;
+  /** Head-dim split of the multimodal RoPE over (text, y, x). */
   mropeSection: MropeSections;
   /** eps of the block norms (attention_norm1/2, ffn_norm1/2). */
   normEps: number;

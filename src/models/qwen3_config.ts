@@ -13,15 +13,25 @@
 
 export type Qwen3WeightFormat = "dense" | "nf4" | "fp8";
 
+/** The text encoder's language-model sizes and constants. */
 export interface Qwen3Config {
+  /** Hidden size (residual stream width). */
   hiddenSize: number;
+  /** Decoder layers. */
   numLayers: number;
+  /** Query heads. */
   numHeads: number;
+  /** Key/value heads (grouped-query attention). */
   numKvHeads: number;
+  /** Width of one head. */
   headDim: number;
+  /** Hidden width of the MLP. */
   intermediateSize: number;
+  /** eps of the RMSNorms. */
   rmsNormEps: number;
+  /** RoPE base. */
   ropeTheta: number;
+  /** Vocabulary size (embedding rows). */
   vocabSize: number;
   /** The weight format the config declares. */
   format: Qwen3WeightFormat;

@@ -29,6 +29,7 @@ import type { Platform } from "../platform/types.ts";
 import { parseQwen3Config, QWEN3_TAP_LAYERS, type Qwen3Config } from "./qwen3_config.ts";
 import { loadQwen3HostWeights, type Qwen3HostWeights } from "./qwen3_weights.ts";
 
+/** How {@link Qwen3TextEncoder.load} builds the encoder. */
 export interface Qwen3LoadOptions {
   /**
    * Activation dtype; default f32. Qwen3's residual stream has outlier
@@ -55,6 +56,22 @@ interface GpuLayer {
   down: LinearWeight;
 }
 
+/**
+ * The Qwen3-VL text encoder (language model) on the GPU: token ids → Ideogram 4's
+ * 13-tap text features. {@link PromptEncoder} pairs it with the tokenizer.
+ *
+ * @example
+ * ```ts
+ * import { createGpu, loadTokenizer, Qwen3TextEncoder } from "@ideogram4/webgpu";
+ *
+ * const ctx = await createGpu();
+ * const tok = await loadTokenizer("/models/ideogram-4-nf4/tokenizer");
+ * const enc = await Qwen3TextEncoder.load(ctx, "/models/ideogram-4-nf4/text_encoder");
+ * const features = enc.encodeFeatures(tok.encodePrompt("a red fox").ids);
+ * console.log(features.shape); // [tokens, 13 * hidden]
+ * enc.release();
+ * ```
+ */
 export class Qwen3TextEncoder {
   private released = false;
 

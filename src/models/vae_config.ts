@@ -13,6 +13,7 @@
  */
 import { ATTENTION_MAX_HEAD_DIM } from "../ops/attention.ts";
 
+/** The Flux2-style VAE decoder's configuration (from `vae/config.json`). */
 export interface VaeDecoderConfig {
   /** Encoder order, e.g. `[128, 256, 512, 512]`; the decoder uses it reversed. */
   blockOutChannels: readonly number[];

@@ -61,6 +61,7 @@ import {
 /** File stem of the VAE's weights in a published checkpoint (spec §1). */
 export const VAE_WEIGHTS_STEM = "diffusion_pytorch_model";
 
+/** How a decode is split into row bands. */
 export interface VaeDecodeOptions {
   /**
    * Largest activation tensor (bytes) before maps are cut into row bands.
@@ -70,6 +71,7 @@ export interface VaeDecodeOptions {
   maxBindingBytes?: number;
 }
 
+/** How {@link loadVaeDecoder} builds the decoder. */
 export interface VaeDecoderOptions extends VaeDecodeOptions {
   /** Activation dtype (default f32; f16 needs `shader-f16`). */
   dtype?: ActDType;
@@ -131,6 +133,21 @@ interface ConvStep {
   consumeResidual?: boolean;
 }
 
+/**
+ * The Flux2 VAE decoder on the GPU: latents → pixels, in row bands when the
+ * maps exceed the device's binding limit. Made by {@link loadVaeDecoder}.
+ *
+ * @example
+ * ```ts
+ * import { createGpu, loadVaeDecoder, Tensor } from "@ideogram4/webgpu";
+ *
+ * const ctx = await createGpu();
+ * const vae = await loadVaeDecoder(ctx, "/models/ideogram-4-nf4/vae");
+ * const latent = Tensor.fromF32(ctx, new Float32Array(64 * 64 * 32), [64, 64, 32]);
+ * const rgb = await vae.decodeToRgb8(latent); // 512 × 512 × 3 bytes
+ * vae.release();
+ * ```
+ */
 export class VaeDecoder {
   private released = false;
 

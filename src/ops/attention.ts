@@ -38,6 +38,7 @@ import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import { composeWgsl } from "../gpu/wgsl.ts";
 import { actType, assertActivation } from "./common.ts";
 
+/** Options of {@link attention}. */
 export interface AttentionOptions {
   /** Key j is visible to query i iff `j <= i + (Lk - Lq)`. Default false. */
   causal?: boolean;

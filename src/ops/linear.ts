@@ -26,8 +26,10 @@ const FORMAT_CODE: Record<LinearGpuFormat, number> = { f32: 0, f16: 1, bf16: 2, 
 const TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 } as const;
 
 /** One band of output rows `[row0, row0 + rows)` of a weight, in its own buffers. */
-interface LinearPart {
+export interface LinearPart {
+  /** First output row of the band. */
   row0: number;
+  /** Rows in the band. */
   rows: number;
   /** Packed weight bytes. */
   weight: Tensor;
@@ -41,6 +43,7 @@ export class LinearWeight {
   /** Input features (columns of W). */
   readonly in: number;
 
+  /** Use {@link uploadLinear}; `inFeatures` is the input width. */
   constructor(
     readonly label: string,
     readonly format: LinearGpuFormat,
@@ -62,10 +65,12 @@ export class LinearWeight {
     return n;
   }
 
+  /** Whether `release()` was called. */
   get released(): boolean {
     return !this.alive;
   }
 
+  /** Returns the weight's buffers to the pool. */
   release(): void {
     if (!this.alive) return;
     this.alive = false;
@@ -76,11 +81,13 @@ export class LinearWeight {
     this.bias?.release();
   }
 
+  /** Throws, naming `op` and the weight, when it was released. */
   assertAlive(op: string): void {
     if (!this.alive) throw new Error(`${op}: weight '${this.label}' used after release()`);
   }
 }
 
+/** Options of {@link uploadLinear}. */
 export interface UploadLinearOptions {
   /** f32 `[out]` bias values. */
   bias?: Float32Array;
@@ -188,6 +195,7 @@ export function uploadLinear(
   return new LinearWeight(label, gpuFormat(w), out, k, parts, nf4Block, bias);
 }
 
+/** Options of {@link linear}. */
 export interface LinearOptions {
   /** Output tensor `[M, N]` of x's dtype (e.g. a view into a larger buffer). */
   out?: Tensor;

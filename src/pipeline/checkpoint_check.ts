@@ -129,7 +129,9 @@ export interface ComponentCheck<C, F> {
   footprint?: F;
 }
 
+/** What {@link checkCheckpoint} found. */
 export interface CheckpointCheck {
+  /** The checkpoint folder. */
   dir: string;
   /** Empty when the checkpoint is usable. */
   problems: string[];
@@ -139,6 +141,7 @@ export interface CheckpointCheck {
   promptTokens?: number;
 }
 
+/** Options of {@link checkCheckpoint}. */
 export interface CheckOptions {
   /** Default: the registered platform. */
   platform?: Platform;

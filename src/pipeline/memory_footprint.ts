@@ -92,13 +92,21 @@ export function vectorGpuBytes(n: number): number {
 
 /** The sizes of a DiT the activations depend on (`DiTConfig` is one). */
 export interface DiTShape {
+  /** Model width. */
   embDim: number;
+  /** Transformer blocks. */
   numLayers: number;
+  /** Attention heads. */
   numHeads: number;
+  /** Width of one head. */
   headDim: number;
+  /** Hidden width of the feed-forward. */
   intermediateSize: number;
+  /** Width of the AdaLN conditioning vector. */
   adanlnDim: number;
+  /** Latent channels per token. */
   inChannels: number;
+  /** Text feature width. */
   llmFeaturesDim: number;
 }
 
@@ -125,6 +133,7 @@ export interface DiTGlobalsLayout {
 
 /** GPU bytes of one DiT: what always stays resident, and each block. */
 export interface DiTFootprint {
+  /** The sizes the activations depend on. */
   shape: DiTShape;
   /** Whether `llm_cond_norm` / `llm_cond_proj` are loaded (the unconditional pass skips them). */
   text: boolean;
@@ -208,11 +217,17 @@ export function ditGpuBytes(d: DiTFootprint): number {
 
 /** The sizes of the Qwen3 language model the activations depend on (`Qwen3Config` is one). */
 export interface TextEncoderShape {
+  /** Hidden size. */
   hiddenSize: number;
+  /** Query heads. */
   numHeads: number;
+  /** Key/value heads. */
   numKvHeads: number;
+  /** Width of one head. */
   headDim: number;
+  /** Hidden width of the MLP. */
   intermediateSize: number;
+  /** Vocabulary size. */
   vocabSize: number;
 }
 
@@ -227,12 +242,15 @@ export interface TextLayerLayout {
   down: LinearLayout;
 }
 
+/** Bytes of the text encoder: GPU weights and the host-side embedding table. */
 export interface TextEncoderFootprint {
+  /** The sizes the activations depend on. */
   shape: TextEncoderShape;
   /** Layers 0 … last tap on the GPU. */
   gpuBytes: number;
   /** The embedding table, read on the host (a view over the mapped file). */
   hostBytes: number;
+  /** Stored formats of the Linear weights, with how many use each. */
   formats: Partial<Record<StoredFormat, number>>;
 }
 
@@ -281,10 +299,13 @@ export function uniformTextEncoderFootprint(
 
 // ---- VAE decoder
 
+/** GPU bytes of the VAE decoder's weights. */
 export interface VaeFootprint {
+  /** The decoder's configuration. */
   config: VaeDecoderConfig;
   /** Bytes per activation value (and per conv weight value: weights follow the activations). */
   actBytes: 2 | 4;
+  /** Weights on the GPU. */
   gpuBytes: number;
 }
 
@@ -311,10 +332,12 @@ export function vaeFootprint(c: VaeDecoderConfig, actBytes: 2 | 4 = 4): VaeFootp
 
 /** The three components' weights. */
 export interface ModelFootprint {
+  /** `text_encoder/`. */
   textEncoder: TextEncoderFootprint;
   /** `transformer/` (with text conditioning). */
   cond: DiTFootprint;
   /** `unconditional_transformer/` (image tokens only, no text projection). */
   uncond: DiTFootprint;
+  /** `vae/`. */
   vae: VaeFootprint;
 }

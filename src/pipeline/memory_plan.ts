@@ -66,13 +66,18 @@ export const DEFAULT_PLAN_BINDING_BYTES = 2 * GIB;
 /** Pixels per latent token along each axis (2×2 patches of the 8× VAE latent). */
 const PIXELS_PER_TOKEN = 16;
 
+/** Where a DiT's block weights live: all on the GPU, or streamed per step. */
 export type Residency = "resident" | "stream";
 
+/** What {@link planMemory} plans for. */
 export interface PlanRequest {
+  /** Image width in pixels. */
   width: number;
+  /** Image height in pixels. */
   height: number;
   /** Prompt tokens after the chat template (the plan for an unknown prompt uses the maximum). */
   textTokens: number;
+  /** GPU memory to fit in, in bytes. */
   budgetBytes: number;
   /** Sampling steps, for the traffic per image (default 1: per step only). */
   steps?: number;
@@ -86,19 +91,25 @@ export interface PlanRequest {
   reserveFraction?: number;
 }
 
+/** GPU memory of one stage of a request at its peak. */
 export interface StagePlan {
+  /** The stage. */
   name: "encode prompt" | "sampling" | "decode";
   /** Weights on the GPU during the stage (of every component held). */
   weightBytes: number;
   /** Activations at the stage's peak. */
   activationBytes: number;
+  /** Weights plus activations. */
   bytes: number;
 }
 
+/** How one request uses GPU memory, stage by stage, and whether it fits. */
 export interface MemoryPlan {
+  /** The request, defaults filled in. */
   request: Required<PlanRequest>;
   /** Budget less the reserve: what the stages must fit in. */
   usableBytes: number;
+  /** Where each DiT's blocks live. */
   residency: { cond: Residency; uncond: Residency };
   /** Whether any DiT streams. */
   streaming: boolean;
@@ -110,7 +121,9 @@ export interface MemoryPlan {
   uploadBytesPerImage: number;
   /** Free the DiTs before decoding (they do not fit beside the VAE's peak). */
   freeTransformersBeforeDecode: boolean;
+  /** Each stage at its peak, in execution order. */
   stages: StagePlan[];
+  /** The largest stage's bytes. */
   peakBytes: number;
   /** Peak ≤ usable. */
   fits: boolean;

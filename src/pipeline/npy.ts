@@ -13,8 +13,11 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** Element types read, with their sizes; all converted to f32. */
 const DTYPES: Record<string, 2 | 4 | 8> = { f2: 2, f4: 4, f8: 8 };
 
+/** A float array read from a `.npy` file. */
 export interface NpyArray {
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** Values (converted to f32), row-major. */
   data: Float32Array<ArrayBuffer>;
 }
 

@@ -31,6 +31,7 @@ import { latentGrid, validateSize } from "./size.ts";
 
 export { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
 
+/** How {@link Ideogram4Pipeline.open} runs the checkpoint. */
 export interface PipelineOptions {
   /** Default: the registered platform. */
   platform?: Platform;
@@ -51,43 +52,55 @@ export interface PipelineOptions {
   residency?: { cond: DiTResidency; uncond: DiTResidency };
 }
 
+/** Progress of one sampling step, reported to `onProgress`. */
 export interface StepProgress {
   /** 1-based step number. */
   step: number;
+  /** Number of steps. */
   steps: number;
   /** Time values of this Euler step (`t` → `s`). */
   t: number;
+  /** Time after the step. */
   s: number;
+  /** Classifier-free guidance weight of the step. */
   guidance: number;
   /** Milliseconds this step took (GPU work included). */
   ms: number;
 }
 
+/** One image request: prompt, size, sampling and noise. */
 export interface GenerateOptions extends SamplingOptions {
   /** Plain text or a JSON caption string, passed to the text encoder as is. */
   prompt: string;
   /** Default 1024 × 1024. */
   width?: number;
+  /** Default 1024. */
   height?: number;
   /** Seed of the initial noise (random when absent and no `initNoise`). */
   seed?: number | bigint;
   /** Initial noise `[tokens, 128]` row-major over the latent grid; overrides `seed`. */
   initNoise?: Float32Array;
+  /** Called after each sampling step. */
   onProgress?: (p: StepProgress) => void;
   /** Also return the final latent tokens (e.g. to compare with another implementation). */
   returnLatents?: boolean;
   /** Called with a status line when a component starts loading or running. */
   onStatus?: (line: string) => void;
+  /** Aborts generation between steps (the promise rejects with the signal's reason). */
   signal?: AbortSignal;
 }
 
+/** The generated image and how it was made. */
 export interface GenerateResult {
   /** `width * height * 3` bytes, row-major RGB. */
   rgb: Uint8Array;
+  /** Image width in pixels. */
   width: number;
+  /** Image height in pixels. */
   height: number;
   /** The seed used (undefined when `initNoise` was given). */
   seed?: bigint;
+  /** The sampling that ran: steps, guidance per step, schedule. */
   sampling: SamplingPlan;
   /** Text tokens after the chat template. */
   tokens: number;
@@ -95,6 +108,29 @@ export interface GenerateResult {
   latents?: Float32Array;
 }
 
+/**
+ * Text → image with a checkpoint in the published layout: tokenizer and text
+ * encoder, the two DiTs with classifier-free guidance and the Euler sampler,
+ * the VAE decoder. Components load on first use; with a GPU memory budget
+ * each request is planned first.
+ *
+ * @example
+ * ```ts
+ * import { createGpu, encodePng, Ideogram4Pipeline } from "@ideogram4/webgpu";
+ *
+ * const ctx = await createGpu();
+ * const pipe = await Ideogram4Pipeline.open(ctx, "/models/ideogram-4-nf4");
+ * const img = await pipe.generate({
+ *   prompt: "a lighthouse at dusk",
+ *   width: 1024,
+ *   height: 1024,
+ *   preset: "V4_TURBO_12",
+ *   seed: 42,
+ * });
+ * await Deno.writeFile("out.png", encodePng(img.rgb, img.width, img.height, { Seed: "42" }));
+ * pipe.release();
+ * ```
+ */
 export class Ideogram4Pipeline {
   private tokenizer?: Qwen3Tokenizer;
   private encoder?: Qwen3TextEncoder;
@@ -137,10 +173,12 @@ export class Ideogram4Pipeline {
     return new Ideogram4Pipeline(ctx, dir, p, opts);
   }
 
+  /** `dir/folder` on the pipeline's platform. */
   private path(folder: string): string {
     return this.platform.join(this.dir, folder);
   }
 
+  /** Throws when the pipeline was released. */
   private assertAlive(): void {
     if (this.released) throw new Error("Ideogram4Pipeline used after release()");
   }
@@ -189,11 +227,13 @@ export class Ideogram4Pipeline {
     return { cond: this.cond, uncond: this.uncond };
   }
 
+  /** Frees the conditional DiT. */
   private releaseCond(): void {
     this.cond?.release();
     this.cond = undefined;
   }
 
+  /** Frees the unconditional DiT. */
   private releaseUncond(): void {
     this.uncond?.release();
     this.uncond = undefined;
@@ -204,7 +244,12 @@ export class Ideogram4Pipeline {
    * checkpoint's headers once; a checkpoint with problems is an error
    * listing them.
    */
-  async planMemory(width: number, height: number, textTokens: number, steps: number) {
+  async planMemory(
+    width: number,
+    height: number,
+    textTokens: number,
+    steps: number,
+  ): Promise<MemoryPlan> {
     const budgetBytes = this.opts.gpuBudgetBytes;
     if (budgetBytes === undefined) throw new Error("planMemory needs options.gpuBudgetBytes");
     if (!this.footprint) {
@@ -242,6 +287,7 @@ export class Ideogram4Pipeline {
     return await this.encodeIds(tok.encodePrompt(prompt).ids);
   }
 
+  /** Runs the text encoder on `ids` (loading it first; freeing it after unless kept). */
   private async encodeIds(ids: Int32Array): Promise<{ ids: Int32Array; features: Tensor }> {
     const enc = await this.loadTextEncoder();
     const features = enc.encodeFeatures(ids);

@@ -11,14 +11,18 @@
  */
 
 export const PRESET_NAMES = ["V4_QUALITY_48", "V4_DEFAULT_20", "V4_TURBO_12"] as const;
+/** One of {@link PRESET_NAMES}. */
 export type PresetName = typeof PRESET_NAMES[number];
 
+/** A named sampler setting of the reference CLI. */
 export interface SamplingPreset {
+  /** Sampling steps. */
   steps: number;
   /** Per step, chronological (first step executed first). */
   guidance: number[];
   /** Logit-normal schedule mean at 512² (shifted by resolution, see schedule.ts). */
   mu: number;
+  /** Logit-normal schedule standard deviation. */
   std: number;
 }
 
@@ -35,6 +39,7 @@ function guidanceShape(steps: number, polish: number): number[] {
   );
 }
 
+/** The reference CLI's sampler presets, by name. */
 export const PRESETS: Record<PresetName, SamplingPreset> = {
   V4_QUALITY_48: { steps: 48, guidance: guidanceShape(48, 3), mu: 0.0, std: 1.5 },
   V4_DEFAULT_20: { steps: 20, guidance: guidanceShape(20, 2), mu: 0.0, std: 1.75 },
@@ -44,23 +49,31 @@ export const PRESETS: Record<PresetName, SamplingPreset> = {
 export const DEFAULT_PRESET: PresetName = "V4_QUALITY_48";
 export const MAX_STEPS = 1000;
 
+/** Sampler settings: a preset, with any value overridden. */
 export interface SamplingOptions {
   /** A name from {@link PRESET_NAMES}; default V4_QUALITY_48. */
   preset?: PresetName | string;
+  /** Sampling steps (a preset's guidance list is stretched or cut to match). */
   steps?: number;
   /** One value for every step, or one per step (chronological), or a list of one. */
   guidance?: number | number[];
+  /** Logit-normal schedule mean at 512². */
   mu?: number;
+  /** Logit-normal schedule standard deviation. */
   std?: number;
 }
 
+/** The sampler settings that will run, every value resolved. */
 export interface SamplingPlan {
   /** Set only when the plan is exactly a named preset (no option overrode it). */
   preset?: PresetName;
+  /** Sampling steps. */
   steps: number;
   /** Length `steps`, chronological: `guidance[0]` is used for the FIRST step executed. */
   guidance: number[];
+  /** Logit-normal schedule mean at 512². */
   mu: number;
+  /** Logit-normal schedule standard deviation. */
   std: number;
 }
 

@@ -12,6 +12,7 @@ import type { Platform } from "../platform/types.ts";
 import { loadTokenizer } from "../text/load.ts";
 import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
 
+/** A prompt's token ids and text features. */
 export interface PromptFeatures {
   /** Token ids after the chat template (no special tokens added). */
   ids: Int32Array;
@@ -25,12 +26,29 @@ export interface PromptFeatures {
   features: Tensor;
 }
 
+/** How {@link PromptEncoder.load} builds the encoder. */
 export interface PromptEncoderOptions {
+  /** Default: the registered platform. */
   platform?: Platform;
   /** Text encoder activations (default f32: Qwen3 has outlier channels f16 cannot hold). */
   activations?: ActDType;
 }
 
+/**
+ * Prompt → token ids → text features, on its own (e.g. for embedding research).
+ *
+ * @example
+ * ```ts
+ * import { createGpu, PromptEncoder } from "@ideogram4/webgpu";
+ *
+ * const ctx = await createGpu();
+ * const enc = await PromptEncoder.load(ctx, "/models/ideogram-4-nf4");
+ * const { ids, features } = enc.encode("a lighthouse at dusk");
+ * console.log(ids.length, features.shape, (await features.toF32()).slice(0, 4));
+ * features.release();
+ * enc.release();
+ * ```
+ */
 export class PromptEncoder {
   private constructor(readonly tokenizer: Qwen3Tokenizer, readonly encoder: Qwen3TextEncoder) {}
 

@@ -123,6 +123,7 @@ export function scheduleMean(mu: number, width: number, height: number): number 
   return mu + 0.5 * Math.log((height * width) / (512 * 512));
 }
 
+/** One step of the Euler sampler. */
 export interface EulerStep {
   /** Time of the current latent (fed to the DiT). */
   t: number;

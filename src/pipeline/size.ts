@@ -13,6 +13,7 @@ export const MAX_ASPECT = 6;
 
 /** A width/height the model does not accept; the message names the value and the rule. */
 export class SizeError extends Error {
+  /** Error name. */
   override name = "SizeError";
 }
 

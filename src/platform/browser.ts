@@ -11,6 +11,7 @@
 import { checkReadRange, rejectEmpty } from "../io/byte_source.ts";
 import type { ByteSource, Platform } from "./types.ts";
 
+/** Where {@link browserPlatform} reads files from. */
 export interface BrowserPlatformOptions {
   /** Files by relative path, e.g. `"transformer/diffusion_pytorch_model.safetensors"`. */
   files?: Map<string, Blob> | Record<string, Blob>;
@@ -22,6 +23,18 @@ export interface BrowserPlatformOptions {
   fetch?: typeof fetch;
 }
 
+/**
+ * The {@link Platform} for a web page: files from picked `File`s or a base URL
+ * (HTTP Range requests). Register it with {@link setPlatform} before anything
+ * reads a checkpoint.
+ *
+ * @example Read a checkpoint served over HTTP
+ * ```ts
+ * import { browserPlatform, setPlatform } from "@ideogram4/webgpu";
+ *
+ * setPlatform(browserPlatform({ baseUrl: "https://example.com/models/ideogram-4-nf4/" }));
+ * ```
+ */
 export function browserPlatform(options: BrowserPlatformOptions = {}): Platform {
   const files = new Map<string, Blob>();
   const given = options.files instanceof Map ? options.files : Object.entries(options.files ?? {});

@@ -8,10 +8,22 @@ export type { ByteSource, Platform } from "./types.ts";
 
 let current: Platform | undefined;
 
+/**
+ * Registers the platform the library reads files and the environment through.
+ * `mod.ts` registers Deno's on import; a page registers {@link browserPlatform}.
+ *
+ * @example
+ * ```ts
+ * import { browserPlatform, setPlatform } from "@ideogram4/webgpu";
+ *
+ * setPlatform(browserPlatform({ baseUrl: "/models/tiny/" }));
+ * ```
+ */
 export function setPlatform(p: Platform): void {
   current = p;
 }
 
+/** The registered platform; throws when none is. */
 export function platform(): Platform {
   if (!current) {
     throw new Error(

@@ -28,7 +28,9 @@ export interface ByteSource {
   close(): void;
 }
 
+/** What the library needs from its host: files (random access and text), the environment and paths. */
 export interface Platform {
+  /** Name for messages, e.g. `"deno"`. */
   readonly name: string;
   /**
    * Opens a file (path, or URL in a browser) for random access. An empty file

@@ -21,13 +21,17 @@ import { formatIssue, verifyCaptionValue } from "./verify.ts";
 
 /** A builder input that cannot make a valid caption (exit code 2). */
 export class CaptionBuildError extends PromptRejectedError {
+  /** Error name. */
   override name = "CaptionBuildError";
 }
 
 /** Style fields; give aesthetics, lighting, medium and exactly one of photo / artStyle. */
 export interface StyleSpec {
+  /** `style_description.aesthetics`. */
   aesthetics?: string;
+  /** `style_description.lighting`. */
   lighting?: string;
+  /** `style_description.medium`. */
   medium?: string;
   /** Camera details: makes this a photo style. */
   photo?: string;
@@ -37,11 +41,15 @@ export interface StyleSpec {
   palette?: string[] | string;
 }
 
+/** The parts of a caption, for {@link buildCaption}. */
 export interface CaptionSpec {
+  /** `high_level_description`. */
   highLevel?: string;
+  /** `compositional_deconstruction.background`. */
   background: string;
   /** Elements, or element specs (see {@link parseElementSpec}), back to front. */
   elements?: (CaptionElement | string)[];
+  /** `style_description`. */
   style?: StyleSpec;
 }
 

@@ -8,6 +8,7 @@
 import { COMPOSITION_KEYS, ELEMENT_KEYS, STYLE_KEYS, TOP_LEVEL_KEYS } from "./caption.ts";
 import { fromPlain, isObject, type JsonObject, type JsonValue, parseJson } from "./json.ts";
 
+/** How a caption is written out. */
 export interface SerializeOptions {
   /**
    * Spaces per level for a human-readable form (lists of plain values stay on

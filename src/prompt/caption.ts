@@ -20,8 +20,11 @@ export type BBox = [yMin: number, xMin: number, yMax: number, xMax: number];
 
 /** Style of a photograph: `photo` holds the camera and lens details. */
 export interface PhotoStyle {
+  /** Mood and visual qualities. */
   aesthetics: string;
+  /** Light sources, direction and quality. */
   lighting: string;
+  /** Camera, lens and exposure details. */
   photo: string;
   /** Usually `"photograph"`. */
   medium: string;
@@ -31,20 +34,28 @@ export interface PhotoStyle {
 
 /** Style of everything else (illustration, painting, 3D render, design…). */
 export interface ArtStyle {
+  /** Mood and visual qualities. */
   aesthetics: string;
+  /** Light sources, direction and quality. */
   lighting: string;
   /** e.g. `"illustration"`, `"3d_render"`, `"painting"`, `"graphic_design"`. */
   medium: string;
+  /** Technique and look. */
   art_style: string;
+  /** Dominant colours, `#RRGGBB`. */
   color_palette?: HexColour[];
 }
 
+/** The caption's style: a photograph or anything else. */
 export type StyleDescription = PhotoStyle | ArtStyle;
 
 /** A subject or thing in the picture. */
 export interface ObjElement {
+  /** Discriminant. */
   type: "obj";
+  /** Where it is: `[ymin, xmin, ymax, xmax]` on a 0…1000 grid. */
   bbox?: BBox;
+  /** What it looks like. */
   desc: string;
   /** Up to {@link ELEMENT_PALETTE_MAX} colours. */
   color_palette?: HexColour[];
@@ -52,16 +63,24 @@ export interface ObjElement {
 
 /** Lettering in the picture: `text` is rendered verbatim (`\n` breaks lines). */
 export interface TextElement {
+  /** Discriminant. */
   type: "text";
+  /** Where it is: `[ymin, xmin, ymax, xmax]` on a 0…1000 grid. */
   bbox?: BBox;
+  /** The exact text to render. */
   text: string;
+  /** How the lettering looks. */
   desc: string;
+  /** Colours of the lettering, `#RRGGBB`. */
   color_palette?: HexColour[];
 }
 
+/** One element of the scene. */
 export type CaptionElement = ObjElement | TextElement;
+/** `"obj"` or `"text"`. */
 export type ElementType = CaptionElement["type"];
 
+/** The scene: background, then elements back to front. */
 export interface CompositionalDeconstruction {
   /** The scene shell: setting, ground, sky, walls, ambient light. */
   background: string;
@@ -69,10 +88,13 @@ export interface CompositionalDeconstruction {
   elements: CaptionElement[];
 }
 
+/** An Ideogram 4 JSON caption (spec §7). */
 export interface Caption {
   /** One or two sentences about the whole image (optional, recommended). */
   high_level_description?: string;
+  /** How the image looks. */
   style_description?: StyleDescription;
+  /** What is in the image. */
   compositional_deconstruction: CompositionalDeconstruction;
 }
 

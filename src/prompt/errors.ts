@@ -5,8 +5,11 @@
  */
 import { type CaptionIssue, FIXED_BY_CANONICAL, formatIssue } from "./verify.ts";
 
+/** A prompt could not be prepared; `exitCode` is what the CLI exits with. */
 export class PromptError extends Error {
+  /** Error name. */
   override name = "PromptError";
+  /** `message` and the exit code (2 rejected input, 1 anything else). */
   constructor(message: string, readonly exitCode: number) {
     super(message);
   }
@@ -14,7 +17,9 @@ export class PromptError extends Error {
 
 /** The prompt (or image) was refused; nothing should be written. Exit code 2. */
 export class PromptRejectedError extends PromptError {
+  /** Error name. */
   override name = "PromptRejectedError";
+  /** Says why the prompt was refused. */
   constructor(message: string) {
     super(message, 2);
   }
@@ -22,7 +27,9 @@ export class PromptRejectedError extends PromptError {
 
 /** A JSON caption broke the schema (and warnings were not asked for). */
 export class CaptionInvalidError extends PromptRejectedError {
+  /** Error name. */
   override name = "CaptionInvalidError";
+  /** Lists `issues` of `source` in the message. */
   constructor(readonly issues: CaptionIssue[], readonly source = "the caption") {
     const fixable = issues.every((i) => FIXED_BY_CANONICAL.has(i.rule));
     super(
@@ -36,13 +43,17 @@ export class CaptionInvalidError extends PromptRejectedError {
 
 /** One moderation class at or above its threshold. */
 export interface ModerationFlag {
+  /** Hive's class name, e.g. `violence`. */
   class: string;
+  /** Hive's score for it. */
   score: number;
 }
 
 /** Hive moderation flagged the prompt or the generated image. */
 export class ModerationFlaggedError extends PromptRejectedError {
+  /** Error name. */
   override name = "ModerationFlaggedError";
+  /** Lists the flagged classes of the prompt or image. */
   constructor(readonly stage: "prompt" | "image", readonly flags: ModerationFlag[]) {
     super(
       `${stage === "prompt" ? "prompt rejected by Hive text" : "image rejected by Hive visual"} ` +
@@ -53,6 +64,7 @@ export class ModerationFlaggedError extends PromptRejectedError {
 
 /** Magic prompt was asked for but cannot run as configured (no key, no model). */
 export class MagicPromptConfigError extends PromptRejectedError {
+  /** Error name. */
   override name = "MagicPromptConfigError";
 }
 
@@ -61,7 +73,9 @@ export class MagicPromptConfigError extends PromptRejectedError {
  * errors) and the service's own message. Never contains an API key.
  */
 export class ServiceError extends PromptError {
+  /** Error name. */
   override name = "ServiceError";
+  /** The service's name, HTTP status (if any) and its message. */
   constructor(
     readonly service: string,
     readonly status: number | undefined,
@@ -73,10 +87,12 @@ export class ServiceError extends PromptError {
 
 /** The magic prompt service failed or replied with something unusable. */
 export class MagicPromptError extends ServiceError {
+  /** Error name. */
   override name = "MagicPromptError";
 }
 
 /** The Hive moderation service failed; screening could not run, so nothing is generated. */
 export class ModerationServiceError extends ServiceError {
+  /** Error name. */
   override name = "ModerationServiceError";
 }

@@ -7,6 +7,7 @@
  */
 import type { ServiceError } from "./errors.ts";
 
+/** Retries of a service call: how many, and the backoff. */
 export interface RetryPolicy {
   /** Retries after the first attempt. */
   retries: number;

@@ -123,6 +123,7 @@ export interface IdeogramMagicPromptOptions extends ClientOptions {
 export class IdeogramMagicPrompt implements MagicPromptBackend {
   readonly name = "Ideogram magic prompt";
   readonly kind = "ideogram";
+  /** Throws {@link MagicPromptConfigError} without an API key. */
   constructor(private readonly opts: IdeogramMagicPromptOptions) {
     if (!opts.apiKey) throw new MagicPromptConfigError("Ideogram magic prompt needs an API key");
   }
@@ -168,6 +169,7 @@ export class OpenAiMagicPrompt implements MagicPromptBackend {
   readonly kind = "openai";
   readonly name: string;
   private readonly url: string;
+  /** Throws {@link MagicPromptConfigError} without a model name or with a bad URL. */
   constructor(private readonly opts: OpenAiMagicPromptOptions) {
     this.url = chatCompletionsUrl(opts.url);
     if (!opts.model) {

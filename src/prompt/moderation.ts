@@ -46,6 +46,7 @@ export const HIVE_VISUAL_CLASSES: ReadonlySet<string> = new Set([
   "yes_nazi",
 ]);
 
+/** Hive moderation keys and how to call it. */
 export interface ModerationSettings {
   /** Hive Text Moderation key; absent = prompt screening off (with a warning). */
   textKey?: string;
@@ -55,8 +56,11 @@ export interface ModerationSettings {
   baseUrl?: string;
   /** Default 30 s for text, 60 s for images. */
   timeoutMs?: number;
+  /** Retries on 429 / 5xx; default {@link DEFAULT_RETRY}. */
   retry?: RetryPolicy;
+  /** Replaces the global `fetch`. */
   fetch?: typeof fetch;
+  /** Aborts the calls. */
   signal?: AbortSignal;
 }
 

@@ -17,6 +17,7 @@ import {
 } from "./magic_prompt.ts";
 import { type ModerationSettings, screenPrompt } from "./moderation.ts";
 
+/** Whether and how the magic prompt expands a plain prompt. */
 export interface MagicPromptSettings {
   /**
    * `true`: expand (an error when no backend is configured); `false`: send the
@@ -26,6 +27,7 @@ export interface MagicPromptSettings {
   enabled?: boolean;
   /** Key of Ideogram's hosted magic prompt (the default backend when set). */
   ideogramKey?: string;
+  /** Base URL of Ideogram's API; tests point it at a local server. */
   ideogramBaseUrl?: string;
   /** An OpenAI-compatible endpoint; when set it is used instead of the hosted API. */
   url?: string;
@@ -37,29 +39,39 @@ export interface MagicPromptSettings {
   systemPrompt?: string;
   /** Keep the bboxes the magic prompt wrote (dropped by default). */
   keepBboxes?: boolean;
+  /** Per-attempt timeout in milliseconds. */
   timeoutMs?: number;
+  /** Retries on 429 / 5xx; default {@link DEFAULT_RETRY}. */
   retry?: RetryPolicy;
 }
 
+/** What {@link preparePrompt} does with a prompt. */
 export interface PreparePromptOptions {
+  /** Plain text or a JSON caption. */
   prompt: string;
   /** Image size in pixels; gives the aspect ratio the magic prompt composes for. */
   width: number;
+  /** Image height in pixels. */
   height: number;
+  /** Magic prompt settings; default: off unless a backend is configured. */
   magicPrompt?: MagicPromptSettings;
+  /** Hive moderation settings; default: no screening (with a warning). */
   moderation?: ModerationSettings;
   /** Report caption issues as warnings instead of refusing the prompt. */
   warnOnCaptionIssues?: boolean;
   /** Replaces the global `fetch` for every service call. */
   fetch?: typeof fetch;
+  /** Aborts every service call. */
   signal?: AbortSignal;
   /** Progress lines, e.g. "Ideogram magic prompt: expanding the prompt for 16:9". */
   onStatus?: (line: string) => void;
 }
 
+/** The prompt as the text encoder gets it, and what was done to it. */
 export interface PreparedPrompt {
   /** What the text encoder gets: canonical minified JSON, or the plain text as given. */
   prompt: string;
+  /** Whether `prompt` is a JSON caption. */
   isJson: boolean;
   /** `W:H`, reduced. */
   aspectRatio: string;

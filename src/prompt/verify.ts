@@ -48,13 +48,17 @@ export type CaptionRule =
   | "bbox-range" // a bbox value outside 0..1000
   | "bbox-order"; // min greater than max
 
+/** One problem of a JSON caption. */
 export interface CaptionIssue {
+  /** Which rule it breaks. */
   rule: CaptionRule;
   /** JSON path of the offending value (`""` for the caption as a whole). */
   path: string;
+  /** What is wrong, in words. */
   message: string;
   /** Where a `json` issue is (1-based). */
   line?: number;
+  /** Column of a `json` issue (1-based). */
   column?: number;
 }
 

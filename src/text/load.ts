@@ -9,6 +9,18 @@
 import { type Platform, platform as currentPlatform } from "../platform/mod.ts";
 import { Qwen3Tokenizer } from "./tokenizer.ts";
 
+/**
+ * The tokenizer of a checkpoint's `tokenizer/` folder, with its chat template.
+ *
+ * @example
+ * ```ts
+ * import { loadTokenizer } from "@ideogram4/webgpu";
+ *
+ * const tok = await loadTokenizer("/models/ideogram-4-nf4/tokenizer");
+ * const { ids, text } = tok.encodePrompt("a lighthouse at dusk");
+ * console.log(ids.length, text);
+ * ```
+ */
 export async function loadTokenizer(
   dir: string,
   p: Platform = currentPlatform(),

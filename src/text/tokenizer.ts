@@ -27,7 +27,9 @@ export const MAX_PROMPT_TOKENS = 2048;
 
 /** The prompt has more tokens than the text encoder takes. */
 export class PromptTooLongError extends Error {
+  /** Error name. */
   override name = "PromptTooLongError";
+  /** The prompt's token count and the limit. */
   constructor(readonly tokens: number, readonly limit: number) {
     super(
       `prompt is ${tokens} tokens after the chat template; at most ${limit} are allowed ` +
@@ -43,11 +45,13 @@ export interface TokenizerSourceNames {
   chatTemplate?: string;
 }
 
+/** Options of `encodePrompt`. */
 export interface EncodePromptOptions {
   /** Default {@link MAX_PROMPT_TOKENS}. */
   maxTokens?: number;
 }
 
+/** Options of `decode`. */
 export interface DecodeOptions {
   /** Drop added tokens marked `special` (`<|im_start|>`, …). Default false. */
   skipSpecialTokens?: boolean;
@@ -62,6 +66,11 @@ function asObject(v: unknown, where: string): Json {
   return v as Json;
 }
 
+/**
+ * Qwen3's byte-level BPE tokenizer, read from a `tokenizer.json`, with the
+ * checkpoint's chat template. Token for token equal to Hugging Face `tokenizers`.
+ * Load one with {@link loadTokenizer}.
+ */
 export class Qwen3Tokenizer {
   /** id → vocabulary token, built on first use (decoding is rare; this keeps load fast). */
   private inverse: (string | undefined)[] | undefined;
@@ -194,6 +203,7 @@ export class Qwen3Tokenizer {
     );
   }
 
+  /** id → token text, built on first use. */
   private idToText(): (string | undefined)[] {
     if (this.inverse === undefined) {
       const inv: (string | undefined)[] = [];

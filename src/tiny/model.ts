@@ -20,7 +20,7 @@ import { tinyQwen3Config, tinyQwen3Tensors } from "./qwen3.ts";
 import { tinyVaeConfig, tinyVaeTensors } from "./vae.ts";
 
 /** Changes whenever the files below change (names the cache folder). */
-export const EMBEDDED_MODEL_VERSION = "tiny-v1";
+export const EMBEDDED_MODEL_VERSION = "tiny-v2";
 
 /** Qwen3's vocabulary size (config `vocab_size`, embedding rows). */
 const QWEN3_VOCAB = 151936;
