@@ -86,11 +86,11 @@ Deno.test("canonical form: keys re-ordered per object, unknown keys kept after k
     canonicalizeCaption(photo),
     '{"style_description":{"aesthetics":"a","lighting":"l","photo":"p","medium":"photograph"}}',
   );
-  // Re-ordering fixes key-order issues, and nothing else changes.
+  // Re-ordering fixes key-order issues, and nothing else changes (the top level's
+  // order is free to the verifier, as upstream's, but canonical all the same).
   const knownOnly = scrambled.replace('"extra":{"z":1,"a":2},', "").replace('"note":"n",', "")
     .replace(',"zz":0', "").replace(',"not-an-object"', "");
   assertEquals(verifyCaption(knownOnly).map((i) => i.rule), [
-    "key-order",
     "key-order",
     "key-order",
     "key-order",
