@@ -94,7 +94,7 @@ const NON_ASCII_ESCAPE =
 export function verifyCaption(text: string): CaptionIssue[] {
   const issues: CaptionIssue[] = [];
   const escapes = [...new Set(text.match(NON_ASCII_ESCAPE) ?? [])];
-  if (escapes.length > 0 && !/[^\u0000-\u007f]/.test(text)) {
+  if (escapes.length > 0 && !/[\u0080-\uffff]/.test(text)) {
     const shown = escapes.slice(0, 3).join(", ");
     const more = escapes.length > 3 ? ", …" : "";
     issues.push({
