@@ -333,7 +333,7 @@ Deno.test("OpenRouter configurations: upstream's model ids, parameters and messa
     "claude-opus-v1",
   ]);
   await assertRejects(
-    async () => openRouterMagicPrompt("claude-opus-v1", { apiKey: "" }),
+    () => Promise.resolve().then(() => openRouterMagicPrompt("claude-opus-v1", { apiKey: "" })),
     "needs an OpenRouter key",
   );
 });
