@@ -35,7 +35,9 @@ export interface SerializeOptions {
  */
 export function serializeCaption(caption: unknown, opts: SerializeOptions = {}): string {
   const w = new Writer(opts.indent ?? 0, opts.floatNumbers ?? new Set());
-  return w.write(reorderCaption(fromPlain(caption)), "", "");
+  // A parsed caption (a Map) is taken as it is: it may hold NaN or Infinity, read as Python does.
+  const value = caption instanceof Map ? caption as JsonValue : fromPlain(caption);
+  return w.write(reorderCaption(value), "", "");
 }
 
 /** Parses caption text and writes it back canonically. Throws `JsonSyntaxError`. */

@@ -302,6 +302,8 @@ function hex4(code: number): string {
 export function fromPlain(value: unknown, path = ""): JsonValue {
   if (value === null || typeof value === "boolean" || typeof value === "string") return value;
   if (typeof value === "number") {
+    // In plain data NaN is a bug (JSON.stringify would write null); parsed text may hold
+    // NaN/Infinity as Python's json module reads them, but that comes as JsonValues already.
     if (!Number.isFinite(value)) throw new Error(`${path || "value"}: ${value} is not valid JSON`);
     return value;
   }
