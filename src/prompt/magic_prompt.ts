@@ -27,6 +27,10 @@ import {
 export const IDEOGRAM_API_BASE_URL = "https://api.ideogram.ai";
 export const OPENROUTER_API_BASE_URL = "https://openrouter.ai/api/v1";
 
+export const IDEOGRAM_MAGIC_PROMPT_PATH = "/v1/ideogram-v4/magic-prompt";
+/** Magic prompt calls wait this long for a reply by default (LLMs are slow). */
+export const MAGIC_PROMPT_TIMEOUT_MS = 120_000;
+
 /** Upstream's magic prompt configurations, by the names its `--magic-prompt-model` takes. */
 export type MagicPromptConfigName = "ideogram-4-v1" | "claude-sonnet-v1" | "claude-opus-v1";
 
@@ -38,6 +42,9 @@ export interface OpenRouterConfig {
   /** Extra request fields: temperature, token limit, reasoning switch. */
   params: Record<string, unknown>;
 }
+
+/** Request settings of upstream's Claude v1 configurations. */
+const CLAUDE_V1_PARAMS = { max_tokens: 16384, temperature: 1.0, reasoning: { enabled: false } };
 
 /**
  * Upstream's configurations (magic_prompt.py at 415abf4): the hosted API, and
@@ -53,12 +60,12 @@ export const MAGIC_PROMPT_CONFIGS: Record<
   "claude-sonnet-v1": {
     kind: "openrouter",
     model: "anthropic/claude-sonnet-4.6",
-    params: { max_tokens: 16384, temperature: 1.0, reasoning: { enabled: false } },
+    params: CLAUDE_V1_PARAMS,
   },
   "claude-opus-v1": {
     kind: "openrouter",
     model: "anthropic/claude-opus-4.8",
-    params: { max_tokens: 16384, temperature: 1.0, reasoning: { enabled: false } },
+    params: CLAUDE_V1_PARAMS,
   },
 };
 
@@ -69,9 +76,6 @@ export const DEFAULT_MAGIC_PROMPT_CONFIG: MagicPromptConfigName = "ideogram-4-v1
 export function isMagicPromptConfigName(name: string): name is MagicPromptConfigName {
   return Object.hasOwn(MAGIC_PROMPT_CONFIGS, name);
 }
-export const IDEOGRAM_MAGIC_PROMPT_PATH = "/v1/ideogram-v4/magic-prompt";
-/** Magic prompt calls wait this long for a reply by default (LLMs are slow). */
-export const MAGIC_PROMPT_TIMEOUT_MS = 120_000;
 
 /** A service that expands a prompt into a caption. */
 export interface MagicPromptBackend {

@@ -17,6 +17,7 @@ import {
   aspectRatio,
   DEFAULT_MAGIC_PROMPT_CONFIG,
   IdeogramMagicPrompt,
+  isMagicPromptConfigName,
   MAGIC_PROMPT_CONFIGS,
   type MagicPromptBackend,
   type MagicPromptConfigName,
@@ -125,7 +126,7 @@ export function chooseMagicPrompt(
     });
   }
   const config = s.config ?? DEFAULT_MAGIC_PROMPT_CONFIG;
-  if (!Object.hasOwn(MAGIC_PROMPT_CONFIGS, config)) {
+  if (!isMagicPromptConfigName(config)) {
     throw new MagicPromptConfigError(
       `unknown magic prompt configuration '${config}' (use ${
         Object.keys(MAGIC_PROMPT_CONFIGS).join(", ")
