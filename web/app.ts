@@ -111,6 +111,8 @@ function renderPreview(): void {
     ui.issues.append(item("✓ valid JSON caption"));
   }
   for (const issue of preview.issues) ui.issues.append(item(issue));
+  // Plain text: the same warning the CLI and the library give.
+  for (const w of preview.warnings) ui.issues.append(item(`⚠ ${w}`));
 
   ui.palettes.replaceChildren();
   for (const p of preview.palettes) {
@@ -251,6 +253,7 @@ async function generate(): Promise<void> {
     const pipe = await pipelineFor(source.source, source.key);
     const result = await pipe.generate({
       prompt: prepared.prompt,
+      allowCaptionIssues: ui.warnOnly.checked,
       width: req.width,
       height: req.height,
       preset: req.preset,

@@ -3,7 +3,13 @@
  * for a JSON caption, its palettes and its element boxes. Plain data, no DOM,
  * so it is tested under Deno.
  */
-import { type CaptionIssue, formatIssue, isJsonCaption, verifyCaption } from "./ideogram4.ts";
+import {
+  type CaptionIssue,
+  formatIssue,
+  isJsonCaption,
+  PLAIN_TEXT_WARNING,
+  verifyCaption,
+} from "./ideogram4.ts";
 
 /** One element's box, in the caption's 0…1000 coordinates. */
 export interface PreviewBox {
@@ -31,6 +37,8 @@ export interface CaptionPreview {
   /** Verifier messages, `path: message` (a syntax error names its line and column). */
   issues: string[];
   rawIssues: CaptionIssue[];
+  /** For plain text: the warning that the model was trained on JSON captions. */
+  warnings: string[];
   palettes: PalettePreview[];
   boxes: PreviewBox[];
 }
@@ -67,7 +75,8 @@ function shorten(s: string, n = 32): string {
  */
 export function previewCaption(prompt: string): CaptionPreview {
   if (!isJsonCaption(prompt)) {
-    return { isJson: false, issues: [], rawIssues: [], palettes: [], boxes: [] };
+    const warnings = prompt.trim() === "" ? [] : [PLAIN_TEXT_WARNING];
+    return { isJson: false, issues: [], rawIssues: [], warnings, palettes: [], boxes: [] };
   }
   const rawIssues = verifyCaption(prompt);
   const issues = rawIssues.map(formatIssue);
@@ -75,7 +84,7 @@ export function previewCaption(prompt: string): CaptionPreview {
   try {
     caption = JSON.parse(prompt);
   } catch {
-    return { isJson: true, issues, rawIssues, palettes: [], boxes: [] };
+    return { isJson: true, issues, rawIssues, warnings: [], palettes: [], boxes: [] };
   }
   const palettes: PalettePreview[] = [];
   const boxes: PreviewBox[] = [];
@@ -105,5 +114,5 @@ export function previewCaption(prompt: string): CaptionPreview {
       });
     });
   }
-  return { isJson: true, issues, rawIssues, palettes, boxes };
+  return { isJson: true, issues, rawIssues, warnings: [], palettes, boxes };
 }

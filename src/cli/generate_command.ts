@@ -328,6 +328,8 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     const started = performance.now();
     result = await pipe.generate({
       prompt: prepared.prompt,
+      // Checked above; its warnings (the same as the result's) are printed already.
+      allowCaptionIssues: settings.warnOnCaptionIssues,
       width,
       height,
       ...sampling,

@@ -10,7 +10,14 @@ import { canonicalizeCaption, serializeCaption } from "../prompt/canonical.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
 import { JsonSyntaxError } from "../prompt/json.ts";
 import type { ModerationSettings } from "../prompt/moderation.ts";
+import {
+  DEFAULT_MAGIC_PROMPT_CONFIG,
+  isMagicPromptConfigName,
+  MAGIC_PROMPT_CONFIGS,
+  type MagicPromptConfigName,
+} from "../prompt/magic_prompt.ts";
 import type { MagicPromptSettings } from "../prompt/prepare.ts";
+import { type MagicPromptTemplate, parseMagicPromptFile } from "../prompt/system_prompt.ts";
 import { FIXED_BY_CANONICAL, formatIssue, verifyCaption } from "../prompt/verify.ts";
 
 /** Where a command reads stdin and writes its output (replaced in tests). */
@@ -248,6 +255,7 @@ export const MAGIC_PROMPT_FLAGS = {
   "hive-text-key": { type: "string" },
   "hive-visual-key": { type: "string" },
   "ideogram-base-url": { type: "string" },
+  "openrouter-base-url": { type: "string" },
   "hive-base-url": { type: "string" },
 } as const;
 
@@ -256,11 +264,15 @@ export const PROMPT_FLAGS_USAGE = `Prompt:
   --magic-prompt               expand the prompt into a JSON caption (an error without a backend);
                                on by default when a key or URL is configured
   --no-magic-prompt            send the prompt as it is
-  --magic-prompt-key KEY       key of the magic prompt backend (env IDEOGRAM_API_KEY for Ideogram's
-                               hosted API, MAGIC_PROMPT_API_KEY with --magic-prompt-url)
-  --magic-prompt-url URL       an OpenAI-compatible endpoint (…/v1 or …/v1/chat/completions)
-  --magic-prompt-model NAME    model for --magic-prompt-url
-  --magic-prompt-system-file F your own system prompt ({{aspect_ratio}} is filled in)
+  --magic-prompt-model NAME    upstream's configurations: ideogram-4-v1 (Ideogram's hosted API, the
+                               default), claude-sonnet-v1, claude-opus-v1 (OpenRouter); with
+                               --magic-prompt-url: the model name that server knows
+  --magic-prompt-key KEY       key of the magic prompt backend (env MAGIC_PROMPT_API_KEY, then
+                               IDEOGRAM_API_KEY for the hosted API)
+  --magic-prompt-url URL       any OpenAI-compatible endpoint (…/v1 or …/v1/chat/completions):
+                               llama.cpp, vLLM, Ollama…
+  --magic-prompt-system-file F the prompt for chat backends: plain text ({{aspect_ratio}} is filled
+                               in) or upstream's [SYSTEM]/[USER] sections (e.g. its v1.txt)
   --keep-bboxes                keep the bboxes the magic prompt wrote (dropped by default)
   --warn-on-caption-issues     generate even when the JSON caption has schema issues
 Safety (Hive):
@@ -268,6 +280,7 @@ Safety (Hive):
   --hive-visual-key KEY        screen the image (env HIVE_VISUAL_MODERATION_KEY)
 Service addresses (tests, proxies):
   --ideogram-base-url URL      env IDEOGRAM_API_BASE_URL (default https://api.ideogram.ai)
+  --openrouter-base-url URL    env OPENROUTER_API_BASE_URL (default https://openrouter.ai/api/v1)
   --hive-base-url URL          env HIVE_API_BASE_URL (default https://api.thehive.ai)`;
 
 /** The values `parseArgs` gives for {@link MAGIC_PROMPT_FLAGS}. */
@@ -283,6 +296,7 @@ export interface PromptFlagValues {
   "hive-text-key"?: string;
   "hive-visual-key"?: string;
   "ideogram-base-url"?: string;
+  "openrouter-base-url"?: string;
   "hive-base-url"?: string;
 }
 
@@ -298,10 +312,14 @@ export interface PromptSettings {
 export type EnvLookup = (name: string) => string | undefined;
 
 /**
- * Resolves prompt flags, falling back to the environment: the key goes to the
- * selected magic prompt backend (`--magic-prompt-url` selects the
- * OpenAI-compatible one, else Ideogram's hosted API). Reads the system prompt
- * file. Throws {@link PromptRejectedError} on contradictory or unreadable input.
+ * Resolves prompt flags, falling back to the environment. The backend is
+ * `--magic-prompt-url` (an OpenAI-compatible server, `--magic-prompt-model`
+ * naming its model) or else one of upstream's configurations
+ * (`--magic-prompt-model`, default `ideogram-4-v1`). Its key, as upstream
+ * looks it up: `--magic-prompt-key`, then `MAGIC_PROMPT_API_KEY`, then (for
+ * the hosted API only: we send no Ideogram key to another service)
+ * `IDEOGRAM_API_KEY`. Reads the prompt file. Throws
+ * {@link PromptRejectedError} on contradictory or unreadable input.
  */
 export async function promptSettingsFromFlags(
   values: PromptFlagValues,
@@ -316,40 +334,69 @@ export async function promptSettingsFromFlags(
     throw new PromptRejectedError("--magic-prompt and --no-magic-prompt contradict each other");
   }
   const url = values["magic-prompt-url"];
-  const flagKey = values["magic-prompt-key"];
+  const modelFlag = values["magic-prompt-model"];
   const warnings: string[] = [];
 
-  let systemPrompt: string | undefined;
+  let config: MagicPromptConfigName | undefined;
+  if (url === undefined && modelFlag !== undefined) {
+    if (!isMagicPromptConfigName(modelFlag)) {
+      throw new PromptRejectedError(
+        `--magic-prompt-model ${modelFlag}: not one of upstream's configurations (${
+          Object.keys(MAGIC_PROMPT_CONFIGS).join(", ")
+        }); for another model, give the server with --magic-prompt-url too`,
+      );
+    }
+    config = modelFlag;
+  }
+  const chosen = config ?? DEFAULT_MAGIC_PROMPT_CONFIG;
+
+  let template: MagicPromptTemplate | undefined;
   const systemFile = values["magic-prompt-system-file"];
   if (systemFile !== undefined) {
+    let text;
     try {
-      systemPrompt = await readFile(systemFile);
+      text = await readFile(systemFile);
     } catch (e) {
       throw new PromptRejectedError(`--magic-prompt-system-file ${systemFile}: ${errorMessage(e)}`);
     }
-    if (systemPrompt.trim() === "") {
-      throw new PromptRejectedError(`--magic-prompt-system-file ${systemFile} is empty`);
+    try {
+      template = parseMagicPromptFile(text, `--magic-prompt-system-file ${systemFile}`);
+    } catch (e) {
+      throw new PromptRejectedError(errorMessage(e));
     }
-    if (!url) warnings.push("--magic-prompt-system-file only applies with --magic-prompt-url");
+    if (!url && chosen === "ideogram-4-v1") {
+      warnings.push(
+        "--magic-prompt-system-file applies to chat backends (--magic-prompt-url, claude-*); " +
+          "Ideogram's hosted magic prompt uses its own",
+      );
+    }
   }
 
-  const ideogramKey = url ? get("IDEOGRAM_API_KEY") : flagKey ?? get("IDEOGRAM_API_KEY");
-  const apiKey = url ? flagKey ?? get("MAGIC_PROMPT_API_KEY") : undefined;
-  if (!url && !ideogramKey && get("MAGIC_PROMPT_API_KEY") && !values["no-magic-prompt"]) {
+  const flagKey = values["magic-prompt-key"];
+  const apiKey = flagKey ?? get("MAGIC_PROMPT_API_KEY") ??
+    (!url && chosen === "ideogram-4-v1" ? get("IDEOGRAM_API_KEY") : undefined);
+  if (!url && chosen !== "ideogram-4-v1" && !apiKey && get("IDEOGRAM_API_KEY")) {
     warnings.push(
-      "MAGIC_PROMPT_API_KEY is set but no --magic-prompt-url is given, so it is not used",
+      `IDEOGRAM_API_KEY is not sent to OpenRouter (${chosen}); set MAGIC_PROMPT_API_KEY ` +
+        "or pass --magic-prompt-key with an OpenRouter key",
     );
   }
-  const enabled = values["no-magic-prompt"] ? false : values["magic-prompt"] ? true : undefined;
+  // Naming a configuration asks for magic prompt, as --magic-prompt does.
+  const enabled = values["no-magic-prompt"]
+    ? false
+    : values["magic-prompt"] || config !== undefined
+    ? true
+    : undefined;
   return {
     magicPrompt: {
       enabled,
-      ideogramKey,
-      ideogramBaseUrl: values["ideogram-base-url"] ?? get("IDEOGRAM_API_BASE_URL"),
-      url,
-      model: values["magic-prompt-model"],
+      config,
       apiKey,
-      systemPrompt,
+      ideogramBaseUrl: values["ideogram-base-url"] ?? get("IDEOGRAM_API_BASE_URL"),
+      openRouterBaseUrl: values["openrouter-base-url"] ?? get("OPENROUTER_API_BASE_URL"),
+      url,
+      model: url === undefined ? undefined : modelFlag,
+      template,
       keepBboxes: values["keep-bboxes"] ?? false,
     },
     moderation: {

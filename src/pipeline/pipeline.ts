@@ -28,6 +28,7 @@ import { gaussianNoise, randomSeed } from "./noise.ts";
 import { resolveSampling, type SamplingOptions, type SamplingPlan } from "./presets.ts";
 import { eulerSteps } from "./schedule.ts";
 import { latentGrid, validateSize } from "./size.ts";
+import { checkPrompt } from "../prompt/check.ts";
 
 export { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
 
@@ -70,8 +71,15 @@ export interface StepProgress {
 
 /** One image request: prompt, size, sampling and noise. */
 export interface GenerateOptions extends SamplingOptions {
-  /** Plain text or a JSON caption string, passed to the text encoder as is. */
+  /**
+   * Plain text or a JSON caption string, passed to the text encoder exactly
+   * as given. A JSON caption with schema issues is refused
+   * (`CaptionInvalidError`) unless `allowCaptionIssues`; plain text gets a
+   * warning in the result.
+   */
   prompt: string;
+  /** Generate from a JSON caption with schema issues (they become warnings). */
+  allowCaptionIssues?: boolean;
   /** Default 1024 × 1024. */
   width?: number;
   /** Default 1024. */
@@ -106,6 +114,8 @@ export interface GenerateResult {
   tokens: number;
   /** The final latent tokens `[tokens, 128]` before decoding, with `returnLatents`. */
   latents?: Float32Array;
+  /** For the user: plain text instead of a JSON caption, caption issues let through. */
+  warnings: string[];
 }
 
 /**
@@ -308,6 +318,10 @@ export class Ideogram4Pipeline {
     const width = opts.width ?? 1024, height = opts.height ?? 1024;
     validateSize(width, height);
     const plan = resolveSampling(opts);
+    const { warnings } = checkPrompt(opts.prompt, {
+      allowCaptionIssues: opts.allowCaptionIssues,
+      allowHint: "set allowCaptionIssues",
+    });
     const { gh, gw, tokens } = latentGrid(width, height);
     let seed: bigint | undefined;
     let noise = opts.initNoise;
@@ -386,7 +400,7 @@ export class Ideogram4Pipeline {
       z.release();
       try {
         const rgb = await vae.decodeToRgb8(latent);
-        return { rgb, width, height, seed, sampling: plan, tokens: ids.length, latents };
+        return { rgb, width, height, seed, sampling: plan, tokens: ids.length, latents, warnings };
       } finally {
         latent.release();
       }

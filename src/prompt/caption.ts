@@ -122,9 +122,6 @@ export const STYLE_KEYS = [
   "color_palette",
 ] as const;
 
-/** Keys a `style_description` must have (plus exactly one of `photo`/`art_style`). */
-export const STYLE_REQUIRED_KEYS = ["aesthetics", "lighting", "medium"] as const;
-
 export const COMPOSITION_KEYS = ["background", "elements"] as const;
 
 /**
@@ -134,12 +131,6 @@ export const COMPOSITION_KEYS = ["background", "elements"] as const;
 export const ELEMENT_KEYS = ["type", "bbox", "text", "desc", "color_palette"] as const;
 
 export const ELEMENT_TYPES: readonly ElementType[] = ["obj", "text"];
-
-/** Keys each element type must have. */
-export const ELEMENT_REQUIRED_KEYS: Record<ElementType, readonly string[]> = {
-  obj: ["type", "desc"],
-  text: ["type", "text", "desc"],
-};
 
 export const BBOX_MIN = 0;
 export const BBOX_MAX = 1000;

@@ -29,14 +29,19 @@ export class PromptRejectedError extends PromptError {
 export class CaptionInvalidError extends PromptRejectedError {
   /** Error name. */
   override name = "CaptionInvalidError";
-  /** Lists `issues` of `source` in the message. */
-  constructor(readonly issues: CaptionIssue[], readonly source = "the caption") {
+  /** Lists `issues` of `source` in the message, with how to generate anyway. */
+  constructor(
+    readonly issues: CaptionIssue[],
+    readonly source = "the caption",
+    /** How to generate anyway (the library names its option instead of the CLI flag). */
+    allowHint = "pass --warn-on-caption-issues",
+  ) {
     const fixable = issues.every((i) => FIXED_BY_CANONICAL.has(i.rule));
     super(
       `${source} is not a valid Ideogram 4 caption:\n` +
         issues.map((i) => `  ${formatIssue(i)}`).join("\n") +
         (fixable ? "\n(`caption --canonical` rewrites it in the canonical form)" : "") +
-        "\nfix it, or pass --warn-on-caption-issues to generate anyway",
+        `\nfix it, or ${allowHint} to generate anyway`,
     );
   }
 }

@@ -34,6 +34,8 @@ export interface PostRequest {
   fetch?: typeof fetch;
   /** Cancels the request and any wait between retries. */
   signal?: AbortSignal;
+  /** Parses the reply's text (default `JSON.parse`); throws on invalid JSON. */
+  parse?: (text: string) => unknown;
 }
 
 /** POSTs and returns the parsed JSON reply of the first successful attempt. */
@@ -65,7 +67,7 @@ export async function postJson(req: PostRequest): Promise<unknown> {
     const { status } = reply;
     if (status >= 200 && status < 300) {
       try {
-        return JSON.parse(reply.text);
+        return (req.parse ?? JSON.parse)(reply.text);
       } catch {
         throw fail(status, `reply is not valid JSON: ${snippet(reply.text) || "(empty)"}`);
       }

@@ -8,6 +8,12 @@
  * objects as `Map`s (insertion order, exactly as written), reports syntax
  * errors with line and column, records duplicate keys, and notes whether
  * non-ASCII characters were written as `\uXXXX` escapes or literally.
+ *
+ * It accepts what Python's `json.loads` accepts, since upstream's verifier
+ * parses captions with it: a key written twice keeps its first position and
+ * its last value, and `NaN`, `Infinity` and `-Infinity` are numbers. Which
+ * numbers were written as floats (`1.0`, `1e2`) is recorded by path: the
+ * value cannot tell, and upstream refuses a float where it wants an integer.
  */
 
 /** A parsed JSON value; objects keep their keys in the order they were written. */
@@ -36,6 +42,11 @@ export interface JsonParseResult {
   nonAsciiEscapes: string[];
   /** Whether the raw text holds any literal character above U+007F. */
   hasLiteralNonAscii: boolean;
+  /**
+   * JSON paths of numbers written as floats (with a fraction or an exponent,
+   * or `NaN` / `Infinity`), which Python parses as `float`, not `int`.
+   */
+  floatNumbers: Set<string>;
 }
 
 /** Deepest nesting accepted; deeper input is refused instead of overflowing the stack. */
@@ -68,6 +79,7 @@ class Parser {
   private pos = 0;
   private readonly duplicateKeys: string[] = [];
   private readonly escapes = new Set<string>();
+  private readonly floats = new Set<string>();
 
   constructor(private readonly text: string) {}
 
@@ -81,6 +93,7 @@ class Parser {
       duplicateKeys: this.duplicateKeys,
       nonAsciiEscapes: [...this.escapes],
       hasLiteralNonAscii: hasNonAscii(this.text),
+      floatNumbers: this.floats,
     };
   }
 
@@ -110,10 +123,20 @@ class Parser {
     if (c === "{") return this.parseObject(path, depth);
     if (c === "[") return this.parseArray(path, depth);
     if (c === '"') return this.parseString();
-    if (c === "-" || (c >= "0" && c <= "9")) return this.parseNumber();
-    for (const [word, value] of [["true", true], ["false", false], ["null", null]] as const) {
+    if (c === "-" || (c >= "0" && c <= "9")) return this.parseNumber(path);
+    for (
+      const [word, value] of [
+        ["true", true],
+        ["false", false],
+        ["null", null],
+        // Python's json module reads these too (and writes them back the same way).
+        ["NaN", NaN],
+        ["Infinity", Infinity],
+      ] as const
+    ) {
       if (this.text.startsWith(word, this.pos)) {
         this.pos += word.length;
+        if (typeof value === "number") this.floats.add(path);
         return value;
       }
     }
@@ -143,7 +166,15 @@ class Parser {
       this.pos++;
       this.skipSpace();
       const keyPath = joinPath(path, key);
-      if (obj.has(key)) this.duplicateKeys.push(keyPath);
+      if (obj.has(key)) {
+        this.duplicateKeys.push(keyPath);
+        // The last value wins: forget what the earlier one's numbers were written as.
+        for (const p of this.floats) {
+          if (p === keyPath || p.startsWith(keyPath + ".") || p.startsWith(keyPath + "[")) {
+            this.floats.delete(p);
+          }
+        }
+      }
       obj.set(key, this.parseValue(keyPath, depth + 1));
       this.skipSpace();
       const next = this.text[this.pos];
@@ -240,9 +271,15 @@ class Parser {
     return this.fail(`invalid escape '\\${e ?? ""}' in a string`, at);
   }
 
-  private parseNumber(): number {
+  private parseNumber(path: string): number {
+    if (this.text.startsWith("-Infinity", this.pos)) {
+      this.pos += "-Infinity".length;
+      this.floats.add(path);
+      return -Infinity;
+    }
     const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(this.text.slice(this.pos));
     if (!m) this.fail(`invalid number, found ${this.describeHere()}`);
+    if (m[2] !== undefined || m[3] !== undefined) this.floats.add(path);
     const after = this.text[this.pos + m[0].length];
     if (after !== undefined && /[0-9.eE+\-]/.test(after)) {
       this.fail("invalid number (leading zero or malformed fraction/exponent)");
@@ -265,6 +302,8 @@ function hex4(code: number): string {
 export function fromPlain(value: unknown, path = ""): JsonValue {
   if (value === null || typeof value === "boolean" || typeof value === "string") return value;
   if (typeof value === "number") {
+    // In plain data NaN is a bug (JSON.stringify would write null); parsed text may hold
+    // NaN/Infinity as Python's json module reads them, but that comes as JsonValues already.
     if (!Number.isFinite(value)) throw new Error(`${path || "value"}: ${value} is not valid JSON`);
     return value;
   }

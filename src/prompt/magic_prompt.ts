@@ -1,23 +1,82 @@
 /**
  * Magic prompt: a plain-text idea in, an Ideogram 4 JSON caption out. Two
  * backends behind one interface — Ideogram's hosted endpoint and any
- * OpenAI-compatible chat completion endpoint with our system prompt — and one
- * shared clean-up of their answers (fences, `aspect_ratio`, bboxes, key order).
+ * OpenAI-compatible chat completion endpoint (OpenRouter, llama.cpp, vLLM,
+ * Ollama…) with a system prompt — and one shared clean-up of their answers
+ * (fences, `aspect_ratio`, bboxes, key order). Upstream's three named
+ * configurations (`ideogram-4-v1`, `claude-sonnet-v1`, `claude-opus-v1`) are
+ * {@link MAGIC_PROMPT_CONFIGS}.
  */
 import { serializeCaption } from "./canonical.ts";
 import { MagicPromptConfigError, MagicPromptError } from "./errors.ts";
 import { DEFAULT_RETRY, postJson, type RetryPolicy } from "./http.ts";
-import { fromPlain, isObject, JsonSyntaxError, type JsonValue, parseJson } from "./json.ts";
 import {
-  DEFAULT_SYSTEM_PROMPT,
-  fillSystemPrompt,
-  magicPromptUserMessage,
+  isObject,
+  type JsonParseResult,
+  JsonSyntaxError,
+  type JsonValue,
+  parseJson,
+  toPlain,
+} from "./json.ts";
+import {
+  DEFAULT_TEMPLATE,
+  magicPromptMessages,
+  type MagicPromptTemplate,
 } from "./system_prompt.ts";
 
 export const IDEOGRAM_API_BASE_URL = "https://api.ideogram.ai";
+export const OPENROUTER_API_BASE_URL = "https://openrouter.ai/api/v1";
+
 export const IDEOGRAM_MAGIC_PROMPT_PATH = "/v1/ideogram-v4/magic-prompt";
 /** Magic prompt calls wait this long for a reply by default (LLMs are slow). */
 export const MAGIC_PROMPT_TIMEOUT_MS = 120_000;
+
+/** Upstream's magic prompt configurations, by the names its `--magic-prompt-model` takes. */
+export type MagicPromptConfigName = "ideogram-4-v1" | "claude-sonnet-v1" | "claude-opus-v1";
+
+/** A chat model on OpenRouter with the request settings upstream pins for it. */
+export interface OpenRouterConfig {
+  /** Marks the OpenRouter kind of configuration. */
+  kind: "openrouter";
+  /** OpenRouter's model id. */
+  model: string;
+  /** Extra request fields: temperature, token limit, reasoning switch. */
+  params: Record<string, unknown>;
+}
+
+/** Request settings of upstream's Claude v1 configurations. */
+const CLAUDE_V1_PARAMS = { max_tokens: 16384, temperature: 1.0, reasoning: { enabled: false } };
+
+/**
+ * Upstream's configurations (magic_prompt.py at 415abf4): the hosted API, and
+ * two Claude models through OpenRouter at temperature 1, up to 16384 tokens,
+ * reasoning off. Upstream sends its own v1 prompt file to them; we send ours
+ * (same caption shape) unless `--magic-prompt-system-file` names another.
+ */
+export const MAGIC_PROMPT_CONFIGS: Record<
+  MagicPromptConfigName,
+  { kind: "ideogram" } | OpenRouterConfig
+> = {
+  "ideogram-4-v1": { kind: "ideogram" },
+  "claude-sonnet-v1": {
+    kind: "openrouter",
+    model: "anthropic/claude-sonnet-4.6",
+    params: CLAUDE_V1_PARAMS,
+  },
+  "claude-opus-v1": {
+    kind: "openrouter",
+    model: "anthropic/claude-opus-4.8",
+    params: CLAUDE_V1_PARAMS,
+  },
+};
+
+/** Upstream's default configuration. */
+export const DEFAULT_MAGIC_PROMPT_CONFIG: MagicPromptConfigName = "ideogram-4-v1";
+
+/** Whether `name` is one of {@link MAGIC_PROMPT_CONFIGS}. */
+export function isMagicPromptConfigName(name: string): name is MagicPromptConfigName {
+  return Object.hasOwn(MAGIC_PROMPT_CONFIGS, name);
+}
 
 /** A service that expands a prompt into a caption. */
 export interface MagicPromptBackend {
@@ -34,11 +93,15 @@ export interface MagicPromptBackend {
 
 /** Options every backend shares. */
 export interface ClientOptions {
+  /** Per-attempt timeout in milliseconds. */
   timeoutMs?: number;
+  /** Retries on 429 / 5xx. */
   retry?: RetryPolicy;
   /** Keep element bboxes (they are dropped by default: the model places things better alone). */
   keepBboxes?: boolean;
+  /** The fetch to use (tests, proxies); the global one by default. */
   fetch?: typeof fetch;
+  /** Cancels the request. */
   signal?: AbortSignal;
 }
 
@@ -73,12 +136,15 @@ export function finishMagicCaption(
   answer: string | JsonValue,
   keepBboxes: boolean,
   fail: (message: string) => Error,
+  floatNumbers: ReadonlySet<string> = new Set(),
 ): string {
   let caption: JsonValue;
   if (typeof answer === "string") {
     const text = extractJsonText(answer);
     try {
-      caption = parseJson(text).value;
+      const parsed = parseJson(text);
+      caption = parsed.value;
+      floatNumbers = parsed.floatNumbers;
     } catch (e) {
       if (!(e instanceof JsonSyntaxError)) throw e;
       throw fail(
@@ -95,7 +161,7 @@ export function finishMagicCaption(
     const elements = isObject(comp) ? comp.get("elements") : undefined;
     if (Array.isArray(elements)) { for (const el of elements) if (isObject(el)) el.delete("bbox"); }
   }
-  return serializeCaption(caption);
+  return serializeCaption(caption, { floatNumbers });
 }
 
 /**
@@ -142,13 +208,25 @@ export class IdeogramMagicPrompt implements MagicPromptBackend {
       error: fail,
       fetch: o.fetch,
       signal: o.signal,
-    });
-    const jsonPrompt = (reply as { json_prompt?: unknown } | null)?.json_prompt;
-    if (jsonPrompt === undefined || jsonPrompt === null || jsonPrompt === "") {
-      throw fail(200, `the reply has no json_prompt: ${JSON.stringify(reply).slice(0, 200)}`);
+      // Our parser: it keeps the caption's key order and how its numbers were written.
+      parse: parseJson,
+    }) as JsonParseResult;
+    const root = reply.value;
+    const jsonPrompt = isObject(root) ? root.get("json_prompt") : undefined;
+    if (
+      jsonPrompt === undefined || jsonPrompt === null || jsonPrompt === "" ||
+      (isObject(jsonPrompt) && jsonPrompt.size === 0)
+    ) {
+      throw fail(
+        200,
+        `the reply has no json_prompt: ${JSON.stringify(toPlain(root)).slice(0, 200)}`,
+      );
     }
-    const answer = typeof jsonPrompt === "string" ? jsonPrompt : fromPlain(jsonPrompt);
-    return finishMagicCaption(answer, o.keepBboxes ?? false, (m) => fail(200, m));
+    const floats = new Set(
+      [...reply.floatNumbers].filter((p) => p.startsWith("json_prompt."))
+        .map((p) => p.slice("json_prompt.".length)),
+    );
+    return finishMagicCaption(jsonPrompt, o.keepBboxes ?? false, (m) => fail(200, m), floats);
   }
 }
 
@@ -160,11 +238,15 @@ export interface OpenAiMagicPromptOptions extends ClientOptions {
   model: string;
   /** Sent as `Authorization: Bearer …` when given (local servers often need none). */
   apiKey?: string;
-  /** Replaces {@link DEFAULT_SYSTEM_PROMPT}. */
-  systemPrompt?: string;
+  /** The messages' template (`parseMagicPromptFile`); ours by default. */
+  template?: MagicPromptTemplate;
+  /** Extra request fields, e.g. `{temperature: 1, max_tokens: 16384}`. */
+  params?: Record<string, unknown>;
+  /** For messages; default `magic prompt (MODEL at HOST)`. */
+  name?: string;
 }
 
-/** Any OpenAI-compatible chat completion endpoint, with our system prompt. */
+/** Any OpenAI-compatible chat completion endpoint, with a system prompt (ours by default). */
 export class OpenAiMagicPrompt implements MagicPromptBackend {
   readonly kind = "openai";
   readonly name: string;
@@ -177,7 +259,7 @@ export class OpenAiMagicPrompt implements MagicPromptBackend {
         `magic prompt at ${opts.url} needs a model name (--magic-prompt-model)`,
       );
     }
-    this.name = `magic prompt (${opts.model} at ${new URL(this.url).host})`;
+    this.name = opts.name ?? `magic prompt (${opts.model} at ${new URL(this.url).host})`;
   }
 
   async expand(prompt: string, ratio: string): Promise<string> {
@@ -186,14 +268,11 @@ export class OpenAiMagicPrompt implements MagicPromptBackend {
       new MagicPromptError(this.name, status, message);
     const headers: Record<string, string> = { "Content-Type": "application/json" };
     if (o.apiKey) headers.Authorization = `Bearer ${o.apiKey}`;
-    const messages = [
-      { role: "system", content: fillSystemPrompt(o.systemPrompt ?? DEFAULT_SYSTEM_PROMPT, ratio) },
-      { role: "user", content: magicPromptUserMessage(prompt, ratio) },
-    ];
+    const messages = magicPromptMessages(o.template ?? DEFAULT_TEMPLATE, prompt, ratio);
     const reply = await postJson({
       url: this.url,
       headers,
-      body: () => JSON.stringify({ model: o.model, messages }),
+      body: () => JSON.stringify({ model: o.model, messages, ...o.params }),
       timeoutMs: o.timeoutMs ?? MAGIC_PROMPT_TIMEOUT_MS,
       retry: o.retry ?? DEFAULT_RETRY,
       secrets: [o.apiKey],
@@ -213,6 +292,27 @@ export class OpenAiMagicPrompt implements MagicPromptBackend {
       : "";
     return finishMagicCaption(content, o.keepBboxes ?? false, (m) => fail(200, m + truncated));
   }
+}
+
+/**
+ * One of upstream's OpenRouter configurations ({@link MAGIC_PROMPT_CONFIGS}):
+ * its model id and request settings, our template unless another is given.
+ */
+export function openRouterMagicPrompt(
+  name: Exclude<MagicPromptConfigName, "ideogram-4-v1">,
+  opts: ClientOptions & { apiKey: string; baseUrl?: string; template?: MagicPromptTemplate },
+): OpenAiMagicPrompt {
+  const config = MAGIC_PROMPT_CONFIGS[name] as OpenRouterConfig;
+  if (!opts.apiKey) {
+    throw new MagicPromptConfigError(`magic prompt ${name} needs an OpenRouter key`);
+  }
+  return new OpenAiMagicPrompt({
+    ...opts,
+    url: opts.baseUrl ?? OPENROUTER_API_BASE_URL,
+    model: config.model,
+    params: config.params,
+    name: `magic prompt ${name} (${config.model} on OpenRouter)`,
+  });
 }
 
 /** Message content as text: a string, or the text parts of a content list. */

@@ -47,11 +47,30 @@ export {
 export type { RetryPolicy } from "./http.ts";
 export {
   aspectRatio,
+  type ClientOptions,
+  DEFAULT_MAGIC_PROMPT_CONFIG,
   IdeogramMagicPrompt,
+  isMagicPromptConfigName,
+  MAGIC_PROMPT_CONFIGS,
   type MagicPromptBackend,
+  type MagicPromptConfigName,
   OpenAiMagicPrompt,
+  type OpenRouterConfig,
+  openRouterMagicPrompt,
 } from "./magic_prompt.ts";
-export { DEFAULT_SYSTEM_PROMPT } from "./system_prompt.ts";
+export {
+  DEFAULT_SYSTEM_PROMPT,
+  DEFAULT_TEMPLATE,
+  magicPromptMessages,
+  type MagicPromptTemplate,
+  parseMagicPromptFile,
+} from "./system_prompt.ts";
+export {
+  checkPrompt,
+  PLAIN_TEXT_WARNING,
+  type PromptCheck,
+  type PromptCheckOptions,
+} from "./check.ts";
 export {
   type ModerationSettings,
   screenImage,

@@ -1,21 +1,31 @@
 /**
  * The prompt step of generation, run before any weight is loaded: magic prompt
- * (when configured), text moderation, caption verification and canonical form.
- * It returns the exact string for the text encoder, or throws a typed error
+ * (when configured), text moderation and caption verification. It returns the
+ * exact string for the text encoder, or throws a typed error
  * (`PromptError.exitCode` says how a command line should end).
+ *
+ * A user's prompt reaches the model exactly as given (upstream tokenizes the
+ * string it gets): a pretty-printed caption stays pretty-printed. Only what
+ * we write ourselves, a magic prompt's caption, is in canonical form.
  */
-import { canonicalizeCaption } from "./canonical.ts";
+import { checkPrompt } from "./check.ts";
 import type { CaptionIssue } from "./verify.ts";
-import { formatIssue, isJsonCaption, verifyCaption } from "./verify.ts";
-import { CaptionInvalidError, MagicPromptConfigError, PromptRejectedError } from "./errors.ts";
+import { isJsonCaption } from "./verify.ts";
+import { MagicPromptConfigError, PromptRejectedError } from "./errors.ts";
 import type { RetryPolicy } from "./http.ts";
 import {
   aspectRatio,
+  DEFAULT_MAGIC_PROMPT_CONFIG,
   IdeogramMagicPrompt,
+  isMagicPromptConfigName,
+  MAGIC_PROMPT_CONFIGS,
   type MagicPromptBackend,
+  type MagicPromptConfigName,
   OpenAiMagicPrompt,
+  openRouterMagicPrompt,
 } from "./magic_prompt.ts";
 import { type ModerationSettings, screenPrompt } from "./moderation.ts";
+import type { MagicPromptTemplate } from "./system_prompt.ts";
 
 /** Whether and how the magic prompt expands a plain prompt. */
 export interface MagicPromptSettings {
@@ -25,18 +35,28 @@ export interface MagicPromptSettings {
    * is not already a JSON caption.
    */
   enabled?: boolean;
-  /** Key of Ideogram's hosted magic prompt (the default backend when set). */
-  ideogramKey?: string;
-  /** Base URL of Ideogram's API; tests point it at a local server. */
+  /**
+   * Upstream's configuration (default `ideogram-4-v1`, the hosted API;
+   * `claude-sonnet-v1` / `claude-opus-v1` go through OpenRouter). Not used
+   * with `url`.
+   */
+  config?: MagicPromptConfigName;
+  /**
+   * Key of the selected backend: an Ideogram API key for `ideogram-4-v1`, an
+   * OpenRouter key for `claude-*`, the endpoint's bearer key with `url` (often
+   * none for a local server).
+   */
+  apiKey?: string;
+  /** Base URL of the hosted API (tests, proxies). */
   ideogramBaseUrl?: string;
-  /** An OpenAI-compatible endpoint; when set it is used instead of the hosted API. */
+  /** Base URL of OpenRouter (tests, proxies). */
+  openRouterBaseUrl?: string;
+  /** An OpenAI-compatible endpoint; when set it is used instead of `config`. */
   url?: string;
   /** Model name sent to the OpenAI-compatible endpoint (required with `url`). */
   model?: string;
-  /** Bearer key of the OpenAI-compatible endpoint, when it needs one. */
-  apiKey?: string;
-  /** Our system prompt is used when absent. */
-  systemPrompt?: string;
+  /** Messages for chat backends (`parseMagicPromptFile`); ours when absent. */
+  template?: MagicPromptTemplate;
   /** Keep the bboxes the magic prompt wrote (dropped by default). */
   keepBboxes?: boolean;
   /** Per-attempt timeout in milliseconds. */
@@ -69,7 +89,7 @@ export interface PreparePromptOptions {
 
 /** The prompt as the text encoder gets it, and what was done to it. */
 export interface PreparedPrompt {
-  /** What the text encoder gets: canonical minified JSON, or the plain text as given. */
+  /** What the text encoder gets: the prompt as given, or the magic prompt's canonical caption. */
   prompt: string;
   /** Whether `prompt` is a JSON caption. */
   isJson: boolean;
@@ -81,7 +101,7 @@ export interface PreparedPrompt {
   screened: boolean;
   /** Caption issues let through by `warnOnCaptionIssues`. */
   captionIssues: CaptionIssue[];
-  /** Lines to show the user (screening off, caption issues let through). */
+  /** Lines to show the user (plain text, screening off, caption issues let through). */
   warnings: string[];
   /** Informational lines (magic prompt skipped for a JSON caption). */
   notes: string[];
@@ -89,7 +109,10 @@ export interface PreparedPrompt {
 
 /** The three ways out when magic prompt is asked for without a backend. */
 export const NO_MAGIC_PROMPT_KEY = "magic prompt is on but no key is configured. Either\n" +
-  "  - pass --magic-prompt-key KEY (or set IDEOGRAM_API_KEY) for Ideogram's hosted magic prompt,\n" +
+  "  - pass --magic-prompt-key KEY (or set MAGIC_PROMPT_API_KEY or IDEOGRAM_API_KEY) for " +
+  "Ideogram's hosted magic prompt (ideogram-4-v1),\n" +
+  "  - pass --magic-prompt-model claude-opus-v1 or claude-sonnet-v1 with an OpenRouter key " +
+  "(--magic-prompt-key or MAGIC_PROMPT_API_KEY),\n" +
   "  - pass --magic-prompt-url URL and --magic-prompt-model NAME (with MAGIC_PROMPT_API_KEY when " +
   "the endpoint needs a key) for an OpenAI-compatible endpoint, or\n" +
   "  - pass --no-magic-prompt to send the prompt as it is.";
@@ -111,18 +134,30 @@ export function chooseMagicPrompt(
       url: s.url,
       model: s.model ?? "",
       apiKey: s.apiKey,
-      systemPrompt: s.systemPrompt,
+      template: s.template,
     });
   }
-  if (s.ideogramKey) {
-    return new IdeogramMagicPrompt({
-      ...common,
-      apiKey: s.ideogramKey,
-      baseUrl: s.ideogramBaseUrl,
-    });
+  const config = s.config ?? DEFAULT_MAGIC_PROMPT_CONFIG;
+  if (!isMagicPromptConfigName(config)) {
+    throw new MagicPromptConfigError(
+      `unknown magic prompt configuration '${config}' (use ${
+        Object.keys(MAGIC_PROMPT_CONFIGS).join(", ")
+      }, or an OpenAI-compatible endpoint with --magic-prompt-url)`,
+    );
   }
-  if (s.enabled === true) throw new MagicPromptConfigError(NO_MAGIC_PROMPT_KEY);
-  return undefined;
+  if (!s.apiKey) {
+    if (s.enabled === true) throw new MagicPromptConfigError(NO_MAGIC_PROMPT_KEY);
+    return undefined;
+  }
+  if (config === "ideogram-4-v1") {
+    return new IdeogramMagicPrompt({ ...common, apiKey: s.apiKey, baseUrl: s.ideogramBaseUrl });
+  }
+  return openRouterMagicPrompt(config, {
+    ...common,
+    apiKey: s.apiKey,
+    baseUrl: s.openRouterBaseUrl,
+    template: s.template,
+  });
 }
 
 /** Runs the prompt step; see the module comment. */
@@ -161,19 +196,14 @@ export async function preparePrompt(opts: PreparePromptOptions): Promise<Prepare
     opts.onStatus?.(`${backend.name} wrote: ${text}`);
   }
 
-  const source = backend ? `the caption from ${backend.name}` : "the prompt";
-  const captionIssues: CaptionIssue[] = [];
-  const isJson = isJsonCaption(text);
-  if (isJson) {
-    const issues = verifyCaption(text);
-    if (issues.length > 0 && !opts.warnOnCaptionIssues) {
-      throw new CaptionInvalidError(issues, source);
-    }
-    captionIssues.push(...issues);
-    for (const issue of issues) warnings.push(`caption: ${formatIssue(issue)}`);
-    // Re-written canonically unless it is not even JSON (then it goes as given).
-    if (!issues.some((i) => i.rule === "json")) text = canonicalizeCaption(text);
-  }
+  // Verified as it will be tokenized; never re-written.
+  const check = checkPrompt(text, {
+    allowCaptionIssues: opts.warnOnCaptionIssues,
+    source: backend ? `the caption from ${backend.name}` : "the prompt",
+  });
+  const captionIssues: CaptionIssue[] = check.issues;
+  const isJson = check.isJson;
+  warnings.push(...check.warnings);
 
   // What the model will see is screened (again, when a magic prompt wrote it).
   if (!backend || opts.moderation?.textKey) {

@@ -7,7 +7,8 @@
 import { assert, assertEquals } from "../assert.ts";
 import { withTempDir } from "../io/io_util.ts";
 import { withServer } from "../prompt/local_server.ts";
-import { PHOTO_CAPTION } from "../prompt/examples.ts";
+import { PLAIN_TEXT_WARNING } from "../../src/prompt/check.ts";
+import { DEFAULT_SYSTEM_PROMPT } from "../../src/prompt/system_prompt.ts";
 import { type FakeFile, FakeHub } from "../io/fake_hub_server.ts";
 import { decodePngRgb, readPngText } from "../../src/image/png.ts";
 import { writeNpy } from "../../src/pipeline/npy.ts";
@@ -58,8 +59,11 @@ Deno.test("generate: the embedded model writes a PNG with its text chunks; same 
 
     const again = await gen(["--prompt", "a red fox in the snow", "--output", b, "-q"]);
     assertEquals(again.code, 0, again.err.join("\n"));
-    // Quiet: no progress, only the warnings that screening is off.
-    assertEquals(again.err.filter((l) => !l.startsWith("warning: no Hive")), [], "quiet run");
+    // Quiet: no progress, only the warnings that screening is off and that plain text is not
+    // what the model was trained on (once).
+    assertEquals(again.err.filter((l) => !l.startsWith("warning: no Hive")), [
+      `warning: ${PLAIN_TEXT_WARNING}`,
+    ], "quiet run");
     assertEquals(await Deno.readFile(b), png, "same seed → same bytes");
 
     const other = await gen([
@@ -231,15 +235,29 @@ Deno.test("generate: Hive screens the prompt before loading and the image before
   });
 });
 
-Deno.test("generate: the magic prompt's caption is what the model gets and what the PNG records", async () => {
-  const caption = PHOTO_CAPTION;
+/** A caption as a service may answer: keys shuffled, aspect_ratio in, bboxes (one a float). */
+const SERVICE_ANSWER = '{"aspect_ratio":"16:9","compositional_deconstruction":{"elements":[' +
+  '{"desc":"A terracotta window box.","bbox":[520,80,900,920.0],"type":"obj"},' +
+  '{"type":"text","text":"CAFÉ","desc":"Painted letters.","bbox":[10,10,100,500]}],' +
+  '"background":"A whitewashed wall."},"high_level_description":"A cat in a window box."}';
+/** The caption the model gets from it: aspect_ratio and bboxes dropped, canonical order. */
+const SERVICE_FINAL = '{"high_level_description":"A cat in a window box.",' +
+  '"compositional_deconstruction":{"background":"A whitewashed wall.","elements":[' +
+  '{"type":"obj","desc":"A terracotta window box."},' +
+  '{"type":"text","text":"CAFÉ","desc":"Painted letters."}]}}';
+
+Deno.test("generate: the hosted magic prompt (ideogram-4-v1) with MAGIC_PROMPT_API_KEY; its final caption is what the model gets", async () => {
   await withTempDir(async (dir) => {
     await withServer(
-      [{ json: { json_prompt: JSON.stringify(caption) } }],
+      [{ text: `{"aspect_ratio":"16x9","json_prompt":${SERVICE_ANSWER}}` }],
       async (url, requests) => {
         const r = await gen([
           "--prompt",
-          "a fox",
+          "a cat in a window box",
+          "--width",
+          "512",
+          "--height",
+          "288",
           "--steps",
           "1",
           "--ideogram-base-url",
@@ -247,16 +265,85 @@ Deno.test("generate: the magic prompt's caption is what the model gets and what 
           "--output",
           `${dir}/out.png`,
           "-q",
-        ], { IDEOGRAM_API_KEY: "ideo-key" });
+        ], { MAGIC_PROMPT_API_KEY: "magic-key", IDEOGRAM_API_KEY: "ideo-key" });
         assertEquals(r.code, 0, r.err.join("\n"));
         assertEquals(requests.length, 1);
-        assertEquals(requests[0].headers.get("api-key"), "ideo-key");
-        const recorded = JSON.parse(readPngText(await Deno.readFile(`${dir}/out.png`)).Caption);
-        // Bboxes are dropped by default; the rest arrives as sent.
-        assertEquals(recorded.high_level_description, caption.high_level_description);
-        assertEquals(recorded.compositional_deconstruction.elements[0].bbox, undefined);
+        assertEquals(requests[0].path, "/v1/ideogram-v4/magic-prompt");
+        // Upstream's order of key variables: MAGIC_PROMPT_API_KEY first.
+        assertEquals(requests[0].headers.get("api-key"), "magic-key");
+        assertEquals(JSON.parse(requests[0].body), {
+          text_prompt: "a cat in a window box",
+          aspect_ratio: "16x9",
+        });
+        const png = await Deno.readFile(`${dir}/out.png`);
+        assertEquals(readPngText(png).Caption, SERVICE_FINAL);
+        assert(!r.err.some((l) => l.includes(PLAIN_TEXT_WARNING)), "no plain-text warning");
       },
     );
+  });
+});
+
+Deno.test("generate: --magic-prompt-model claude-opus-v1 asks OpenRouter as upstream does", async () => {
+  await withTempDir(async (dir) => {
+    const reply = { choices: [{ message: { content: SERVICE_ANSWER }, finish_reason: "stop" }] };
+    await withServer([{ json: reply }], async (url, requests) => {
+      const r = await gen([
+        "--prompt",
+        "a cat in a window box",
+        "--magic-prompt-model",
+        "claude-opus-v1",
+        "--openrouter-base-url",
+        `${url}/api/v1`,
+        "--steps",
+        "1",
+        "--output",
+        `${dir}/out.png`,
+        "-q",
+      ], { MAGIC_PROMPT_API_KEY: "or-key", IDEOGRAM_API_KEY: "ideo-key" });
+      assertEquals(r.code, 0, r.err.join("\n"));
+      assertEquals(requests.length, 1);
+      assertEquals(requests[0].path, "/api/v1/chat/completions");
+      assertEquals(requests[0].headers.get("authorization"), "Bearer or-key");
+      const body = JSON.parse(requests[0].body);
+      assertEquals(
+        [body.model, body.temperature, body.max_tokens, body.reasoning],
+        ["anthropic/claude-opus-4.8", 1, 16384, { enabled: false }],
+      );
+      assertEquals(body.messages, [
+        { role: "system", content: DEFAULT_SYSTEM_PROMPT },
+        {
+          role: "user",
+          content: "Aspect ratio of the image (width:height): 1:1\n\nIdea:\na cat in a window box",
+        },
+      ]);
+      assertEquals(readPngText(await Deno.readFile(`${dir}/out.png`)).Caption, SERVICE_FINAL);
+    });
+  });
+});
+
+Deno.test("generate: a pretty-printed caption reaches the model as written; plain text warns once", async () => {
+  await withTempDir(async (dir) => {
+    const file = new URL("../prompt/unicode_caption_pretty.json", import.meta.url);
+    const pretty = await Deno.readTextFile(file);
+    const r = await gen([
+      "--prompt-file",
+      file.pathname,
+      "--steps",
+      "1",
+      "--output",
+      `${dir}/out.png`,
+    ]);
+    assertEquals(r.code, 0, r.err.join("\n"));
+    assertEquals(readPngText(await Deno.readFile(`${dir}/out.png`)).Caption, pretty);
+    assertEquals(r.err.filter((l) => l.startsWith("warning: the prompt")), []);
+    // Plain text: one warning, saying why and how to get a caption.
+    const plain = await gen(["--prompt", "a fox", "--steps", "1", "--output", `${dir}/p.png`]);
+    assertEquals(plain.code, 0, plain.err.join("\n"));
+    const warned = plain.err.filter((l) => l.includes("plain text"));
+    assertEquals(warned, [`warning: ${PLAIN_TEXT_WARNING}`]);
+    for (const part of ["JSON captions", "--magic-prompt", "`caption` command", "README"]) {
+      assert(warned[0].includes(part), part);
+    }
   });
 });
 

@@ -23,6 +23,7 @@ import { generateRef, type PipelineRefWeights } from "../../src/pipeline/pipelin
 import { resolveSampling } from "../../src/pipeline/presets.ts";
 import { eulerSteps } from "../../src/pipeline/schedule.ts";
 import { SizeError } from "../../src/pipeline/size.ts";
+import { CaptionInvalidError } from "../../src/prompt/errors.ts";
 
 const TINY = await ensureEmbeddedModel();
 const opts = { platform: readPlatform };
@@ -60,6 +61,8 @@ Deno.test("pipeline: GPU generation equals the CPU reference pipeline (tiny mode
     const seen: number[] = [];
     const got = await pipe.generate({
       prompt,
+      // Not a full caption (no compositional_deconstruction): let through with a warning.
+      allowCaptionIssues: true,
       width,
       height,
       seed: 11n,
@@ -68,6 +71,7 @@ Deno.test("pipeline: GPU generation equals the CPU reference pipeline (tiny mode
       onProgress: (p) => seen.push(p.step),
     });
     assertEquals(seen, [1, 2]);
+    assertEquals(got.warnings, ["caption: 'compositional_deconstruction' is required"]);
     assertEquals([got.width, got.height, got.rgb.length], [width, height, width * height * 3]);
     assert(got.seed === 11n, `seed ${got.seed}`);
     const { ids } = (await pipe.loadTokenizer()).encodePrompt(prompt);
@@ -127,6 +131,12 @@ Deno.test("pipeline: size, sampling and noise are checked before any weight is r
       { prompt: "x", width: 256, height: 256, initNoise: new Float32Array(5) },
       "[256, 128]",
     );
+    // A JSON caption with issues is refused before anything is read, as upstream's pipeline does.
+    const refused = await fails(
+      { prompt: '{"high_level_description":"h"}', width: 256, height: 256 },
+      "set allowCaptionIssues",
+    );
+    assert(refused instanceof CaptionInvalidError, refused.name);
     // The first weight-related error only comes once the request is valid.
     await fails({ prompt: "x", width: 256, height: 256, steps: 1 }, "tokenizer.json");
     pipe.release();

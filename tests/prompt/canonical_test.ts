@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../assert.ts";
-import { canonicalizeCaption, serializeCaption } from "../../src/prompt/canonical.ts";
+import { canonicalizeCaption, pythonFloat, serializeCaption } from "../../src/prompt/canonical.ts";
 import { fromPlain, JsonSyntaxError, parseJson, toPlain } from "../../src/prompt/json.ts";
 import { verifyCaption } from "../../src/prompt/verify.ts";
 import { DESIGN_CAPTION, EXAMPLES, PHOTO_CAPTION, text, UNICODE_CAPTION } from "./examples.ts";
@@ -86,11 +86,11 @@ Deno.test("canonical form: keys re-ordered per object, unknown keys kept after k
     canonicalizeCaption(photo),
     '{"style_description":{"aesthetics":"a","lighting":"l","photo":"p","medium":"photograph"}}',
   );
-  // Re-ordering fixes key-order issues, and nothing else changes.
+  // Re-ordering fixes key-order issues, and nothing else changes (the top level's
+  // order is free to the verifier, as upstream's, but canonical all the same).
   const knownOnly = scrambled.replace('"extra":{"z":1,"a":2},', "").replace('"note":"n",', "")
     .replace(',"zz":0', "").replace(',"not-an-object"', "");
   assertEquals(verifyCaption(knownOnly).map((i) => i.rule), [
-    "key-order",
     "key-order",
     "key-order",
     "key-order",
@@ -143,4 +143,33 @@ Deno.test("canonical form: typed objects, Maps and undefined fields", () => {
     threw = (e as Error).message.includes("compositional_deconstruction.elements[0].bbox[0]: NaN");
   }
   assert(threw, "NaN is refused with its path");
+});
+
+Deno.test("canonical form: numbers are written back as Python writes them", () => {
+  // Floats stay floats (1.0, not 1), so the verifier still refuses them in a bbox; NaN and
+  // Infinity as Python's json module writes them; -0 written as an integer is 0.
+  const src = '{"compositional_deconstruction":{"background":"b","elements":[' +
+    '{"type":"obj","bbox":[1.0,1e2,-0,5],"desc":NaN,"color_palette":[-Infinity,2.5e-7,1e16]}]}}';
+  const out = canonicalizeCaption(src);
+  assertEquals(
+    out,
+    '{"compositional_deconstruction":{"background":"b","elements":[' +
+      '{"type":"obj","bbox":[1.0,100.0,0,5],"desc":NaN,"color_palette":[-Infinity,2.5e-07,1e+16]}]}}',
+  );
+  assertEquals(verifyCaption(out).filter((i) => i.rule === "bbox-int").map((i) => i.path), [
+    "compositional_deconstruction.elements[0].bbox[0]",
+    "compositional_deconstruction.elements[0].bbox[1]",
+  ]);
+  for (
+    const [v, py] of [
+      [0.0001, "0.0001"],
+      [0.00001, "1e-05"],
+      [1e15, "1000000000000000.0"],
+      [123.456, "123.456"],
+      [-0, "-0.0"],
+      [1.7976931348623157e308, "1.7976931348623157e+308"],
+    ] as const
+  ) {
+    assertEquals(pythonFloat(v), py);
+  }
 });

@@ -184,20 +184,24 @@ Deno.test("cli caption --canonical: reorders, minifies, unescapes; exit 2 when i
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
 const noFiles = (path: string) => Promise.reject(new Error(`No such file: ${path}`));
 
-Deno.test("prompt flags: flags win over environment; the key goes to the selected backend", async () => {
+Deno.test("prompt flags: flags win over environment; keys looked up as upstream does", async () => {
   const vars = {
     IDEOGRAM_API_KEY: "env-ideo",
-    MAGIC_PROMPT_API_KEY: "env-openai",
+    MAGIC_PROMPT_API_KEY: "env-magic",
     HIVE_TEXT_MODERATION_KEY: "env-hive-text",
     HIVE_VISUAL_MODERATION_KEY: "env-hive-visual",
   };
+  // The hosted API (ideogram-4-v1, the default): MAGIC_PROMPT_API_KEY first, then IDEOGRAM_API_KEY.
   const hosted = (await parsePromptFlags([], env(vars), noFiles)).settings;
-  assertEquals(hosted.magicPrompt.ideogramKey, "env-ideo");
   assertEquals([
     hosted.magicPrompt.enabled,
+    hosted.magicPrompt.config,
     hosted.magicPrompt.apiKey,
     hosted.magicPrompt.keepBboxes,
-  ], [undefined, undefined, false]);
+  ], [undefined, undefined, "env-magic", false]);
+  const ideoOnly = (await parsePromptFlags([], env({ IDEOGRAM_API_KEY: "env-ideo" }), noFiles))
+    .settings;
+  assertEquals(ideoOnly.magicPrompt.apiKey, "env-ideo");
   assertEquals(hosted.moderation, {
     textKey: "env-hive-text",
     visualKey: "env-hive-visual",
@@ -218,7 +222,7 @@ Deno.test("prompt flags: flags win over environment; the key goes to the selecte
     noFiles,
   );
   assertEquals(flagged.positionals, ["p"]);
-  assertEquals([flagged.settings.magicPrompt.ideogramKey, flagged.settings.moderation.textKey], [
+  assertEquals([flagged.settings.magicPrompt.apiKey, flagged.settings.moderation.textKey], [
     "flag-ideo",
     "flag-hive",
   ]);
@@ -227,6 +231,26 @@ Deno.test("prompt flags: flags win over environment; the key goes to the selecte
     flagged.settings.magicPrompt.keepBboxes,
     flagged.settings.warnOnCaptionIssues,
   ], [true, true, true]);
+  // Upstream's OpenRouter configurations: named, they turn magic prompt on; never an Ideogram key.
+  const opus = (await parsePromptFlags(
+    ["--magic-prompt-model", "claude-opus-v1"],
+    env(vars),
+    noFiles,
+  )).settings.magicPrompt;
+  assertEquals([opus.enabled, opus.config, opus.apiKey, opus.model], [
+    true,
+    "claude-opus-v1",
+    "env-magic",
+    undefined,
+  ]);
+  const sonnet = (await parsePromptFlags(
+    ["--magic-prompt-model", "claude-sonnet-v1"],
+    env({ IDEOGRAM_API_KEY: "env-ideo" }),
+    noFiles,
+  )).settings;
+  assertEquals(sonnet.magicPrompt.apiKey, undefined);
+  assert(sonnet.warnings[0].includes("IDEOGRAM_API_KEY is not sent to OpenRouter"));
+  // Any OpenAI-compatible server: the model is its own name; a plain prompt file.
   const openai = (await parsePromptFlags(
     [
       "--magic-prompt-url",
@@ -239,32 +263,36 @@ Deno.test("prompt flags: flags win over environment; the key goes to the selecte
     env(vars),
     (p) => p === "sys.txt" ? Promise.resolve("Be brief. {{aspect_ratio}}") : noFiles(p),
   )).settings.magicPrompt;
-  assertEquals([openai.url, openai.model, openai.apiKey, openai.systemPrompt], [
+  assertEquals([openai.url, openai.model, openai.apiKey, openai.config, openai.template], [
     "http://127.0.0.1:8080/v1",
     "qwen",
-    "env-openai",
-    "Be brief. {{aspect_ratio}}",
+    "env-magic",
+    undefined,
+    { system: "Be brief. {{aspect_ratio}}", fillSystem: true },
   ]);
-  const withKey = (await parsePromptFlags(
-    ["--magic-prompt-url", "http://h/v1", "--magic-prompt-key", "flag-k"],
-    env({}),
+  // The Ideogram key is never sent to another server.
+  const local = (await parsePromptFlags(
+    ["--magic-prompt-url", "http://h/v1", "--magic-prompt-model", "m"],
+    env({ IDEOGRAM_API_KEY: "env-ideo" }),
     noFiles,
   )).settings;
-  assertEquals([withKey.magicPrompt.apiKey, withKey.magicPrompt.ideogramKey], [
-    "flag-k",
-    undefined,
-  ]);
+  assertEquals(local.magicPrompt.apiKey, undefined);
   const off = (await parsePromptFlags(["--no-magic-prompt"], env(vars), noFiles)).settings;
   assertEquals(off.magicPrompt.enabled, false);
   const bases = (await parsePromptFlags(
     ["--hive-base-url", "http://127.0.0.1:1"],
-    env({ IDEOGRAM_API_BASE_URL: "http://127.0.0.1:2", HIVE_API_BASE_URL: "x" }),
+    env({
+      IDEOGRAM_API_BASE_URL: "http://127.0.0.1:2",
+      OPENROUTER_API_BASE_URL: "http://127.0.0.1:3/api/v1",
+      HIVE_API_BASE_URL: "x",
+    }),
     noFiles,
   )).settings;
-  assertEquals([bases.magicPrompt.ideogramBaseUrl, bases.moderation.baseUrl], [
-    "http://127.0.0.1:2",
-    "http://127.0.0.1:1",
-  ]);
+  assertEquals([
+    bases.magicPrompt.ideogramBaseUrl,
+    bases.magicPrompt.openRouterBaseUrl,
+    bases.moderation.baseUrl,
+  ], ["http://127.0.0.1:2", "http://127.0.0.1:3/api/v1", "http://127.0.0.1:1"]);
 });
 
 Deno.test("prompt flags: contradictions, unreadable files and unused keys are reported", async () => {
@@ -290,13 +318,34 @@ Deno.test("prompt flags: contradictions, unreadable files and unused keys are re
     () => parsePromptFlags(["--width", "5"], env({}), noFiles),
     "Unknown option '--width'",
   );
-  const unused =
-    (await parsePromptFlags([], env({ MAGIC_PROMPT_API_KEY: "k", IDEOGRAM_API_KEY: " " }), noFiles))
+  const blank =
+    (await parsePromptFlags([], env({ MAGIC_PROMPT_API_KEY: " ", IDEOGRAM_API_KEY: "" }), noFiles))
       .settings;
-  assertEquals(unused.magicPrompt.ideogramKey, undefined, "blank variables count as unset");
-  assertEquals(unused.warnings, [
-    "MAGIC_PROMPT_API_KEY is set but no --magic-prompt-url is given, so it is not used",
-  ]);
+  assertEquals(blank.magicPrompt.apiKey, undefined, "blank variables count as unset");
+  assertEquals(blank.warnings, []);
+  await assertRejects(
+    () => parsePromptFlags(["--magic-prompt-model", "gpt-4o"], env({}), noFiles),
+    "--magic-prompt-model gpt-4o",
+    "claude-opus-v1",
+    "--magic-prompt-url",
+  );
+  await assertRejects(
+    () =>
+      parsePromptFlags(
+        ["--magic-prompt-system-file", "s.txt"],
+        env({}),
+        () => Promise.resolve("[META]\nx\n[SYSTEM]\n\n[USER]\n{{original_prompt}}"),
+      ),
+    "--magic-prompt-system-file s.txt",
+    "[SYSTEM] section is empty",
+  );
+  const hostedFile = (await parsePromptFlags(
+    ["--magic-prompt-system-file", "s.txt"],
+    env({}),
+    () => Promise.resolve("Be brief."),
+  )).settings;
+  assertEquals(hostedFile.warnings.length, 1);
+  assert(hostedFile.warnings[0].includes("applies to chat backends"), hostedFile.warnings[0]);
   // A generate command spreads the flags into its own options.
   const { values } = parseArgs({
     args: ["--width", "5", "--no-magic-prompt"],

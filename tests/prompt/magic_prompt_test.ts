@@ -6,9 +6,16 @@ import {
   extractJsonText,
   hostedAspectRatio,
   IdeogramMagicPrompt,
+  MAGIC_PROMPT_CONFIGS,
   OpenAiMagicPrompt,
+  OPENROUTER_API_BASE_URL,
+  openRouterMagicPrompt,
 } from "../../src/prompt/magic_prompt.ts";
-import { DEFAULT_SYSTEM_PROMPT } from "../../src/prompt/system_prompt.ts";
+import {
+  DEFAULT_SYSTEM_PROMPT,
+  magicPromptMessages,
+  parseMagicPromptFile,
+} from "../../src/prompt/system_prompt.ts";
 import { verifyCaption } from "../../src/prompt/verify.ts";
 import { copy, PHOTO_CAPTION, text } from "./examples.ts";
 import { FAST_RETRY, withServer } from "./local_server.ts";
@@ -186,7 +193,7 @@ Deno.test("OpenAI-compatible magic prompt: own system prompt, no key, full URL, 
   await withServer([{ json: { choices: [{ message: { content } }] } }], async (url, requests) => {
     const backend = openai(`${url}/api/chat/completions`, {
       apiKey: undefined,
-      systemPrompt: "Ratio {{aspect_ratio}}.",
+      template: parseMagicPromptFile("Ratio {{aspect_ratio}}."),
       keepBboxes: true,
     });
     assertEquals(await backend.expand("x", "2:3"), expected(true));
@@ -278,4 +285,113 @@ Deno.test("magic prompt answers: fences and chatter", () => {
   assertEquals(extractJsonText('  {"a":1}  '), '{"a":1}');
   assertEquals(extractJsonText('The caption is {"a":{"b":2}}.'), '{"a":{"b":2}}');
   assertEquals(extractJsonText("no json here"), "no json here");
+});
+
+Deno.test("OpenRouter configurations: upstream's model ids, parameters and messages; the final caption", async () => {
+  const content = JSON.stringify(answer());
+  const reply = { choices: [{ message: { role: "assistant", content }, finish_reason: "stop" }] };
+  for (
+    const [name, model] of [
+      ["claude-sonnet-v1", "anthropic/claude-sonnet-4.6"],
+      ["claude-opus-v1", "anthropic/claude-opus-4.8"],
+    ] as const
+  ) {
+    await withServer([{ json: reply }], async (url, requests) => {
+      const backend = openRouterMagicPrompt(name, {
+        apiKey: OPENAI_KEY,
+        baseUrl: `${url}/api/v1`,
+        timeoutMs: 1000,
+        retry: FAST_RETRY,
+      });
+      assertEquals(backend.name, `magic prompt ${name} (${model} on OpenRouter)`);
+      // aspect_ratio dropped, bboxes dropped, canonical order: the caption the model gets.
+      assertEquals(await backend.expand("a cat in a window box", "16:9"), expected(false));
+      assertEquals(requests.length, 1);
+      assertEquals(requests[0].path, "/api/v1/chat/completions");
+      assertEquals(requests[0].headers.get("authorization"), `Bearer ${OPENAI_KEY}`);
+      const body = JSON.parse(requests[0].body);
+      assertEquals(body, {
+        model,
+        messages: [
+          { role: "system", content: DEFAULT_SYSTEM_PROMPT },
+          {
+            role: "user",
+            content:
+              "Aspect ratio of the image (width:height): 16:9\n\nIdea:\na cat in a window box",
+          },
+        ],
+        max_tokens: 16384,
+        temperature: 1,
+        reasoning: { enabled: false },
+      });
+    });
+  }
+  assertEquals(OPENROUTER_API_BASE_URL, "https://openrouter.ai/api/v1");
+  assertEquals(Object.keys(MAGIC_PROMPT_CONFIGS), [
+    "ideogram-4-v1",
+    "claude-sonnet-v1",
+    "claude-opus-v1",
+  ]);
+  await assertRejects(
+    () => Promise.resolve().then(() => openRouterMagicPrompt("claude-opus-v1", { apiKey: "" })),
+    "needs an OpenRouter key",
+  );
+});
+
+Deno.test("magic prompt files: upstream's sectioned form and plain text", () => {
+  // Upstream's layout: [META] ignored, [SYSTEM] as written, [USER] with its placeholders.
+  const sectioned = "[META]\nversion: 9\n\n[SYSTEM]\nMake a caption for {{aspect_ratio}}.\n" +
+    "[ y ] stays text (a space inside)\n\n[USER]\nRATIO {{aspect_ratio}} / IDEA {{original_prompt}}\n";
+  const t = parseMagicPromptFile(sectioned);
+  assertEquals(t, {
+    system: "Make a caption for {{aspect_ratio}}.\n[ y ] stays text (a space inside)",
+    user: "RATIO {{aspect_ratio}} / IDEA {{original_prompt}}",
+    fillSystem: false,
+  });
+  assertEquals(magicPromptMessages(t, "a $& cat", "4:5"), [
+    {
+      role: "system",
+      content: "Make a caption for {{aspect_ratio}}." + "\n[ y ] stays text (a space inside)",
+    },
+    { role: "user", content: "RATIO 4:5 / IDEA a $& cat" },
+  ]);
+  // A [USER] template without the idea's placeholder: the idea follows after a blank line.
+  const noIdea = parseMagicPromptFile("[system]\nS\n[USER]\nRatio {{aspect_ratio}}.");
+  assertEquals(magicPromptMessages(noIdea, "a cat", "1:1")[1].content, "Ratio 1:1.\n\na cat");
+  // No [USER] section: our user message.
+  const systemOnly = parseMagicPromptFile("\r\n[SYSTEM]\r\nS\r\n");
+  assertEquals(magicPromptMessages(systemOnly, "a cat", "3:2"), [
+    { role: "system", content: "S" },
+    { role: "user", content: "Aspect ratio of the image (width:height): 3:2\n\nIdea:\na cat" },
+  ]);
+  // Plain text: all of it is the system prompt, with the ratio filled in.
+  assertEquals(
+    magicPromptMessages(parseMagicPromptFile("Be brief: {{aspect_ratio}}"), "x", "2:1")[0],
+    {
+      role: "system",
+      content: "Be brief: 2:1",
+    },
+  );
+  for (
+    const [text, message] of [[" \n", "is empty"], [
+      "[SYSTEM]\n\n[USER]\nu",
+      "[SYSTEM] section is empty",
+    ]]
+  ) {
+    let err: unknown;
+    try {
+      parseMagicPromptFile(text, "f.txt");
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof Error && err.message.includes(message), String(err));
+  }
+});
+
+Deno.test("our system prompt asks for upstream's v1 caption shape", () => {
+  const shape =
+    /\{"aspect_ratio":"W:H","high_level_description":"…","compositional_deconstruction":/;
+  assert(shape.test(DEFAULT_SYSTEM_PROMPT), "aspect ratio, high-level description, composition");
+  assert(DEFAULT_SYSTEM_PROMPT.includes("No style_description"));
+  assert(!DEFAULT_SYSTEM_PROMPT.includes('"style_description":{'));
 });

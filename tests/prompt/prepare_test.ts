@@ -7,6 +7,7 @@ import {
   PromptRejectedError,
 } from "../../src/prompt/errors.ts";
 import { TEXT_SCREENING_OFF } from "../../src/prompt/moderation.ts";
+import { PLAIN_TEXT_WARNING } from "../../src/prompt/check.ts";
 import { preparePrompt, type PreparePromptOptions } from "../../src/prompt/prepare.ts";
 import { copy, DESIGN_CAPTION, PHOTO_CAPTION, text } from "./examples.ts";
 import { FAST_RETRY, type Recorded, type Reply, withServer } from "./local_server.ts";
@@ -50,7 +51,7 @@ function options(url: string, extra: Partial<PreparePromptOptions> = {}): Prepar
     width: 1024,
     height: 576,
     magicPrompt: {
-      ideogramKey: IDEOGRAM_KEY,
+      apiKey: IDEOGRAM_KEY,
       ideogramBaseUrl: url,
       timeoutMs: 1000,
       retry: FAST_RETRY,
@@ -66,7 +67,7 @@ const withoutBboxes = (c: unknown) => {
   return text(out);
 };
 
-Deno.test("prepare: plain text goes as is; without keys screening is off", async () => {
+Deno.test("prepare: plain text goes as is, never silently; without keys screening is off", async () => {
   const r = await preparePrompt({
     prompt: "a golden retriever on a skateboard",
     width: 1024,
@@ -79,16 +80,15 @@ Deno.test("prepare: plain text goes as is; without keys screening is off", async
     undefined,
     false,
   ]);
-  assertEquals(r.warnings, [TEXT_SCREENING_OFF]);
+  assertEquals(r.warnings, [PLAIN_TEXT_WARNING, TEXT_SCREENING_OFF]);
 });
 
-Deno.test("prepare: a JSON caption is verified and sent minified", async () => {
-  const r = await preparePrompt({
-    prompt: JSON.stringify(DESIGN_CAPTION, null, 2),
-    width: 768,
-    height: 1024,
-  });
-  assertEquals([r.prompt, r.isJson, r.aspectRatio], [text(DESIGN_CAPTION), true, "3:4"]);
+Deno.test("prepare: a JSON caption is verified and sent exactly as written", async () => {
+  const pretty = JSON.stringify(DESIGN_CAPTION, null, 2);
+  const r = await preparePrompt({ prompt: pretty, width: 768, height: 1024 });
+  assertEquals([r.prompt, r.isJson, r.aspectRatio, r.warnings], [pretty, true, "3:4", [
+    TEXT_SCREENING_OFF,
+  ]]);
 });
 
 Deno.test("prepare: caption issues stop the prompt, or become warnings when asked", async () => {
@@ -100,24 +100,21 @@ Deno.test("prepare: caption issues stop the prompt, or become warnings when aske
     "style_description: has both 'photo' and 'art_style'",
     "--warn-on-caption-issues",
   );
-  assert(e instanceof CaptionInvalidError && e.exitCode === 2 && e.issues.length === 2, e.message);
+  assert(e instanceof CaptionInvalidError && e.exitCode === 2 && e.issues.length === 1, e.message);
   const r = await preparePrompt({
     prompt: text(bad),
     width: 512,
     height: 512,
     warnOnCaptionIssues: true,
   });
-  assertEquals(r.captionIssues.map((i) => i.rule), ["photo-or-art-style", "key-order"]);
+  assertEquals(r.captionIssues.map((i) => i.rule), ["photo-or-art-style"]);
   assert(
     r.warnings.includes(
       "caption: style_description: has both 'photo' and 'art_style'; keep exactly one",
     ),
   );
-  // Sent canonically: photo moves before medium.
-  assert(
-    r.prompt.includes('"lighting":"flat, even","photo":"35mm","medium":"graphic_design"'),
-    r.prompt,
-  );
+  // Sent as written (upstream tokenizes what it is given), not re-ordered.
+  assertEquals(r.prompt, text(bad));
   // Broken JSON with warnings on goes as written.
   const broken = '{"compositional_deconstruction": {"background": "b",}}';
   const b = await preparePrompt({
@@ -182,7 +179,6 @@ Deno.test("prepare: --magic-prompt-url selects the OpenAI-compatible backend; ke
   await withServer([services()], async (url, requests) => {
     const r = await preparePrompt(options(url, {
       magicPrompt: {
-        ideogramKey: IDEOGRAM_KEY,
         url: `${url}/v1`,
         model: "m",
         apiKey: OPENAI_KEY,
@@ -206,7 +202,7 @@ Deno.test("prepare: a JSON prompt skips automatic magic prompt; --no-magic-promp
     assertEquals(r.notes, ["the prompt is already a JSON caption: Ideogram magic prompt skipped"]);
     const n = await preparePrompt(
       options(url, {
-        magicPrompt: { enabled: false, ideogramKey: IDEOGRAM_KEY, ideogramBaseUrl: url },
+        magicPrompt: { enabled: false, apiKey: IDEOGRAM_KEY, ideogramBaseUrl: url },
       }),
     );
     assertEquals([n.prompt, n.magicPrompt], ["a cat asleep in a window box", undefined]);

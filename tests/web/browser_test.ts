@@ -15,6 +15,7 @@ import { buildWeb } from "../../tools/build_web.ts";
 import { serveWeb } from "../../web/serve.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { PHOTO_CAPTION } from "../prompt/examples.ts";
+import { PLAIN_TEXT_WARNING } from "../../src/prompt/check.ts";
 import { findChromium, launchChromium } from "./chromium.ts";
 
 const CHROMIUM = await findChromium();
@@ -142,6 +143,13 @@ Deno.test({
           assertEquals(issues, [
             "compositional_deconstruction.elements[0].bbox[2]: 1200 is outside 0..1000",
           ]);
+          // Plain text: the same warning as the CLI and the library.
+          await setPrompt(page, "a red fox in the snow");
+          const plain = await page.$$eval(
+            "#caption-issues li",
+            (ls) => ls.map((l) => l.textContent),
+          );
+          assertEquals(plain, [`⚠ ${PLAIN_TEXT_WARNING}`]);
           await setPrompt(page, '{"compositional_deconstruction": }');
           const syntax = await textOf(page, "#caption-issues");
           assert(/line 1, column \d+/.test(syntax), `syntax error without its place: ${syntax}`);

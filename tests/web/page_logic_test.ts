@@ -4,17 +4,25 @@
  */
 import { previewCaption } from "../../web/caption_preview.ts";
 import { openSource } from "../../web/model_source.ts";
+import { PLAIN_TEXT_WARNING } from "../../src/prompt/check.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { PHOTO_CAPTION } from "../prompt/examples.ts";
 
-Deno.test("caption preview: plain text has nothing to preview", () => {
+Deno.test("caption preview: plain text has nothing to preview, and the plain-text warning", () => {
   assertEquals(previewCaption("a red fox in the snow"), {
     isJson: false,
     issues: [],
     rawIssues: [],
+    warnings: [PLAIN_TEXT_WARNING],
     palettes: [],
     boxes: [],
   });
+  // The same warning as the CLI and the library: why, and the ways to a caption.
+  for (const part of ["trained only on JSON captions", "magic prompt", "`caption` command"]) {
+    assert(PLAIN_TEXT_WARNING.includes(part), part);
+  }
+  assertEquals(previewCaption("  ").warnings, []);
+  assertEquals(previewCaption(JSON.stringify(PHOTO_CAPTION)).warnings, []);
 });
 
 Deno.test("caption preview: a valid caption gives its palettes and boxes", () => {
