@@ -8,8 +8,8 @@
  *   {@link rememberSecret} where they are read from flags, environment or the
  *   token file) → `***`;
  * - anything shaped like a Hugging Face token (`hf_…`) → `hf_***`;
- * - `Bearer <credential>`, `Api-Key: <credential>`, `token=<credential>`
- *   → the name kept, the value `***`;
+ * - `Bearer <credential>`, `Basic <credential>`, `Api-Key: <credential>`,
+ *   `token=<credential>` → the name kept, the value `***`;
  * - `user:password@` in a URL → `***@`.
  *
  * Plain web APIs only: the browser core uses it too.
@@ -32,9 +32,10 @@ const PATTERNS: [RegExp, string][] = [
   // Hugging Face access tokens.
   [/\bhf_[A-Za-z0-9]{6,}/g, "hf_***"],
   // Credentials after an auth scheme or a key-like header / query name.
-  [/\b(Bearer|Basic|Token)(\s+)[^\s"',;]+/gi, "$1$2***"],
+  // (a credential has a digit or a symbol: "Bearer token" in prose is left alone).
+  [/\b(Bearer|Basic)(\s+)(?=[^\s"',;]*[0-9+/=_.~-])[^\s"',;]+/gi, "$1$2***"],
   [
-    /\b(api[-_]?key|x-api-key|authorization|access[-_]?token|token|password|secret)(["']?\s*[:=]\s*["']?)(?!\*\*\*)[^\s"',;&]+/gi,
+    /\b(api[-_]?key|x-api-key|authorization|access[-_]?token|token|password|secret)(["']?\s*[:=]\s*["']?)(?!\*\*\*|(?:Bearer|Basic)\s)[^\s"',;&]+/gi,
     "$1$2***",
   ],
 ];
@@ -67,6 +68,15 @@ export function redactUrl(url: string): string {
     // not a URL
   }
   return redact(url);
+}
+
+/** `host:port` of a URL, for messages (never its user or password). */
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return redact(url);
+  }
 }
 
 /** An error's message, redacted (for the last line a command prints). */

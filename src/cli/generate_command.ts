@@ -19,7 +19,7 @@
 import { parseArgs } from "node:util";
 import { createGpu } from "../gpu/context.ts";
 import { encodePng } from "../image/png.ts";
-import { type HubProgress, type Quantization, resolveModel } from "../io/hub.ts";
+import { HubError, type HubProgress, type Quantization, resolveModel } from "../io/hub.ts";
 import { ensureEmbeddedModel } from "./embedded_model.ts";
 import { checkCheckpoint } from "../pipeline/checkpoint_check.ts";
 import {
@@ -35,6 +35,7 @@ import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
 import { PRESET_NAMES, resolveSampling } from "../pipeline/presets.ts";
 import { latentGrid, SizeError, validateSize } from "../pipeline/size.ts";
 import { platform } from "../platform/mod.ts";
+import { redact } from "../redact.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
 import { screenImage } from "../prompt/moderation.ts";
 import { preparePrompt } from "../prompt/prepare.ts";
@@ -168,13 +169,15 @@ function downloadProgress(io: CliIo): (p: HubProgress) => void {
 
 /** `generate …` → exit code. */
 export async function runGenerate(args: string[], io: GenerateIo = denoIo): Promise<number> {
+  // Every line, --verbose and errors included, passes the redaction (src/redact.ts).
+  const safe: GenerateIo = { ...io, stderr: (text) => io.stderr(redact(text)) };
   try {
-    return await generate(args, io);
+    return await generate(args, safe);
   } catch (e) {
-    const rejected = e instanceof PromptError
+    const rejected = e instanceof PromptError || e instanceof HubError
       ? e.exitCode === 2
       : e instanceof SizeError || e instanceof PromptTooLongError;
-    io.stderr(`generate: ${e instanceof Error ? e.message : String(e)}`);
+    safe.stderr(`generate: ${e instanceof Error ? e.message : String(e)}`);
     return rejected ? 2 : 1;
   }
 }
@@ -300,6 +303,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     offline: v.offline ? true : undefined,
     env,
     onProgress: v.quiet ? undefined : downloadProgress(io),
+    network: { onRetry: (m) => io.stderr(`warning: ${m}`) },
   });
   if (embedded && !v.quiet) {
     io.stderr(

@@ -1,7 +1,9 @@
 /**
  * Errors of the prompt step. Each carries the process exit code a command line
  * should end with: 2 when the input was refused (invalid caption, flagged by
- * moderation, magic prompt asked for without a key), 1 when a service failed.
+ * moderation, magic prompt asked for without a key), 1 when a service failed
+ * or answered with something unusable (a broken caption from the magic
+ * prompt, a moderation reply that is not a verdict).
  */
 import { type CaptionIssue, FIXED_BY_CANONICAL, formatIssue } from "./verify.ts";
 
@@ -20,16 +22,28 @@ export class PromptRejectedError extends PromptError {
   }
 }
 
-/** A JSON caption broke the schema (and warnings were not asked for). */
-export class CaptionInvalidError extends PromptRejectedError {
+/**
+ * A JSON caption broke the schema (and warnings were not asked for). Exit
+ * code 2 when the user wrote it; 1 when a magic prompt service did (`byService`:
+ * a service fault, not the user's input).
+ */
+export class CaptionInvalidError extends PromptError {
   override name = "CaptionInvalidError";
-  constructor(readonly issues: CaptionIssue[], readonly source = "the caption") {
+  constructor(
+    readonly issues: CaptionIssue[],
+    readonly source = "the caption",
+    readonly byService = false,
+  ) {
     const fixable = issues.every((i) => FIXED_BY_CANONICAL.has(i.rule));
     super(
       `${source} is not a valid Ideogram 4 caption:\n` +
         issues.map((i) => `  ${formatIssue(i)}`).join("\n") +
-        (fixable ? "\n(`caption --canonical` rewrites it in the canonical form)" : "") +
-        "\nfix it, or pass --warn-on-caption-issues to generate anyway",
+        (byService
+          ? "\nthe service wrote a broken caption: try again, pass --no-magic-prompt, or " +
+            "--warn-on-caption-issues to generate anyway"
+          : (fixable ? "\n(`caption --canonical` rewrites it in the canonical form)" : "") +
+            "\nfix it, or pass --warn-on-caption-issues to generate anyway"),
+      byService ? 1 : 2,
     );
   }
 }

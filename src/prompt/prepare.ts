@@ -155,7 +155,7 @@ export async function preparePrompt(opts: PreparePromptOptions): Promise<Prepare
   if (isJson) {
     const issues = verifyCaption(text);
     if (issues.length > 0 && !opts.warnOnCaptionIssues) {
-      throw new CaptionInvalidError(issues, source);
+      throw new CaptionInvalidError(issues, source, backend !== undefined);
     }
     captionIssues.push(...issues);
     for (const issue of issues) warnings.push(`caption: ${formatIssue(issue)}`);

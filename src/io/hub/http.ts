@@ -106,15 +106,6 @@ export async function hubGet(
   throw new HubError(`${redactUrl(url)}: more than ${MAX_REDIRECTS} redirects`);
 }
 
-/** `host:port` of a URL, for messages (never its user or password). */
-export function hostOf(url: URL | string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return redactUrl(String(url));
-  }
-}
-
 /**
  * One fetch whose headers must arrive within the connect timeout and whose
  * body must never go quiet for longer than the idle timeout.
