@@ -6,8 +6,9 @@
  * moderation → atomic write of the PNG (temp file + rename).
  *
  * Exit codes: 0 written; 2 the request was rejected (bad flags or size,
- * invalid caption, prompt too long, moderation flagged); 1 anything else
- * (missing or corrupt model, GPU failure, a service that failed).
+ * invalid caption, prompt too long, moderation flagged, a missing model
+ * folder, a bad --revision); 1 anything else (corrupt model, GPU failure, the
+ * network or a service that failed). Every line on stderr is redacted.
  *
  * `--dry-run` stops after the flags: it checks the checkpoint's tensors
  * against the architecture (headers only) and prints the memory plan for the
@@ -70,6 +71,8 @@ output). For real images pass a checkpoint folder, or a Hugging Face repo /
                             format is detected from its files)
   --revision REV            branch, tag or commit of a Hub repo (default main)
   --offline                 use the Hugging Face cache only (also HF_HUB_OFFLINE=1)
+                            env HF_ENDPOINT (mirror), HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT
+                            (seconds to the reply / of silence in a download; default 10 / 30)
   --width N, --height N     pixels, multiples of 16 in 256..2048, aspect ≤ 6:1
                             (default 1024x1024; 256x256 for the embedded model)
   --sampler-preset NAME     ${PRESET_NAMES.join(", ")}
