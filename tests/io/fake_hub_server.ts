@@ -21,7 +21,9 @@
  * server closes), `hangListing` / `failListing` (that many listing requests
  * get no response at all / HTTP 503), `echoHeaders` (the listing fails with
  * HTTP 400 and a body that quotes the request's headers, as a careless proxy
- * does). Every request is recorded with its headers.
+ * does), `listingBarrier` (listing replies wait until that many listing
+ * requests have arrived: concurrent clients start downloading together).
+ * Every request is recorded with its headers.
  */
 import { createHash } from "node:crypto";
 
@@ -71,6 +73,9 @@ export class FakeHub {
   hangListing = 0;
   failListing = 0;
   echoHeaders = false;
+  listingBarrier = 0;
+  private listingsSeen = 0;
+  private readonly barrierWaiters: (() => void)[] = [];
   private readonly cutDone = new Set<string>();
   private readonly stallDone = new Set<string>();
   /** Releases every stalled response (the server cannot shut down while one is open). */
@@ -143,6 +148,17 @@ export class FakeHub {
       if (this.failListing > 0) {
         this.failListing--;
         return new Response("upstream busy", { status: 503 });
+      }
+      if (this.listingBarrier > 0) {
+        this.listingsSeen++;
+        if (this.listingsSeen < this.listingBarrier) {
+          await Promise.race([
+            new Promise<void>((r) => this.barrierWaiters.push(r)),
+            this.released,
+          ]);
+        } else {
+          for (const r of this.barrierWaiters.splice(0)) r();
+        }
       }
       if (this.echoHeaders) {
         const lines = [...req.headers].map(([k, v]) => `${k}: ${v}`).join("\n");

@@ -122,7 +122,8 @@ Deno.test("hub: an error body that echoes the token, and a password in HF_ENDPOI
 
 Deno.test("hub: two first downloads of one repo into one cache at once both succeed", async () => {
   for (let round = 0; round < 4; round++) {
-    await withHub({}, async (_hub, spec, cacheDir) => {
+    await withHub({}, async (hub, spec, cacheDir) => {
+      hub.listingBarrier = 2;
       const [a, b] = await Promise.all([resolveModel(spec), resolveModel(spec)]);
       assertEquals(a, snapshotOf(cacheDir));
       assertEquals(b, a);
@@ -143,6 +144,7 @@ Deno.test("hub: two first downloads of one repo into one cache at once both succ
 
 Deno.test("hub: two processes downloading one repo into one cache both succeed", async () => {
   await withHub({}, async (hub, _spec, cacheDir) => {
+    hub.listingBarrier = 2; // both processes have the listing before either downloads
     const script = new URL("./hub_download_child.ts", import.meta.url).pathname;
     const run = () =>
       new Deno.Command(Deno.execPath(), {
