@@ -44,7 +44,13 @@ export function hubEndpoint(explicit: string | undefined, env: EnvLookup): strin
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw new Error(`Hugging Face endpoint "${redactUrl(raw)}" must be an http(s) URL`);
   }
-  rememberSecret(decodeURIComponent(url.password));
+  // The password of a mirror URL: hidden in every message, encoded or not.
+  rememberSecret(url.password);
+  try {
+    rememberSecret(decodeURIComponent(url.password));
+  } catch {
+    // malformed %-escapes: the encoded form is remembered
+  }
   return raw.replace(/\/+$/, "");
 }
 
