@@ -13,6 +13,7 @@ import { denoPlatform } from "./src/platform/deno.ts";
 import { GpuContext } from "./src/gpu/context.ts";
 import { runCaption, runVerify } from "./src/cli/prompt_commands.ts";
 import { runGenerate } from "./src/cli/generate_command.ts";
+import { redactedMessage } from "./src/redact.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
@@ -74,7 +75,7 @@ if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (e) {
-    console.error(`error: ${e instanceof Error ? e.message : e}`);
+    console.error(`error: ${redactedMessage(e)}`);
     Deno.exit(1);
   }
 }

@@ -46,7 +46,13 @@ if ("Deno" in globalThis) {
 export * from "./src/lib.ts";
 
 // Deno only: Hugging Face downloads and the embedded model's cache folder.
-export { DEFAULT_REPOS, resolveModel } from "./src/io/hub.ts";
-export type { HubProgress, Quantization, ResolveModelSpec } from "./src/io/hub.ts";
+export {
+  DEFAULT_NETWORK,
+  DEFAULT_REPOS,
+  HubError,
+  HubNetworkError,
+  resolveModel,
+} from "./src/io/hub.ts";
+export type { HubProgress, NetworkPolicy, Quantization, ResolveModelSpec } from "./src/io/hub.ts";
 export type { EnvLookup } from "./src/io/hub/settings.ts";
 export { ensureEmbeddedModel } from "./src/cli/embedded_model.ts";

@@ -6,8 +6,9 @@
  * moderation → atomic write of the PNG (temp file + rename).
  *
  * Exit codes: 0 written; 2 the request was rejected (bad flags or size,
- * invalid caption, prompt too long, moderation flagged); 1 anything else
- * (missing or corrupt model, GPU failure, a service that failed).
+ * invalid caption, prompt too long, moderation flagged, a missing model
+ * folder, a bad --revision); 1 anything else (corrupt model, GPU failure, the
+ * network or a service that failed). Every line on stderr is redacted.
  *
  * `--dry-run` stops after the flags: it checks the checkpoint's tensors
  * against the architecture (headers only) and prints the memory plan for the
@@ -19,7 +20,7 @@
 import { parseArgs } from "node:util";
 import { createGpu } from "../gpu/context.ts";
 import { encodePng } from "../image/png.ts";
-import { type HubProgress, type Quantization, resolveModel } from "../io/hub.ts";
+import { HubError, type HubProgress, type Quantization, resolveModel } from "../io/hub.ts";
 import { ensureEmbeddedModel } from "./embedded_model.ts";
 import { checkCheckpoint } from "../pipeline/checkpoint_check.ts";
 import {
@@ -35,6 +36,7 @@ import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
 import { PRESET_NAMES, resolveSampling } from "../pipeline/presets.ts";
 import { latentGrid, SizeError, validateSize } from "../pipeline/size.ts";
 import { platform } from "../platform/mod.ts";
+import { redact } from "../redact.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
 import { screenImage } from "../prompt/moderation.ts";
 import { preparePrompt } from "../prompt/prepare.ts";
@@ -69,6 +71,8 @@ output). For real images pass a checkpoint folder, or a Hugging Face repo /
                             format is detected from its files)
   --revision REV            branch, tag or commit of a Hub repo (default main)
   --offline                 use the Hugging Face cache only (also HF_HUB_OFFLINE=1)
+                            env HF_ENDPOINT (mirror), HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT
+                            (seconds to the reply / of silence in a download; default 10 / 30)
   --width N, --height N     pixels, multiples of 16 in 256..2048, aspect ≤ 6:1
                             (default 1024x1024; 256x256 for the embedded model)
   --sampler-preset NAME     ${PRESET_NAMES.join(", ")}
@@ -168,13 +172,15 @@ function downloadProgress(io: CliIo): (p: HubProgress) => void {
 
 /** `generate …` → exit code. */
 export async function runGenerate(args: string[], io: GenerateIo = denoIo): Promise<number> {
+  // Every line, --verbose and errors included, passes the redaction (src/redact.ts).
+  const safe: GenerateIo = { ...io, stderr: (text) => io.stderr(redact(text)) };
   try {
-    return await generate(args, io);
+    return await generate(args, safe);
   } catch (e) {
-    const rejected = e instanceof PromptError
+    const rejected = e instanceof PromptError || e instanceof HubError
       ? e.exitCode === 2
       : e instanceof SizeError || e instanceof PromptTooLongError;
-    io.stderr(`generate: ${e instanceof Error ? e.message : String(e)}`);
+    safe.stderr(`generate: ${e instanceof Error ? e.message : String(e)}`);
     return rejected ? 2 : 1;
   }
 }
@@ -300,6 +306,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     offline: v.offline ? true : undefined,
     env,
     onProgress: v.quiet ? undefined : downloadProgress(io),
+    network: { onRetry: (m) => io.stderr(`warning: ${m}`) },
   });
   if (embedded && !v.quiet) {
     io.stderr(

@@ -8,6 +8,8 @@ import { platform } from "../platform/mod.ts";
 import { buildCaption, type CaptionSpec } from "../prompt/builder.ts";
 import { canonicalizeCaption, serializeCaption } from "../prompt/canonical.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
+import { SERVICE_TIMEOUT_ENV } from "../prompt/http.ts";
+import { rememberSecret } from "../redact.ts";
 import { JsonSyntaxError } from "../prompt/json.ts";
 import type { ModerationSettings } from "../prompt/moderation.ts";
 import {
@@ -281,7 +283,9 @@ Safety (Hive):
 Service addresses (tests, proxies):
   --ideogram-base-url URL      env IDEOGRAM_API_BASE_URL (default https://api.ideogram.ai)
   --openrouter-base-url URL    env OPENROUTER_API_BASE_URL (default https://openrouter.ai/api/v1)
-  --hive-base-url URL          env HIVE_API_BASE_URL (default https://api.thehive.ai)`;
+  --hive-base-url URL          env HIVE_API_BASE_URL (default https://api.thehive.ai)
+  env IDEOGRAM4_SERVICE_TIMEOUT seconds one service request may take (default 120 for the magic
+                               prompt, 30 / 60 for Hive text / visual)`;
 
 /** The values `parseArgs` gives for {@link MAGIC_PROMPT_FLAGS}. */
 export interface PromptFlagValues {
@@ -330,11 +334,31 @@ export async function promptSettingsFromFlags(
     const v = env(name);
     return v === undefined || v.trim() === "" ? undefined : v.trim();
   };
+  // Keys from flags or the environment: trimmed, checked without echoing them,
+  // and remembered so that no message ever prints them.
+  const key = (value: string | undefined, from: string) => {
+    const k = value?.trim();
+    if (k === undefined || k === "") return undefined;
+    rememberSecret(k);
+    if (/[\s\p{Cc}]/u.test(k)) {
+      throw new PromptRejectedError(`${from}: the key contains spaces or control characters`);
+    }
+    return k;
+  };
   if (values["magic-prompt"] && values["no-magic-prompt"]) {
     throw new PromptRejectedError("--magic-prompt and --no-magic-prompt contradict each other");
   }
   const url = values["magic-prompt-url"];
   const modelFlag = values["magic-prompt-model"];
+  const flagKey = key(values["magic-prompt-key"], "--magic-prompt-key");
+  const timeoutText = get(SERVICE_TIMEOUT_ENV);
+  const timeoutS = timeoutText === undefined ? undefined : Number(timeoutText);
+  if (timeoutS !== undefined && !(timeoutS > 0 && Number.isFinite(timeoutS))) {
+    throw new PromptRejectedError(
+      `${SERVICE_TIMEOUT_ENV}=${timeoutText}: must be a positive number of seconds`,
+    );
+  }
+  const timeoutMs = timeoutS === undefined ? undefined : timeoutS * 1000;
   const warnings: string[] = [];
 
   let config: MagicPromptConfigName | undefined;
@@ -372,10 +396,12 @@ export async function promptSettingsFromFlags(
     }
   }
 
-  const flagKey = values["magic-prompt-key"];
-  const apiKey = flagKey ?? get("MAGIC_PROMPT_API_KEY") ??
-    (!url && chosen === "ideogram-4-v1" ? get("IDEOGRAM_API_KEY") : undefined);
-  if (!url && chosen !== "ideogram-4-v1" && !apiKey && get("IDEOGRAM_API_KEY")) {
+  // Every key is read (and so remembered for redaction) even when unused.
+  const envMagic = key(get("MAGIC_PROMPT_API_KEY"), "MAGIC_PROMPT_API_KEY");
+  const envIdeogram = key(get("IDEOGRAM_API_KEY"), "IDEOGRAM_API_KEY");
+  const apiKey = flagKey ?? envMagic ??
+    (!url && chosen === "ideogram-4-v1" ? envIdeogram : undefined);
+  if (!url && chosen !== "ideogram-4-v1" && !apiKey && envIdeogram) {
     warnings.push(
       `IDEOGRAM_API_KEY is not sent to OpenRouter (${chosen}); set MAGIC_PROMPT_API_KEY ` +
         "or pass --magic-prompt-key with an OpenRouter key",
@@ -398,11 +424,15 @@ export async function promptSettingsFromFlags(
       model: url === undefined ? undefined : modelFlag,
       template,
       keepBboxes: values["keep-bboxes"] ?? false,
+      timeoutMs,
     },
     moderation: {
-      textKey: values["hive-text-key"] ?? get("HIVE_TEXT_MODERATION_KEY"),
-      visualKey: values["hive-visual-key"] ?? get("HIVE_VISUAL_MODERATION_KEY"),
+      textKey: key(values["hive-text-key"], "--hive-text-key") ??
+        key(get("HIVE_TEXT_MODERATION_KEY"), "HIVE_TEXT_MODERATION_KEY"),
+      visualKey: key(values["hive-visual-key"], "--hive-visual-key") ??
+        key(get("HIVE_VISUAL_MODERATION_KEY"), "HIVE_VISUAL_MODERATION_KEY"),
       baseUrl: values["hive-base-url"] ?? get("HIVE_API_BASE_URL"),
+      timeoutMs,
     },
     warnOnCaptionIssues: values["warn-on-caption-issues"] ?? false,
     warnings,

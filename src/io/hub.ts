@@ -28,7 +28,14 @@ import {
   withFileLock,
 } from "./hub/cache.ts";
 import { downloadBlob, type RemoteFile } from "./hub/download.ts";
-import { type HubClient, hubGet, HubNetworkError, listingUrl } from "./hub/http.ts";
+import {
+  type HubClient,
+  HubError,
+  hubGet,
+  HubNetworkError,
+  listingUrl,
+  withRetries,
+} from "./hub/http.ts";
 import {
   type IndexShards,
   indexShards,
@@ -42,10 +49,20 @@ import {
   findToken,
   hubCacheDir,
   hubEndpoint,
+  type NetworkPolicy,
+  networkPolicy,
   offlineFromEnv,
 } from "./hub/settings.ts";
+import { checkCachedFile } from "./hub/cache_check.ts";
+import { redactUrl } from "../redact.ts";
 
-export { DEFAULT_ENDPOINT, type EnvLookup } from "./hub/settings.ts";
+export {
+  DEFAULT_ENDPOINT,
+  DEFAULT_NETWORK,
+  type EnvLookup,
+  type NetworkPolicy,
+} from "./hub/settings.ts";
+export { HubError, HubNetworkError } from "./hub/http.ts";
 export { PIPELINE_FOLDERS } from "./hub/select.ts";
 export { repoFolderName } from "./hub/cache.ts";
 
@@ -106,6 +123,11 @@ export interface ResolveModelSpec {
   env?: EnvLookup;
   /** Free bytes on the disk holding a folder, undefined if unknown. Default: statfs. */
   diskFree?: (dir: string) => Promise<number | undefined>;
+  /**
+   * Timeouts and retries. Default: {@link DEFAULT_NETWORK}, timeouts from
+   * `HF_HUB_ETAG_TIMEOUT` / `HF_HUB_DOWNLOAD_TIMEOUT` (seconds).
+   */
+  network?: Partial<NetworkPolicy>;
 }
 
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
@@ -130,30 +152,36 @@ export async function resolveModel(spec: ResolveModelSpec = {}): Promise<string>
   if (spec.model !== undefined && await isDirectory(spec.model)) return spec.model;
   const quant = spec.quantization ?? "nf4";
   if (!(quant in DEFAULT_REPOS)) {
-    throw new Error(
+    throw new HubError(
       `quantization "${quant}" is not one of ${Object.keys(DEFAULT_REPOS).join(", ")}`,
+      2,
     );
   }
   const repo = spec.model ?? DEFAULT_REPOS[quant];
-  if (!REPO_ID.test(repo) || repo.includes("..")) {
-    throw new Error(`model "${repo}": no such folder, and not a Hugging Face repo id (org/name)`);
-  }
+  if (spec.model !== undefined) await checkModelName(spec.model);
   const revision = spec.revision ?? "main";
-  if (revision === "" || revision.split("/").some((s) => s === "" || s === "." || s === "..")) {
-    throw new Error(`revision "${revision}" is not a branch, tag or commit name`);
+  if (
+    revision === "" || /[\s\\:?*~^[\]]|\p{Cc}/u.test(revision) ||
+    revision.split("/").some((s) => s === "" || s === "." || s === "..")
+  ) {
+    throw new HubError(`--revision "${revision}" is not a branch, tag or commit name`, 2);
   }
   const cache = new RepoCache(hubCacheDir(spec.cacheDir, env, p), repo);
 
   const cachedSha = isCommitSha(revision) ? revision : await cache.readRef(revision);
   const cachedMissing = cachedSha ? await cache.missing(cachedSha) : undefined;
-  if (cachedSha && cachedMissing?.length === 0) return cache.snapshotDir(cachedSha);
+  if (cachedSha && cachedMissing?.length === 0) {
+    await checkSnapshot(cache, cachedSha);
+    return cache.snapshotDir(cachedSha);
+  }
+  const noFolder = spec.model === undefined ? "" : ` (there is no local folder ${spec.model})`;
 
   if (spec.offline ?? offlineFromEnv(env)) {
     const state = cachedMissing
       ? `its snapshot ${cachedSha} is incomplete (missing ${listSome(cachedMissing)})`
       : "it is not in the cache";
     throw new Error(
-      `${repo}@${revision}: offline mode (offline option / HF_HUB_OFFLINE=1) and ${state} at ` +
+      `${repo}@${revision}${noFolder}: offline mode (--offline / HF_HUB_OFFLINE=1) and ${state} at ` +
         `${cache.root}; run once online to download it, or pass a local checkpoint folder as the model`,
     );
   }
@@ -163,12 +191,62 @@ export async function resolveModel(spec: ResolveModelSpec = {}): Promise<string>
     repo,
     token: await findToken(spec.token, env, p),
     fetch: spec.fetch ?? fetch,
+    network: networkPolicy(spec.network, env),
   };
   try {
     return await downloadSnapshot(client, cache, revision, spec);
   } catch (e) {
-    if (e instanceof HubNetworkError) throw await networkError(e, cache, revision);
+    if (e instanceof HubNetworkError) {
+      throw await networkError(e, client, cache, `${revision}${noFolder}`);
+    }
+    if (e instanceof HubError && e.exitCode === 2 && noFolder) {
+      throw new HubError(`${e.message}${noFolder}`, 2, e.status);
+    }
     throw e;
+  }
+}
+
+/**
+ * Refuses a `--model` that is neither an existing folder nor could be a Hub
+ * repo id, and one that looks like a path (its first part is a local folder:
+ * `models/name` next to a `models/` folder) — such a name is a missing
+ * folder, not a download.
+ */
+async function checkModelName(model: string): Promise<void> {
+  const repoShaped = REPO_ID.test(model) && !model.includes("..");
+  if (!repoShaped) {
+    const exists = await isFile(model) ? "is a file, not a folder" : "does not exist";
+    throw new HubError(
+      `model folder ${model} ${exists}, and "${model}" is not a Hugging Face repo id ` +
+        `(org/name) either; pass a checkpoint folder or a repo id`,
+      2,
+    );
+  }
+  const first = model.split("/")[0];
+  if (await isDirectory(first)) {
+    throw new HubError(
+      `model folder ${model} does not exist (${first}/ is a local folder, so this is taken ` +
+        `as a path, not as the Hugging Face repo id "${model}"); check the path`,
+      2,
+    );
+  }
+}
+
+/**
+ * A cheap look at a cached snapshot before it is used (sizes and headers, no
+ * hashing): a damaged blob is named, with the command that fixes it.
+ */
+async function checkSnapshot(cache: RepoCache, sha: string): Promise<void> {
+  for (const path of await cache.snapshotFiles(sha)) {
+    const file = `${cache.snapshotDir(sha)}/${path}`;
+    const problem = await checkCachedFile(file);
+    if (problem === undefined) continue;
+    const blob = await Deno.realPath(file);
+    throw new HubError(
+      `the cached file ${path} of ${cache.repo}@${sha.slice(0, 12)} is damaged (${problem}); ` +
+        `it is the blob ${blob}: delete it (rm '${blob}') and run again online to download it ` +
+        `again (each download is checked against its sha256)`,
+    );
   }
 }
 
@@ -179,19 +257,20 @@ interface Listing {
 }
 
 async function fetchListing(c: HubClient, revision: string): Promise<Listing> {
-  const { response } = await hubGet(c, listingUrl(c, revision), { accept: "application/json" }, {
-    kind: "listing",
-    revision,
-  });
   const what = `${c.repo}@${revision}: repository listing`;
-  let body: { sha?: unknown; siblings?: unknown };
-  try {
-    body = await response.json();
-  } catch (e) {
-    throw new Error(`${what} is not JSON (${(e as Error).message})`);
-  }
+  const body = await withRetries(c, async () => {
+    const { response } = await hubGet(c, listingUrl(c, revision), {
+      accept: "application/json",
+    }, { kind: "listing", revision });
+    const text = await response.text(); // a stalled body is a HubNetworkError: retried
+    try {
+      return JSON.parse(text) as { sha?: unknown; siblings?: unknown };
+    } catch (e) {
+      throw new HubError(`${what} is not JSON (${(e as Error).message})`);
+    }
+  });
   if (typeof body.sha !== "string" || !isCommitSha(body.sha) || !Array.isArray(body.siblings)) {
-    throw new Error(`${what} lacks a commit "sha" or "siblings"`);
+    throw new HubError(`${what} lacks a commit "sha" or "siblings"`);
   }
   const files = new Map<string, RemoteFile | undefined>();
   for (const s of body.siblings as Record<string, unknown>[]) {
@@ -313,7 +392,8 @@ async function ensureFile(
     }
     const partial = await fileSize(`${blob}.incomplete`);
     await checkDiskSpace(diskFree, cache, f.size - Math.min(partial, f.size), f.path);
-    await downloadBlob(c, cache, commit, f, onBytes);
+    // A broken or stalled connection is retried; each retry resumes the partial file.
+    await withRetries(c, () => downloadBlob(c, cache, commit, f, onBytes));
     return true;
   });
   await cache.link(commit, f.path, f.blobName);
@@ -336,9 +416,10 @@ async function checkDiskSpace(
   }
 }
 
-/** A network failure, with what the cache still allows. */
+/** A network failure (after its retries), with what the cache still allows. */
 async function networkError(
   e: HubNetworkError,
+  c: HubClient,
   cache: RepoCache,
   revision: string,
 ): Promise<Error> {
@@ -352,10 +433,15 @@ async function networkError(
       `and --revision ${complete[0]}.`
     : shas.length > 0
     ? `A partial download is cached in ${cache.root}; re-run when the network is back and it resumes.`
-    : `Nothing of ${cache.repo} is cached yet: connect to the network (or set HF_ENDPOINT to a reachable mirror) and re-run.`;
-  return new Error(`${cache.repo}@${revision}: network down? ${e.message}. ${advice}`, {
-    cause: e,
-  });
+    : `Nothing of ${cache.repo} is cached yet, so --offline cannot help: connect to the ` +
+      `network, set HF_ENDPOINT to a reachable mirror, or pass a local checkpoint folder.`;
+  const tries = c.network.retries > 0 ? ` (${c.network.retries + 1} attempts)` : "";
+  return new HubError(
+    `${cache.repo}@${revision}: the Hub at ${
+      redactUrl(c.endpoint)
+    } failed${tries}: ${e.message}. ` +
+      `${advice} On a slow link raise HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT (seconds).`,
+  );
 }
 
 function listSome(items: string[]): string {

@@ -24,6 +24,8 @@ export interface PromptCheckOptions {
   source?: string;
   /** How to let issues through, for the refusal (default: the CLI flag). */
   allowHint?: string;
+  /** A magic prompt service wrote the caption: its issues are a service fault (exit 1). */
+  byService?: boolean;
 }
 
 /** What {@link checkPrompt} found. */
@@ -44,7 +46,7 @@ export function checkPrompt(prompt: string, opts: PromptCheckOptions = {}): Prom
   if (!isJsonCaption(prompt)) return { isJson: false, issues: [], warnings: [PLAIN_TEXT_WARNING] };
   const issues = verifyCaption(prompt);
   if (issues.length > 0 && !opts.allowCaptionIssues) {
-    throw new CaptionInvalidError(issues, opts.source, opts.allowHint);
+    throw new CaptionInvalidError(issues, opts.source, opts.allowHint, opts.byService);
   }
   return { isJson: true, issues, warnings: issues.map((i) => `caption: ${formatIssue(i)}`) };
 }

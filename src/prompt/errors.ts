@@ -1,7 +1,9 @@
 /**
  * Errors of the prompt step. Each carries the process exit code a command line
  * should end with: 2 when the input was refused (invalid caption, flagged by
- * moderation, magic prompt asked for without a key), 1 when a service failed.
+ * moderation, magic prompt asked for without a key), 1 when a service failed
+ * or answered with something unusable (a broken caption from the magic
+ * prompt, a moderation reply that is not a verdict).
  */
 import { type CaptionIssue, FIXED_BY_CANONICAL, formatIssue } from "./verify.ts";
 
@@ -25,8 +27,12 @@ export class PromptRejectedError extends PromptError {
   }
 }
 
-/** A JSON caption broke the schema (and warnings were not asked for). */
-export class CaptionInvalidError extends PromptRejectedError {
+/**
+ * A JSON caption broke the schema (and warnings were not asked for). Exit
+ * code 2 when the user wrote it; 1 when a magic prompt service did (`byService`:
+ * a service fault, not the user's input).
+ */
+export class CaptionInvalidError extends PromptError {
   /** Error name. */
   override name = "CaptionInvalidError";
   /** Lists `issues` of `source` in the message, with how to generate anyway. */
@@ -35,13 +41,18 @@ export class CaptionInvalidError extends PromptRejectedError {
     readonly source = "the caption",
     /** How to generate anyway (the library names its option instead of the CLI flag). */
     allowHint = "pass --warn-on-caption-issues",
+    /** Whether a magic prompt service wrote the caption (exit code 1). */
+    readonly byService = false,
   ) {
     const fixable = issues.every((i) => FIXED_BY_CANONICAL.has(i.rule));
     super(
       `${source} is not a valid Ideogram 4 caption:\n` +
         issues.map((i) => `  ${formatIssue(i)}`).join("\n") +
-        (fixable ? "\n(`caption --canonical` rewrites it in the canonical form)" : "") +
-        `\nfix it, or ${allowHint} to generate anyway`,
+        (byService
+          ? `\nthe service wrote a broken caption: try again, pass --no-magic-prompt, or ${allowHint} to generate anyway`
+          : (fixable ? "\n(`caption --canonical` rewrites it in the canonical form)" : "") +
+            `\nfix it, or ${allowHint} to generate anyway`),
+      byService ? 1 : 2,
     );
   }
 }

@@ -2,10 +2,19 @@
  * One POST to a JSON web service, the way every client here needs it: a
  * timeout, retries with exponential backoff on 429 and 5xx (honouring
  * `Retry-After`, bounded), and errors that name the service, the HTTP status
- * and the service's own message — with API keys scrubbed from all of it.
+ * and the service's own message — with API keys scrubbed from all of it
+ * (src/redact.ts). The timeout covers the whole attempt (connecting, the
+ * reply's headers and its whole body), so a service that stalls at any point
+ * fails within it; the error names the host and the variable that raises it.
  * Only web APIs (`fetch`, `AbortController`), so it runs in a browser too.
  */
+import { hostOf, redact, redactUrl } from "../redact.ts";
 import type { ServiceError } from "./errors.ts";
+
+export { redact } from "../redact.ts";
+
+/** The environment variable (seconds) that overrides every service timeout. */
+export const SERVICE_TIMEOUT_ENV = "IDEOGRAM4_SERVICE_TIMEOUT";
 
 /** Retries of a service call: how many, and the backoff. */
 export interface RetryPolicy {
@@ -54,7 +63,11 @@ export async function postJson(req: PostRequest): Promise<unknown> {
     } catch (e) {
       if (req.signal?.aborted) throw req.signal.reason;
       if (e instanceof TimeoutError) {
-        throw fail(undefined, `no reply within ${req.timeoutMs / 1000} s`);
+        throw fail(
+          undefined,
+          `no reply within ${req.timeoutMs / 1000} s from ${hostOf(req.url)} ` +
+            `(raise it with ${SERVICE_TIMEOUT_ENV}, in seconds)`,
+        );
       }
       // A connection that failed outright is worth another try; a timeout is not
       // (it already cost the full wait).
@@ -62,7 +75,10 @@ export async function postJson(req: PostRequest): Promise<unknown> {
         await sleep(backoff, req.signal);
         continue;
       }
-      throw fail(undefined, `request to ${req.url} failed: ${e instanceof Error ? e.message : e}`);
+      throw fail(
+        undefined,
+        `request to ${redactUrl(req.url)} failed: ${e instanceof Error ? e.message : e}`,
+      );
     }
     const { status } = reply;
     if (status >= 200 && status < 300) {
@@ -144,13 +160,6 @@ function pickMessage(data: unknown): string | undefined {
 function snippet(text: string): string {
   const t = text.replace(/\s+/g, " ").trim();
   return t.length > 300 ? t.slice(0, 300) + "…" : t;
-}
-
-/** Replaces every secret in `text` with `***`. */
-export function redact(text: string, secrets: (string | undefined)[]): string {
-  let out = text;
-  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join("***");
-  return out;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

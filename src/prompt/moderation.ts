@@ -8,6 +8,7 @@
 import { type ModerationFlag, ModerationFlaggedError, ModerationServiceError } from "./errors.ts";
 import { DEFAULT_RETRY, postJson, type RetryPolicy } from "./http.ts";
 import { joinUrl } from "./magic_prompt.ts";
+import { redact } from "../redact.ts";
 
 export const HIVE_API_BASE_URL = "https://api.thehive.ai";
 export const HIVE_TEXT_PATH = "/api/v3/hive/text-moderation";
@@ -118,27 +119,42 @@ export async function moderateImage(
   return flagsOf(reply, HIVE_VISUAL_CLASSES, HIVE_VISUAL_THRESHOLD, service);
 }
 
-/** `output[].classes[] = {class, value}` → the watched classes at or above `threshold`. */
+/**
+ * `output[].classes[] = {class, value}` → the watched classes at or above
+ * `threshold`. Fails closed: a reply that cannot be read as a verdict (no
+ * output, an item without classes, a class without a numeric value, none of
+ * the watched classes scored) is a {@link ModerationServiceError}, never a pass.
+ */
 function flagsOf(reply: unknown, watched: ReadonlySet<string>, threshold: number, service: string) {
-  const output = (reply as { output?: unknown } | null)?.output;
-  if (!Array.isArray(output)) {
-    throw new ModerationServiceError(
+  const unreadable = (why: string) =>
+    new ModerationServiceError(
       service,
       200,
-      `the reply has no output list: ${JSON.stringify(reply).slice(0, 200)}`,
+      `the reply is not a moderation verdict (${why}): ${
+        redact(JSON.stringify(reply) ?? "")
+          .slice(0, 200)
+      }; nothing is generated unscreened`,
     );
-  }
+  const output = (reply as { output?: unknown } | null)?.output;
+  if (!Array.isArray(output) || output.length === 0) throw unreadable("no output list");
   const flags: ModerationFlag[] = [];
+  let scored = 0;
   for (const item of output) {
     const classes = (item as { classes?: unknown } | null)?.classes;
-    if (!Array.isArray(classes)) continue;
+    if (!Array.isArray(classes) || classes.length === 0) {
+      throw unreadable("an output without classes");
+    }
     for (const c of classes) {
-      const name = c?.class, score = Number(c?.value);
-      if (typeof name === "string" && watched.has(name) && score >= threshold) {
-        flags.push({ class: name, score });
+      const name = c?.class, score = c?.value;
+      if (typeof name !== "string" || typeof score !== "number" || !Number.isFinite(score)) {
+        throw unreadable("a class without a name and a numeric value");
       }
+      if (!watched.has(name)) continue;
+      scored++;
+      if (score >= threshold) flags.push({ class: name, score });
     }
   }
+  if (scored === 0) throw unreadable("none of the screened classes is scored");
   return flags;
 }
 

@@ -200,6 +200,7 @@ export async function preparePrompt(opts: PreparePromptOptions): Promise<Prepare
   const check = checkPrompt(text, {
     allowCaptionIssues: opts.warnOnCaptionIssues,
     source: backend ? `the caption from ${backend.name}` : "the prompt",
+    byService: backend !== undefined,
   });
   const captionIssues: CaptionIssue[] = check.issues;
   const isJson = check.isJson;

@@ -139,11 +139,11 @@ Deno.test("generate: rejected requests exit 2 with a message and write nothing",
   });
 });
 
-Deno.test("generate: a missing model folder or corrupt weights exit 1 naming the file", async () => {
+Deno.test("generate: a missing model folder exits 2, corrupt weights 1, naming the file", async () => {
   await withTempDir(async (dir) => {
     const out = `${dir}/out.png`;
     const missing = await gen(["--prompt", "x", "--model", `${dir}/nowhere`, "--output", out]);
-    assertEquals(missing.code, 1);
+    assertEquals(missing.code, 2, "a folder the user typed that is not there");
     assert(missing.err.join("\n").includes(`${dir}/nowhere`), missing.err.join("\n"));
 
     // A copy of the tiny model with a truncated transformer file.

@@ -16,7 +16,13 @@
  * Faults for tests: `cutOnce` (first body of a file stops halfway, the
  * connection closes short of its Content-Length), `corrupt` (one byte
  * flipped), `missing` (listed but 404 on resolve), `gatedToken` (resolve
- * needs `Authorization: Bearer <it>`: none → 401, another → 403).
+ * needs `Authorization: Bearer <it>`: none → 401, another → 403),
+ * `stallOnce` (first body of a file sends half, then nothing until the
+ * server closes), `hangListing` / `failListing` (that many listing requests
+ * get no response at all / HTTP 503), `echoHeaders` (the listing fails with
+ * HTTP 400 and a body that quotes the request's headers, as a careless proxy
+ * does), `listingBarrier` (listing replies wait until that many listing
+ * requests have arrived: concurrent clients start downloading together).
  * Every request is recorded with its headers.
  */
 import { createHash } from "node:crypto";
@@ -63,7 +69,18 @@ export class FakeHub {
   readonly cutOnce = new Set<string>();
   readonly corrupt = new Set<string>();
   readonly missing = new Set<string>();
+  readonly stallOnce = new Set<string>();
+  hangListing = 0;
+  failListing = 0;
+  echoHeaders = false;
+  listingBarrier = 0;
+  private listingsSeen = 0;
+  private readonly barrierWaiters: (() => void)[] = [];
   private readonly cutDone = new Set<string>();
+  private readonly stallDone = new Set<string>();
+  /** Releases every stalled response (the server cannot shut down while one is open). */
+  private readonly release: (() => void)[] = [];
+  private readonly released = new Promise<void>((r) => this.release.push(r));
   private readonly bySha = new Map<string, FakeFile>();
   private hub!: Deno.HttpServer<Deno.NetAddr>;
   private cdn?: Deno.HttpServer<Deno.NetAddr>;
@@ -99,6 +116,7 @@ export class FakeHub {
   }
 
   async close(): Promise<void> {
+    for (const r of this.release) r();
     await Promise.all([this.hub.shutdown(), this.cdn?.shutdown()]);
   }
 
@@ -117,11 +135,35 @@ export class FakeHub {
     return rev === this.opts.commit ? rev : refs[rev];
   }
 
-  private handleHub(req: Request, u: URL): Response {
+  private async handleHub(req: Request, u: URL): Promise<Response> {
     const repo = this.opts.repo;
     const api = `/api/models/${repo}/revision/`;
     const resolve = `/${repo}/resolve/`;
     if (u.pathname.startsWith(api)) {
+      if (this.hangListing > 0) {
+        this.hangListing--;
+        await this.released;
+        return new Response("too late", { status: 504 });
+      }
+      if (this.failListing > 0) {
+        this.failListing--;
+        return new Response("upstream busy", { status: 503 });
+      }
+      if (this.listingBarrier > 0) {
+        this.listingsSeen++;
+        if (this.listingsSeen < this.listingBarrier) {
+          await Promise.race([
+            new Promise<void>((r) => this.barrierWaiters.push(r)),
+            this.released,
+          ]);
+        } else {
+          for (const r of this.barrierWaiters.splice(0)) r();
+        }
+      }
+      if (this.echoHeaders) {
+        const lines = [...req.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
+        return new Response(`bad request; we got:\n${lines}`, { status: 400 });
+      }
       const rev = decodeURIComponent(u.pathname.slice(api.length));
       const sha = this.commitOf(rev);
       if (!sha) return hubError(404, "RevisionNotFound", `Invalid rev id: ${rev}`);
@@ -208,6 +250,19 @@ export class FakeHub {
     };
     if (range) out["content-range"] = `bytes ${start}-${bytes.length - 1}/${bytes.length}`;
     const status = range ? 206 : 200;
+    if (this.stallOnce.has(f.path) && !this.stallDone.has(f.path)) {
+      this.stallDone.add(f.path);
+      const half = body.subarray(0, body.length >> 1);
+      const released = this.released;
+      const stream = new ReadableStream<Uint8Array>({
+        async start(c) {
+          c.enqueue(half);
+          await released;
+          c.close();
+        },
+      });
+      return new Response(stream, { status, headers: out });
+    }
     if (this.cutOnce.has(f.path) && !this.cutDone.has(f.path)) {
       this.cutDone.add(f.path);
       // Half the body, then the stream ends short of Content-Length: the client sees a dropped connection.

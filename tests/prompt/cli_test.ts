@@ -8,6 +8,9 @@ import {
   runVerify,
 } from "../../src/cli/prompt_commands.ts";
 import { parseArgs } from "node:util";
+import { PromptRejectedError } from "../../src/prompt/errors.ts";
+import { screenPrompt } from "../../src/prompt/moderation.ts";
+import { FAST_RETRY, type Recorded, withServer } from "./local_server.ts";
 import { DESIGN_CAPTION, PHOTO_CAPTION, text, UNICODE_CAPTION } from "./examples.ts";
 
 /** In-memory files and stdin; captured stdout and stderr lines. */
@@ -355,4 +358,55 @@ Deno.test("prompt flags: contradictions, unreadable files and unused keys are re
     (await promptSettingsFromFlags(values, env({}), noFiles)).magicPrompt.enabled,
     false,
   );
+});
+
+Deno.test("prompt flags: keys are trimmed, never echoed, and hidden in what a service echoes", async () => {
+  const KEY = "hive-KEY-7f3a91c2";
+  const { settings } = await parsePromptFlags(["--hive-text-key", `  ${KEY} \n`], env({}), noFiles);
+  assertEquals(settings.moderation.textKey, KEY);
+  // A service (or proxy) that quotes the request's Authorization header back.
+  const echo = (req: Recorded) => ({
+    status: 401,
+    text: `invalid credentials: ${req.headers.get("authorization")}`,
+  });
+  await withServer([echo], async (url) => {
+    const e = await assertRejects(
+      () => screenPrompt("x", { ...settings.moderation, baseUrl: url, retry: FAST_RETRY }),
+      "HTTP 401",
+      "invalid credentials",
+    );
+    assert(!e.message.includes(KEY) && !e.message.includes("7f3a91c2"), e.message);
+  });
+  const inner = await assertRejects(
+    () => parsePromptFlags(["--hive-visual-key", "abc def-secret"], env({}), noFiles),
+    "--hive-visual-key: the key contains spaces",
+  );
+  assert(!inner.message.includes("def-secret"), inner.message);
+  await assertRejects(
+    () => parsePromptFlags([], env({ IDEOGRAM_API_KEY: "x\ty-secret-key" }), noFiles),
+    "IDEOGRAM_API_KEY: the key contains",
+  );
+});
+
+Deno.test("prompt flags: IDEOGRAM4_SERVICE_TIMEOUT sets every service timeout", async () => {
+  const { settings } = await parsePromptFlags(
+    [],
+    env({ IDEOGRAM4_SERVICE_TIMEOUT: "2.5" }),
+    noFiles,
+  );
+  assertEquals([settings.magicPrompt.timeoutMs, settings.moderation.timeoutMs], [2500, 2500]);
+  const e = await assertRejects(
+    () => parsePromptFlags([], env({ IDEOGRAM4_SERVICE_TIMEOUT: "never" }), noFiles),
+    "IDEOGRAM4_SERVICE_TIMEOUT=never",
+  );
+  assert(e instanceof PromptRejectedError);
+  // A stalled service fails within it, naming the host and the variable.
+  await withServer([{ hang: true }], async (url) => {
+    await assertRejects(
+      () =>
+        screenPrompt("x", { textKey: "k-123456", baseUrl: url, timeoutMs: 150, retry: FAST_RETRY }),
+      "no reply within 0.15 s from 127.0.0.1",
+      "IDEOGRAM4_SERVICE_TIMEOUT",
+    );
+  });
 });

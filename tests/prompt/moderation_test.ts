@@ -130,10 +130,13 @@ Deno.test("Hive visual: PNG sent as multipart media; classes at or above 0.9 fla
 });
 
 Deno.test("Hive: 429 then 200 retries; 401, 500, malformed replies and timeouts are errors", async () => {
-  await withServer([{ status: 429, text: "" }, { json: hiveReply([]) }], async (url, requests) => {
-    assertEquals((await screenPrompt("x", textSettings(url))).screened, true);
-    assertEquals(requests.length, 2);
-  });
+  await withServer(
+    [{ status: 429, text: "" }, { json: hiveReply([["hate", 0]]) }],
+    async (url, requests) => {
+      assertEquals((await screenPrompt("x", textSettings(url))).screened, true);
+      assertEquals(requests.length, 2);
+    },
+  );
   await withServer([{
     status: 401,
     json: { status: { code: 401, message: "Invalid token" }, message: "Invalid token" },
@@ -162,12 +165,42 @@ Deno.test("Hive: 429 then 200 retries; 401, 500, malformed replies and timeouts 
     await serviceError(() => screenPrompt("x", textSettings(url)), "reply is not valid JSON");
   });
   await withServer([{ json: { status: "ok" } }], async (url) => {
-    await serviceError(() => screenPrompt("x", textSettings(url)), "the reply has no output list");
+    await serviceError(() => screenPrompt("x", textSettings(url)), "no output list");
   });
   await withServer([{ hang: true }], async (url) => {
     await serviceError(
       () => screenImage(PNG, visualSettings(url, { timeoutMs: 150 })),
       "no reply within 0.15 s",
     );
+  });
+});
+
+Deno.test("Hive: a reply that is not a verdict is an error (exit 1), never a pass", async () => {
+  const unreadable: [unknown, string][] = [
+    [{ output: [{}] }, "an output without classes"],
+    [{ output: [] }, "no output list"],
+    [{ output: [{ classes: [] }] }, "an output without classes"],
+    [{ output: [{ classes: [{ class: "violence", value: "high" }] }] }, "numeric value"],
+    [{ output: [{ classes: [{ value: 3 }] }] }, "numeric value"],
+    [{ output: [{ classes: [{ class: "spam", value: 0 }] }] }, "none of the screened classes"],
+    [hiveReply([["general_nsfw", 0.1]]), "none of the screened classes"], // a visual reply to a text request
+  ];
+  for (const [json, why] of unreadable) {
+    await withServer([{ json }], async (url) => {
+      const e = await serviceError(
+        () => screenPrompt("x", textSettings(url)),
+        "Hive text moderation",
+        "not a moderation verdict",
+        why,
+      );
+      assertEquals(e.exitCode, 1, JSON.stringify(json));
+    });
+  }
+  await withServer([{ json: { output: [{}] } }], async (url) => {
+    const e = await serviceError(
+      () => screenImage(PNG, visualSettings(url)),
+      "not a moderation verdict",
+    );
+    assertEquals(e.exitCode, 1);
   });
 });

@@ -238,11 +238,14 @@ Deno.test("prepare: an invalid magic prompt caption and service failures are rep
   };
   bad.compositional_deconstruction.elements[0].type = "image";
   await withServer([services({ caption: bad })], async (url) => {
-    await assertRejects(
+    const e = await assertRejects(
       () => preparePrompt(options(url)),
       "the caption from Ideogram magic prompt is not a valid Ideogram 4 caption",
       "compositional_deconstruction.elements[0].type",
+      "--no-magic-prompt",
     );
+    // The service wrote it, not the user: a service fault, exit 1.
+    assert(e instanceof CaptionInvalidError && e.exitCode === 1, e.message);
   });
   await withServer([services({ ideogramStatus: 401 })], async (url) => {
     const e = await assertRejects(

@@ -9,7 +9,10 @@ import { assert, assertEquals } from "../assert.ts";
 
 /** `mod.ts` exports that only make sense under Deno. */
 const DENO_ONLY: ReadonlySet<string> = new Set([
+  "DEFAULT_NETWORK",
   "DEFAULT_REPOS",
+  "HubError",
+  "HubNetworkError",
   "resolveModel",
   "ensureEmbeddedModel",
 ]);

@@ -66,10 +66,18 @@ export class RepoCache {
     return isCommitSha(sha) ? sha : undefined;
   }
 
+  /** Writes the ref under a unique temporary name, renamed into place (concurrent writers). */
   async writeRef(revision: string, sha: string): Promise<void> {
     const path = join(this.root, "refs", revision);
     await Deno.mkdir(join(path, ".."), { recursive: true });
-    await platform().writeFileAtomic(path, new TextEncoder().encode(sha));
+    const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.writing`;
+    try {
+      await Deno.writeTextFile(temp, sha);
+      await Deno.rename(temp, path);
+    } catch (e) {
+      await Deno.remove(temp).catch(() => {});
+      throw e;
+    }
   }
 
   /** Commit shas that have a snapshot folder. */
@@ -133,7 +141,10 @@ export class RepoCache {
   /**
    * Points `snapshots/<sha>/<path>` at `blobs/<name>` with a relative symlink
    * (the cache folder can move). Where symlinks are refused (Windows without
-   * developer mode) the blob is copied instead.
+   * developer mode) the blob is copied instead. The link is made under a
+   * unique temporary name and renamed into place, so two processes (or two
+   * downloads in one) linking the same file at once both succeed: the last
+   * rename wins, and both point at the same blob.
    */
   async link(sha: string, path: string, blobName: string): Promise<void> {
     const target = join(this.snapshotDir(sha), ...path.split("/"));
@@ -141,15 +152,18 @@ export class RepoCache {
     // Up out of the path's own folders, then out of snapshots/<sha>/.
     const ups = Array(path.split("/").length + 1).fill("..");
     const relative = [...ups, "blobs", blobName].join("/");
+    const temp = `${target}.${crypto.randomUUID().slice(0, 8)}.linking`;
     try {
-      await Deno.remove(target);
+      try {
+        await Deno.symlink(relative, temp);
+      } catch (e) {
+        if (e instanceof Deno.errors.AlreadyExists) throw e;
+        await Deno.copyFile(this.blobPath(blobName), temp); // no symlinks here
+      }
+      await Deno.rename(temp, target);
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-    try {
-      await Deno.symlink(relative, target);
-    } catch {
-      await Deno.copyFile(this.blobPath(blobName), target);
+      await Deno.remove(temp).catch(() => {});
+      throw e;
     }
   }
 }

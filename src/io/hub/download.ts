@@ -7,7 +7,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { fileSize, type RepoCache } from "./cache.ts";
-import { type HubClient, hubGet, resolveUrl } from "./http.ts";
+import { type HubClient, HubError, hubGet, HubNetworkError, resolveUrl } from "./http.ts";
 
 /** One file to fetch, as the repository listing describes it. */
 export interface RemoteFile {
@@ -116,17 +116,18 @@ export async function downloadBlob(
       }
     }
   } catch (e) {
-    throw new Error(
-      `${c.repo}: download of ${file.path} stopped after ${have} of ${file.size} bytes ` +
-        `(${(e as Error).message}); the partial file is kept — re-run to resume`,
-      { cause: e },
-    );
+    const stopped = `${c.repo}: download of ${file.path} stopped after ${have} of ${file.size} ` +
+      `bytes (${(e as Error).message}); the partial file is kept — re-run to resume`;
+    // A broken or stalled connection is retried (and resumes); a disk error is not.
+    throw e instanceof HubNetworkError
+      ? new HubNetworkError(stopped, { cause: e })
+      : new HubError(stopped);
   } finally {
     out.close();
   }
   if (have !== file.size) {
     if (have < file.size) {
-      throw new Error(
+      throw new HubNetworkError(
         `${c.repo}: download of ${file.path} stopped after ${have} of ${file.size} bytes ` +
           `(connection closed early); the partial file is kept — re-run to resume`,
       );
