@@ -22,7 +22,7 @@ const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
 commands:
   info       show the WebGPU adapter, its features and limits
-  bench      run the GPU benchmark (flags: --quick, --json)
+  bench      run the GPU benchmark (flags: --quick, --json; --serve [--images N] [--steps S])
   verify     verify a JSON caption: verify [FILE] (stdin when omitted)
   caption    build a JSON caption from flags (caption --help)
   generate   text to image: generate --prompt TEXT [--output out.png] (generate --help)

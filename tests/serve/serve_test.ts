@@ -3,11 +3,14 @@
  * loads once across requests, the `openai` npm client works against it, a
  * full queue answers 429, a client that goes away cancels its job and the
  * GPU memory returns to where it was, bad requests name their JSON path,
- * and the API key is enforced and never logged.
+ * the API key is enforced and never logged, and the prompt step (magic
+ * prompt, Hive) runs as on the command line with service failures as 502/503.
  */
 import OpenAI from "openai";
 import { assert, assertEquals } from "../assert.ts";
 import { decodePngRgb, readPngText } from "../../src/image/png.ts";
+import { PHOTO_CAPTION } from "../prompt/examples.ts";
+import { withServer } from "../prompt/local_server.ts";
 import { EventReader, metric, waitFor, withApiServer } from "./serve_util.ts";
 
 function b64(s: string): Uint8Array {
@@ -212,5 +215,60 @@ Deno.test("serve: bad requests answer 400 with the JSON path; auth answers 401; 
     assertEquals(s.engine.stats.loads, {});
     assert(log.some((l) => /^POST \/v1\/images\/generations 401 \d+ ms$/.test(l)), log.join("\n"));
     assert(!log.join("\n").includes(key));
+  });
+});
+
+Deno.test("serve: magic prompt and Hive moderation as in the CLI; failing services answer 502/503", async () => {
+  const flagged = {
+    status: { code: "0", message: "SUCCESS" },
+    output: [{ time: 0, classes: [{ class: "violence", value: 3 }] }],
+  };
+  const clean = { status: { code: "0", message: "SUCCESS" }, output: [{ time: 0, classes: [] }] };
+  let magicCalls = 0;
+  await withServer([(req) => {
+    if (req.path.includes("hive")) {
+      return { json: req.body.includes("forbidden") ? flagged : clean };
+    }
+    return magicCalls++ === 0
+      ? { json: { json_prompt: JSON.stringify(PHOTO_CAPTION) } }
+      : { status: 401, json: { error: "bad key" } };
+  }], async (services, requests) => {
+    await withApiServer({
+      promptFlags: { "ideogram-base-url": services, "hive-base-url": services },
+      env: { IDEOGRAM_API_KEY: "ideo-key", HIVE_TEXT_MODERATION_KEY: "hive-key" },
+    }, async (s) => {
+      const url = `${s.url}/v1/images/generations`;
+      // The magic prompt's caption is what the model got, and what the reply says it got.
+      const ok = await post(url, { prompt: "a cat", steps: 1, seed: 1 });
+      assertEquals(ok.status, 200, await ok.clone().text());
+      const item = (await ok.json()).data[0];
+      const caption = JSON.parse(item.revised_prompt);
+      assertEquals(caption.high_level_description, PHOTO_CAPTION.high_level_description);
+      assertEquals(readPngText(b64(item.b64_json)).Caption, item.revised_prompt);
+      // Flagged words: 400 before the magic prompt sees them.
+      const before = requests.length;
+      const bad = await post(url, { prompt: "a forbidden thing", steps: 1 });
+      assertEquals(bad.status, 400);
+      assert((await bad.json()).error.message.includes("violence"));
+      assertEquals(requests.length, before + 1, "only Hive was asked");
+      // The magic prompt service answers with an error: 502.
+      const failed = await post(url, { prompt: "a cat", steps: 1 });
+      const err = (await failed.json()).error;
+      assertEquals(failed.status, 502, err.message);
+      assertEquals(err.type, "server_error");
+      assert(!JSON.stringify(err).includes("ideo-key"));
+    });
+  });
+  // A service that cannot be reached: 503.
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (closed.addr as Deno.NetAddr).port;
+  closed.close();
+  await withApiServer({
+    promptFlags: { "ideogram-base-url": `http://127.0.0.1:${port}` },
+    env: { IDEOGRAM_API_KEY: "ideo-key" },
+  }, async (s) => {
+    const res = await post(`${s.url}/v1/images/generations`, { prompt: "a cat", steps: 1 });
+    const err = (await res.json()).error;
+    assertEquals(res.status, 503, err.message);
   });
 });

@@ -7,7 +7,7 @@
 import { setPlatform } from "../../src/platform/mod.ts";
 import { denoPlatform } from "../../src/platform/deno.ts";
 import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
-import { promptSettingsFromFlags } from "../../src/cli/prompt_commands.ts";
+import { type PromptFlagValues, promptSettingsFromFlags } from "../../src/cli/prompt_commands.ts";
 import { DEFAULT_GPU_BUDGET_BYTES } from "../../src/pipeline/memory_plan.ts";
 import { ImageEngine } from "../../src/serve/engine.ts";
 import { readMetric } from "../../src/serve/metrics.ts";
@@ -17,15 +17,27 @@ setPlatform(denoPlatform());
 
 export const TINY = await ensureEmbeddedModel();
 
+/** Server options, plus the prompt flags and environment its engine starts with. */
+export interface TestServerOptions extends Partial<ServeOptions> {
+  promptFlags?: PromptFlagValues;
+  env?: Record<string, string>;
+}
+
 export async function withApiServer(
-  opts: Partial<ServeOptions>,
+  opts: TestServerOptions,
   fn: (server: ApiServer, log: string[]) => Promise<void>,
 ): Promise<void> {
+  const { promptFlags, env, ...serveOpts } = opts;
+  const settings = await promptSettingsFromFlags(promptFlags ?? {}, (name) => env?.[name]);
+  // A failing service answers at once instead of after retries with backoff.
+  const once = { retries: 0, baseDelayMs: 1, maxDelayMs: 1 };
+  settings.magicPrompt.retry = once;
+  settings.moderation.retry = once;
   const engine = await ImageEngine.open({
     dir: TINY,
     gpuBudgetBytes: DEFAULT_GPU_BUDGET_BYTES,
     keepTextEncoder: true,
-    settings: await promptSettingsFromFlags({}, () => undefined),
+    settings,
   });
   const log: string[] = [];
   const server = await startApiServer({
@@ -33,7 +45,7 @@ export async function withApiServer(
     embedded: true,
     port: 0,
     log: (line) => log.push(line),
-    ...opts,
+    ...serveOpts,
   });
   try {
     await fn(server, log);
