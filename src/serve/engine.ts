@@ -63,6 +63,11 @@ export interface EngineTimings {
   prompt_ms: number;
   /** Reading and uploading weights (0 when the model was warm). */
   load_ms: number;
+  /**
+   * From the start of the request to the start of its first sampling step:
+   * prompt step, encoding, weight loading, first shader compilations.
+   */
+  first_step_ms: number;
   /** Sampling steps (GPU work included). */
   steps_ms: number;
   /** The whole request inside the engine. */
@@ -160,7 +165,7 @@ export class ImageEngine {
     });
     const warnings = [...prepared.warnings];
     const promptMs = performance.now() - t0;
-    let stepsMs = 0;
+    let stepsMs = 0, firstStepMs = 0;
     const images: EngineImage[] = [];
     for (let i = 0; i < req.seeds.length; i++) {
       signal?.throwIfAborted();
@@ -174,6 +179,7 @@ export class ImageEngine {
         signal,
         onStatus: (line) => onEvent({ type: "status", line }),
         onProgress: (p: StepProgress) => {
+          if (i === 0 && p.step === 1) firstStepMs = performance.now() - p.ms - t0;
           stepsMs += p.ms;
           this.stats.steps++;
           this.stats.stepSeconds += p.ms / 1000;
@@ -209,6 +215,7 @@ export class ImageEngine {
       timings: {
         prompt_ms: round(promptMs),
         load_ms: round(this.loadMsThisRequest),
+        first_step_ms: round(firstStepMs),
         steps_ms: round(stepsMs),
         total_ms: round(performance.now() - t0),
       },

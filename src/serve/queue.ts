@@ -54,6 +54,15 @@ export class JobQueue {
     return this.running !== undefined;
   }
 
+  /** Resolves when no job runs or waits (at shutdown, after cancelling them). */
+  async drained(): Promise<void> {
+    while (this.running || this.waiting.length > 0) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+  }
+
+  private idleWaiters: (() => void)[] = [];
+
   /** Mean seconds per finished job (undefined before the first). */
   get meanJobSeconds(): number | undefined {
     return this.finished > 0 ? this.seconds / this.finished : undefined;
@@ -119,6 +128,7 @@ export class JobQueue {
         this.seconds += (performance.now() - t0) / 1000;
         this.running = undefined;
         this.pump();
+        if (!this.running) { for (const wake of this.idleWaiters.splice(0)) wake(); }
       }
     })();
   }

@@ -242,12 +242,15 @@ export function startApiServer(opts: ServeOptions): Promise<ApiServer> {
     };
     // Set below when the client asked for progress events.
     const listener: { events?: (e: EngineEvent | { type: "started" }) => void } = {};
-    let submitted;
+    let submitted, started = false;
     try {
       submitted = queue.submit(
         (signal) => engine.run(parsed.engine, signal, (e) => listener.events?.(e)),
         cancel.signal,
-        () => listener.events?.({ type: "started" }),
+        () => {
+          started = true;
+          listener.events?.({ type: "started" });
+        },
       );
     } catch (e) {
       cleanup();
@@ -302,6 +305,8 @@ export function startApiServer(opts: ServeOptions): Promise<ApiServer> {
       start(c) {
         controller = c;
         send("queued", { position, queue_length: queue.length });
+        // A job that found the GPU free started inside submit(), before this stream existed.
+        if (started) send("started", {});
       },
       cancel() {
         open = false;
@@ -422,7 +427,10 @@ export function startApiServer(opts: ServeOptions): Promise<ApiServer> {
             engine,
             responses,
             shutdown: async () => {
+              // Cancel everything, wait for the running job to stop at its next step, then
+              // stop listening and free the model.
               stopping.abort();
+              await queue.drained();
               await server.shutdown();
               engine.close();
             },
