@@ -226,7 +226,7 @@ async function batch(args: string[], io: GenerateIo): Promise<number> {
   try {
     text = await io.readFile(file);
   } catch (e) {
-    throw new PromptRejectedError(`${file}: cannot read: ${e instanceof Error ? e.message : e}`);
+    throw new Error(`${file}: cannot read: ${e instanceof Error ? e.message : e}`);
   }
   const env = io.env ?? ((name: string) => p.env(name));
   const embedded = (v.model ?? env("IDEOGRAM4_MODEL")) === undefined &&

@@ -173,3 +173,28 @@ Deno.test("batch: bad lines are all listed with file, line and JSON path; nothin
     assertEquals(made, false, "the output folder is not even created");
   });
 });
+
+Deno.test("batch: a failing line is listed and the batch goes on; --fail-fast stops at it", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/p.jsonl`;
+    // Line 1's caption breaks the schema: refused by the prompt step, as generate refuses it.
+    await Deno.writeTextFile(
+      file,
+      jsonl([
+        { caption: { high_level_description: 5 }, output: "bad.png" },
+        { prompt: "fine", steps: 1, output: "good.png" },
+      ]),
+    );
+    const all = await batch([file, "--out", `${dir}/a`, "-q"]);
+    assertEquals(all.code, 2, all.err.join("\n"));
+    assertEquals(await pngs(`${dir}/a`), ["good.png"]);
+    const msg = all.err.join("\n");
+    assert(/batch: 1 written, 0 skipped \(already there\), 1 failed/.test(msg), msg);
+    assert(msg.includes("  line 1 (bad.png): the prompt is not a valid Ideogram 4 caption"), msg);
+
+    const fast = await batch([file, "--out", `${dir}/b`, "-q", "--fail-fast"]);
+    assertEquals(fast.code, 2, fast.err.join("\n"));
+    assertEquals(await pngs(`${dir}/b`), []);
+    assert(fast.err.join("\n").includes("stopped (--fail-fast); 1 line(s) not run"));
+  });
+});
