@@ -10,7 +10,10 @@ import { PromptRejectedError } from "../prompt/errors.ts";
 import { ImageEngine } from "../serve/engine.ts";
 import { ensureEmbeddedModel } from "./embedded_model.ts";
 import { downloadProgress, type GenerateIo } from "./generate_command.ts";
-import { numberOption } from "./generate_request.ts";
+import { EMBEDDED_DEFAULTS, MODEL_DEFAULTS, numberOption } from "./generate_request.ts";
+import { createGpu, type GpuContext } from "../gpu/context.ts";
+import { Ideogram4Pipeline } from "../pipeline/pipeline.ts";
+import { MAX_PROMPT_TOKENS } from "../text/tokenizer.ts";
 import {
   type EnvLookup,
   MAGIC_PROMPT_FLAGS,
@@ -25,7 +28,7 @@ export const WARM_MODEL_FLAGS = {
   revision: { type: "string" },
   offline: { type: "boolean" },
   "gpu-memory": { type: "string" },
-  "free-text-encoder": { type: "boolean" },
+  "text-encoder": { type: "string", default: "auto" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -37,8 +40,10 @@ export const WARM_MODEL_USAGE = `Model (as for generate; without --model the emb
   --gpu-memory GIB          GPU memory to plan each request for (default ${
   DEFAULT_GPU_BUDGET_BYTES / GIB
 })
-  --free-text-encoder       free the text encoder after each prompt (reloaded for the next;
-                            for GPUs that cannot hold it beside the transformers)
+  --text-encoder auto|keep|free
+                            keep the text encoder loaded between prompts, or free it after each
+                            (reloaded for the next); auto keeps it when the memory plan for the
+                            default size still holds both transformers resident (default auto)
   -q, --quiet               no progress lines`;
 
 export interface WarmModelValues extends PromptFlagValues {
@@ -47,7 +52,7 @@ export interface WarmModelValues extends PromptFlagValues {
   revision?: string;
   offline?: boolean;
   "gpu-memory"?: string;
-  "free-text-encoder"?: boolean;
+  "text-encoder"?: string;
   quiet?: boolean;
 }
 
@@ -71,6 +76,10 @@ export async function openEngineFromFlags(
   }
   const settings = await promptSettingsFromFlags(v, env);
   for (const w of settings.warnings) io.stderr(`warning: ${w}`);
+  const textEncoder = v["text-encoder"] ?? "auto";
+  if (!["auto", "keep", "free"].includes(textEncoder)) {
+    throw new PromptRejectedError(`--text-encoder ${textEncoder}: use auto, keep or free`);
+  }
   const model = v.model ?? env("IDEOGRAM4_MODEL");
   const embedded = model === undefined && v.quantization === undefined;
   const dir = embedded ? await ensureEmbeddedModel(env) : await resolveModel({
@@ -87,11 +96,56 @@ export async function openEngineFromFlags(
         `(GPU memory budget ${formatBytes(budgetBytes)})`,
     );
   }
-  const engine = await ImageEngine.open({
-    dir,
+  const ctx = await createGpu();
+  try {
+    const defaults = embedded ? EMBEDDED_DEFAULTS : MODEL_DEFAULTS;
+    const keep = textEncoder === "auto"
+      ? await textEncoderFits(ctx, dir, budgetBytes, defaults.width, defaults.height)
+      : textEncoder === "keep";
+    if (!v.quiet) {
+      io.stderr(
+        `text encoder: ${keep ? "kept loaded between prompts" : "freed after each prompt"}` +
+          (textEncoder === "auto" ? " (--text-encoder auto)" : ""),
+      );
+    }
+    const engine = await ImageEngine.open({
+      dir,
+      gpuBudgetBytes: budgetBytes,
+      keepTextEncoder: keep,
+      settings,
+      ctx,
+      ownsContext: true,
+    });
+    return { engine, embedded, dir };
+  } catch (e) {
+    ctx.destroy();
+    throw e;
+  }
+}
+
+/**
+ * Whether the text encoder can stay loaded without costing the transformers
+ * their residency: the memory plan for `width`×`height` with the longest
+ * prompt keeps both resident and does not free them before decoding. Reads
+ * the checkpoint's headers only (a checkpoint with problems is an error here,
+ * before the server starts).
+ */
+export async function textEncoderFits(
+  ctx: GpuContext,
+  dir: string,
+  budgetBytes: number,
+  width: number,
+  height: number,
+): Promise<boolean> {
+  const probe = await Ideogram4Pipeline.open(ctx, dir, {
+    keepTextEncoder: true,
     gpuBudgetBytes: budgetBytes,
-    keepTextEncoder: v["free-text-encoder"] !== true,
-    settings,
   });
-  return { engine, embedded, dir };
+  try {
+    const plan = await probe.planMemory(width, height, MAX_PROMPT_TOKENS, 1);
+    return plan.fits && plan.residency.cond === "resident" &&
+      plan.residency.uncond === "resident" && !plan.freeTransformersBeforeDecode;
+  } finally {
+    probe.release();
+  }
 }

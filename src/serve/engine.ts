@@ -27,8 +27,10 @@ export interface EngineOptions {
   keepTextEncoder: boolean;
   /** Prompt settings of the whole run: service keys and addresses, defaults. */
   settings: PromptSettings;
-  /** An already created context (tests); default: a new one, destroyed by `close()`. */
+  /** An already created context; default: a new one, destroyed by `close()`. */
   ctx?: GpuContext;
+  /** Whether `close()` destroys a given `ctx` too (default: only a context the engine made). */
+  ownsContext?: boolean;
 }
 
 /** Per-request prompt switches a client may set (the rest is the operator's). */
@@ -120,7 +122,7 @@ export class ImageEngine {
         },
         onLoad: (component, ms) => engine?.countLoad(component, ms),
       });
-      engine = new ImageEngine(ctx, pipeline, opts, opts.ctx === undefined);
+      engine = new ImageEngine(ctx, pipeline, opts, opts.ownsContext ?? opts.ctx === undefined);
       return engine;
     } catch (e) {
       if (opts.ctx === undefined) ctx.destroy();
