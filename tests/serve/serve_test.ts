@@ -41,6 +41,7 @@ Deno.test("serve: two requests load the model once; the second starts sampling s
     }
     assert(a.timings.load_ms > 0, JSON.stringify(a.timings));
     assertEquals(b.timings.load_ms, 0);
+    console.log(`first ${JSON.stringify(a.timings)}\nsecond ${JSON.stringify(b.timings)}`);
     // The second reaches its first sampling step sooner by at least the first's load time
     // (durations the server measured; the phase where loading happens, so the VAE decode's
     // run-to-run noise on a shared CPU does not enter).
