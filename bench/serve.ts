@@ -49,8 +49,9 @@ async function cliPerImage(o: ServeBenchOptions, dir: string): Promise<number> {
 /** Reads the child's stderr until `listening on URL`. */
 async function listeningUrl(stderr: ReadableStream<Uint8Array>): Promise<string> {
   let text = "";
-  for await (const chunk of stderr.pipeThrough(new TextDecoderStream())) {
-    text += chunk;
+  const decoder = new TextDecoder();
+  for await (const chunk of stderr) {
+    text += decoder.decode(chunk, { stream: true });
     const m = /listening on (http:\/\/\S+)/.exec(text);
     if (m) return m[1];
   }

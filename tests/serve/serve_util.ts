@@ -80,10 +80,11 @@ export async function waitFor(
 
 /** Reads server-sent events one at a time from a response body. */
 export class EventReader {
-  private reader: ReadableStreamDefaultReader<string>;
+  private reader: ReadableStreamDefaultReader<Uint8Array>;
+  private decoder = new TextDecoder();
   private buffer = "";
   constructor(body: ReadableStream<Uint8Array>) {
-    this.reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    this.reader = body.getReader();
   }
 
   /** The next event, or undefined at the end of the stream. */
@@ -99,7 +100,7 @@ export class EventReader {
       }
       const { done, value } = await this.reader.read();
       if (done) return undefined;
-      this.buffer += value;
+      this.buffer += this.decoder.decode(value, { stream: true });
     }
   }
 
