@@ -7,22 +7,28 @@
  *   verify    check a JSON caption (file or stdin); exit 0 valid, 2 invalid
  *   caption   build or pretty-print a JSON caption from flags
  *   generate  text → image (PNG); without --model on the embedded tiny model
+ *   serve     HTTP server keeping the model warm (OpenAI-compatible images API)
+ *   batch     many images from a JSONL file with the model loaded once
  */
 import { setPlatform } from "./src/platform/mod.ts";
 import { denoPlatform } from "./src/platform/deno.ts";
 import { GpuContext } from "./src/gpu/context.ts";
 import { runCaption, runVerify } from "./src/cli/prompt_commands.ts";
 import { runGenerate } from "./src/cli/generate_command.ts";
+import { runServe } from "./src/cli/serve_command.ts";
+import { runBatch } from "./src/cli/batch_command.ts";
 import { redactedMessage } from "./src/redact.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
 commands:
   info       show the WebGPU adapter, its features and limits
-  bench      run the GPU benchmark (flags: --quick, --json)
+  bench      run the GPU benchmark (flags: --quick, --json; --serve [--images N] [--steps S])
   verify     verify a JSON caption: verify [FILE] (stdin when omitted)
   caption    build a JSON caption from flags (caption --help)
   generate   text to image: generate --prompt TEXT [--output out.png] (generate --help)
+  serve      HTTP server keeping the model warm: serve [--port N] (serve --help)
+  batch      images from a JSONL file: batch prompts.jsonl --out DIR (batch --help)
 `;
 
 async function info(): Promise<number> {
@@ -59,6 +65,10 @@ async function main(args: string[]): Promise<number> {
       return await runCaption(rest);
     case "generate":
       return await runGenerate(rest);
+    case "serve":
+      return await runServe(rest);
+    case "batch":
+      return await runBatch(rest);
     case undefined:
     case "help":
     case "--help":

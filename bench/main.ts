@@ -4,6 +4,9 @@
  * First measures the adapter's ceilings (copy bandwidth, FMA rate), then
  * times the kernels the model spends its time in and reports each as achieved
  * GFLOP/s and GB/s and as a fraction of the matching ceiling.
+ *
+ * `--serve [--images N] [--steps S]` instead compares images per hour of the
+ * `serve` process with one `generate` process per image (bench/serve.ts).
  */
 import { parseArgs } from "node:util";
 import { GpuContext } from "../src/gpu/context.ts";
@@ -22,9 +25,22 @@ export async function runBench(args: string[]): Promise<number> {
     options: {
       quick: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      serve: { type: "boolean", default: false },
+      images: { type: "string", default: "4" },
+      steps: { type: "string", default: "12" },
     },
   });
   const ctx = await GpuContext.create();
+  if (values.serve) {
+    const adapter = ctx.describe();
+    ctx.destroy();
+    const { runServeBench } = await import("./serve.ts");
+    return await runServeBench({
+      images: Number(values.images),
+      steps: Number(values.steps),
+      json: values.json,
+    }, adapter);
+  }
   // Software adapters are ~1000× slower than a GPU: keep their run short.
   const quick = values.quick || /llvmpipe|lavapipe|swiftshader/i.test(ctx.describe());
   const ceilings = await measureCeilings(ctx, { quick });

@@ -22,6 +22,7 @@ import { createGpu } from "../gpu/context.ts";
 import { encodePng } from "../image/png.ts";
 import { HubError, type HubProgress, type Quantization, resolveModel } from "../io/hub.ts";
 import { ensureEmbeddedModel } from "./embedded_model.ts";
+import { imageRequestFromFlags, numberOption } from "./generate_request.ts";
 import { checkCheckpoint } from "../pipeline/checkpoint_check.ts";
 import {
   DEFAULT_GPU_BUDGET_BYTES,
@@ -33,8 +34,8 @@ import {
 } from "../pipeline/memory_plan.ts";
 import { initNoiseFromNpy } from "../pipeline/npy.ts";
 import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
-import { PRESET_NAMES, resolveSampling } from "../pipeline/presets.ts";
-import { latentGrid, SizeError, validateSize } from "../pipeline/size.ts";
+import { PRESET_NAMES } from "../pipeline/presets.ts";
+import { latentGrid, SizeError } from "../pipeline/size.ts";
 import { platform } from "../platform/mod.ts";
 import { redact } from "../redact.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
@@ -49,9 +50,6 @@ import {
   PROMPT_FLAGS_USAGE,
   promptSettingsFromFlags,
 } from "./prompt_commands.ts";
-
-/** What a run without `--model` uses unless flags say otherwise: quick on any adapter. */
-const EMBEDDED_DEFAULTS = { width: 256, height: 256, preset: "V4_TURBO_12" } as const;
 
 export const GENERATE_USAGE = `usage: generate --prompt TEXT [flags]
 
@@ -119,24 +117,8 @@ const GENERATE_FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** An integer flag, or a {@link PromptRejectedError} naming it. */
-function intFlag(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^-?\d+$/.test(v.trim())) throw new PromptRejectedError(`--${name} ${v}: not an integer`);
-  return Number(v);
-}
-
-function numberFlag(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) {
-    throw new PromptRejectedError(`--${name} ${v}: not a number`);
-  }
-  return n;
-}
-
 /** `1 h 02 m`, `3 m 07 s`, `12 s`. */
-function duration(ms: number): string {
+export function duration(ms: number): string {
   const s = Math.round(ms / 1000);
   if (s >= 3600) {
     return `${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, "0")} m`;
@@ -152,7 +134,7 @@ export interface GenerateIo extends CliIo {
 }
 
 /** Download progress lines on stderr: each file's end, and at most one line a second. */
-function downloadProgress(io: CliIo): (p: HubProgress) => void {
+export function downloadProgress(io: CliIo): (p: HubProgress) => void {
   let last = 0;
   const gb = (n: number) => (n / 1e9).toFixed(2);
   return (p) => {
@@ -213,7 +195,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     prompt = (f === "-" ? await io.readStdin() : await io.readFile(f)).replace(/^\uFEFF/, "");
   }
   if (promptGiven && prompt.trim() === "") throw new PromptRejectedError("the prompt is empty");
-  const gpuMemory = numberFlag("gpu-memory", v["gpu-memory"]);
+  const gpuMemory = numberOption("gpu-memory", v["gpu-memory"]);
   if (gpuMemory !== undefined && !(gpuMemory > 0)) {
     throw new PromptRejectedError(`--gpu-memory ${v["gpu-memory"]}: must be a number of GiB > 0`);
   }
@@ -223,28 +205,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   }
   const model = v.model ?? env("IDEOGRAM4_MODEL");
   const embedded = model === undefined && v.quantization === undefined;
-  const width = intFlag("width", v.width) ?? (embedded ? EMBEDDED_DEFAULTS.width : 1024);
-  const height = intFlag("height", v.height) ?? (embedded ? EMBEDDED_DEFAULTS.height : 1024);
-  validateSize(width, height);
-  const seed = intFlag("seed", v.seed);
-  if (seed !== undefined && (seed < 0 || !Number.isSafeInteger(seed))) {
-    throw new PromptRejectedError(`--seed ${v.seed}: must be an integer from 0 to 2^53-1`);
-  }
-  const guidance = v.guidance?.split(",").map((g) => numberFlag("guidance", g)!);
-  const sampling = {
-    preset: v["sampler-preset"] ??
-      (embedded && v.steps === undefined ? EMBEDDED_DEFAULTS.preset : undefined),
-    steps: intFlag("steps", v.steps),
-    guidance: guidance?.length === 1 ? guidance[0] : guidance,
-    mu: numberFlag("mu", v.mu),
-    std: numberFlag("std", v.std),
-  };
-  let plan;
-  try {
-    plan = resolveSampling(sampling);
-  } catch (e) {
-    throw new PromptRejectedError(e instanceof Error ? e.message : String(e));
-  }
+  const { width, height, seed, sampling, plan, planName } = imageRequestFromFlags(v, embedded);
   let initNoise: Float32Array | undefined;
   if (v["init-noise"] !== undefined) {
     const file = v["init-noise"];
@@ -262,7 +223,6 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   if (!output.toLowerCase().endsWith(".png")) {
     throw new PromptRejectedError(`--output ${output}: the file name must end in .png`);
   }
-  const planName = plan.preset ?? `custom ${plan.steps} steps`;
   const memory = {
     width,
     height,

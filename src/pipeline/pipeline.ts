@@ -51,6 +51,8 @@ export interface PipelineOptions {
   onPlan?: (plan: MemoryPlan) => void;
   /** Residency of each DiT, overriding the plan (e.g. to stream on a GPU you know is small). */
   residency?: { cond: DiTResidency; uncond: DiTResidency };
+  /** Called each time a component's weights are actually read and uploaded (a server counts them). */
+  onLoad?: (component: "text_encoder" | "transformers" | "vae", ms: number) => void;
 }
 
 /** Progress of one sampling step, reported to `onProgress`. */
@@ -203,9 +205,12 @@ export class Ideogram4Pipeline {
   /** The text encoder (loaded on first use). */
   async loadTextEncoder(): Promise<Qwen3TextEncoder> {
     this.assertAlive();
-    this.encoder ??= await Qwen3TextEncoder.load(this.ctx, this.path("text_encoder"), {
+    if (this.encoder) return this.encoder;
+    const t0 = performance.now();
+    this.encoder = await Qwen3TextEncoder.load(this.ctx, this.path("text_encoder"), {
       platform: this.platform,
     });
+    this.opts.onLoad?.("text_encoder", performance.now() - t0);
     return this.encoder;
   }
 
@@ -222,6 +227,7 @@ export class Ideogram4Pipeline {
     this.assertAlive();
     if (this.cond && this.cond.residency !== residency.cond) this.releaseCond();
     if (this.uncond && this.uncond.residency !== residency.uncond) this.releaseUncond();
+    const t0 = performance.now(), loading = !this.cond || !this.uncond;
     this.cond ??= await DiT.load(this.ctx, this.path("transformer"), {
       platform: this.platform,
       name: "cond",
@@ -234,6 +240,7 @@ export class Ideogram4Pipeline {
       name: "uncond",
       residency: residency.uncond,
     });
+    if (loading) this.opts.onLoad?.("transformers", performance.now() - t0);
     return { cond: this.cond, uncond: this.uncond };
   }
 
@@ -284,7 +291,10 @@ export class Ideogram4Pipeline {
   /** The VAE decoder (loaded on first use). */
   async loadVae(): Promise<VaeDecoder> {
     this.assertAlive();
-    this.vae ??= await loadVaeDecoder(this.ctx, this.path("vae"), { platform: this.platform });
+    if (this.vae) return this.vae;
+    const t0 = performance.now();
+    this.vae = await loadVaeDecoder(this.ctx, this.path("vae"), { platform: this.platform });
+    this.opts.onLoad?.("vae", performance.now() - t0);
     return this.vae;
   }
 

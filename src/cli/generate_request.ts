@@ -1,0 +1,175 @@
+/**
+ * One image request from the CLI's options, checked and resolved in one
+ * place for every way a request arrives: `generate` flags, `batch` lines and
+ * the server's native endpoint (whose JSON keys are the flag names). Size,
+ * seed and sampling are refused here, before anything is loaded, with a
+ * message naming the option as the user wrote it (`--width` on the command
+ * line, `$.width` in JSON).
+ */
+import { PromptRejectedError } from "../prompt/errors.ts";
+import { resolveSampling, type SamplingOptions, type SamplingPlan } from "../pipeline/presets.ts";
+import { validateSize } from "../pipeline/size.ts";
+
+/** What a run on the embedded model uses unless options say otherwise: quick on any adapter. */
+export const EMBEDDED_DEFAULTS = { width: 256, height: 256, preset: "V4_TURBO_12" } as const;
+/** Size and preset for a real checkpoint when none is given. */
+export const MODEL_DEFAULTS = { width: 1024, height: 1024 } as const;
+
+/** The per-image options of `generate`, as `parseArgs` gives them (strings). */
+export interface RequestFlags {
+  width?: string;
+  height?: string;
+  "sampler-preset"?: string;
+  steps?: string;
+  guidance?: string;
+  mu?: string;
+  std?: string;
+  seed?: string;
+}
+
+/** A checked request: everything `Ideogram4Pipeline.generate` needs besides the prompt. */
+export interface ImageRequest {
+  width: number;
+  height: number;
+  /** Undefined only when no seed was given and none is defaulted (the caller picks one). */
+  seed?: number;
+  /** As given (preset name, custom steps/guidance/schedule), for `generate`. */
+  sampling: SamplingOptions;
+  /** Resolved: steps, guidance per step, schedule. */
+  plan: SamplingPlan;
+  /** The preset's name, or `custom N steps`. */
+  planName: string;
+}
+
+/** How an option is named in messages: `--width` (CLI) or `$.width` (JSON). */
+export type OptionLabel = (option: string) => string;
+export const flagLabel: OptionLabel = (option) => `--${option}`;
+export const jsonLabel: OptionLabel = (option) => `$.${option}`;
+
+/** An integer option, or a {@link PromptRejectedError} naming it. */
+export function intOption(
+  name: string,
+  v: string | undefined,
+  label: OptionLabel = flagLabel,
+): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v.trim())) {
+    throw new PromptRejectedError(`${label(name)} ${v}: not an integer`);
+  }
+  return Number(v);
+}
+
+/** A finite number option, or a {@link PromptRejectedError} naming it. */
+export function numberOption(
+  name: string,
+  v: string | undefined,
+  label: OptionLabel = flagLabel,
+): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n)) {
+    throw new PromptRejectedError(`${label(name)} ${v}: not a number`);
+  }
+  return n;
+}
+
+/**
+ * Resolves size, seed and sampling from the options; `embedded` selects the
+ * embedded model's defaults. Throws {@link PromptRejectedError} or
+ * `SizeError` (both: the user's input).
+ */
+export function imageRequestFromFlags(
+  v: RequestFlags,
+  embedded: boolean,
+  label: OptionLabel = flagLabel,
+): ImageRequest {
+  const defaults = embedded ? EMBEDDED_DEFAULTS : MODEL_DEFAULTS;
+  const width = intOption("width", v.width, label) ?? defaults.width;
+  const height = intOption("height", v.height, label) ?? defaults.height;
+  validateSize(width, height);
+  const seed = intOption("seed", v.seed, label);
+  if (seed !== undefined && (seed < 0 || !Number.isSafeInteger(seed))) {
+    throw new PromptRejectedError(
+      `${label("seed")} ${v.seed}: must be an integer from 0 to 2^53-1`,
+    );
+  }
+  const guidance = v.guidance?.split(",").map((g) => numberOption("guidance", g, label)!);
+  const sampling: SamplingOptions = {
+    preset: v["sampler-preset"] ??
+      (embedded && v.steps === undefined ? EMBEDDED_DEFAULTS.preset : undefined),
+    steps: intOption("steps", v.steps, label),
+    guidance: guidance?.length === 1 ? guidance[0] : guidance,
+    mu: numberOption("mu", v.mu, label),
+    std: numberOption("std", v.std, label),
+  };
+  let plan;
+  try {
+    plan = resolveSampling(sampling);
+  } catch (e) {
+    throw new PromptRejectedError(e instanceof Error ? e.message : String(e));
+  }
+  return {
+    width,
+    height,
+    seed,
+    sampling,
+    plan,
+    planName: plan.preset ?? `custom ${plan.steps} steps`,
+  };
+}
+
+/** The kind of value each option takes: text (numbers given as text) or a switch. */
+export type OptionKinds = Record<string, "string" | "boolean">;
+
+/**
+ * A JSON object whose keys are option names → the values `parseArgs` would
+ * give for the same flags: numbers become text, a guidance list is joined
+ * with commas, switches must be booleans. An unknown key or a value of the
+ * wrong type is a {@link PromptRejectedError} naming its JSON path
+ * (`path` is the object's own, e.g. `$` or `$[3]`). `refused` maps keys that
+ * exist elsewhere (server start flags) to why they cannot be given here.
+ */
+export function flagsFromJson(
+  obj: unknown,
+  kinds: OptionKinds,
+  path = "$",
+  refused: Record<string, string> = {},
+): Record<string, string | boolean | undefined> {
+  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
+    throw new PromptRejectedError(`${path}: expected a JSON object`);
+  }
+  const out: Record<string, string | boolean | undefined> = {};
+  for (const [key, value] of Object.entries(obj)) {
+    const at = `${path}.${key}`;
+    if (refused[key] !== undefined) throw new PromptRejectedError(`${at}: ${refused[key]}`);
+    const kind = kinds[key];
+    if (kind === undefined) {
+      throw new PromptRejectedError(
+        `${at}: unknown option (known: ${Object.keys(kinds).join(", ")})`,
+      );
+    }
+    if (value === null) continue;
+    if (kind === "boolean") {
+      if (typeof value !== "boolean") {
+        throw new PromptRejectedError(`${at}: expected true or false`);
+      }
+      out[key] = value;
+    } else if (typeof value === "string") {
+      out[key] = value;
+    } else if (typeof value === "number") {
+      out[key] = String(value);
+    } else if (key === "guidance" && Array.isArray(value) && value.length > 0) {
+      value.forEach((g, i) => {
+        if (typeof g !== "number") throw new PromptRejectedError(`${at}[${i}]: expected a number`);
+      });
+      out[key] = value.join(",");
+    } else {
+      throw new PromptRejectedError(
+        `${at}: expected ${
+          key === "guidance" ? "a number or a list of numbers" : "text or a number"
+        }`,
+      );
+    }
+  }
+  return out;
+}
