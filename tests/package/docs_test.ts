@@ -3,7 +3,7 @@
  * no finding (every export documented, no private type in a public
  * signature, explicit types), the JSDoc examples type-check, and
  * `deno doc --html` builds (into a temporary folder: generated docs are not
- * kept in git; `deno task doc` writes them to the ignored `docs/`).
+ * kept in git; `deno task doc` writes them to the ignored `out/api-docs/`).
  */
 import { assert, assertEquals } from "../assert.ts";
 import { withTempDir } from "../io/io_util.ts";
