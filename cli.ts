@@ -13,6 +13,8 @@ import { denoPlatform } from "./src/platform/deno.ts";
 import { GpuContext } from "./src/gpu/context.ts";
 import { runCaption, runVerify } from "./src/cli/prompt_commands.ts";
 import { runGenerate } from "./src/cli/generate_command.ts";
+import { EXIT_CODES_HELP, exitCodeOf } from "./src/cli/exit_codes.ts";
+import { ensureRuntimeDir } from "./src/cli/runtime_env.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
@@ -22,6 +24,8 @@ commands:
   verify     verify a JSON caption: verify [FILE] (stdin when omitted)
   caption    build a JSON caption from flags (caption --help)
   generate   text to image: generate --prompt TEXT [--output out.png] (generate --help)
+
+${EXIT_CODES_HELP}
 `;
 
 async function info(): Promise<number> {
@@ -43,6 +47,8 @@ async function info(): Promise<number> {
 }
 
 async function main(args: string[]): Promise<number> {
+  // Before the first adapter request: keeps Mesa's XDG_RUNTIME_DIR lines off the terminal.
+  ensureRuntimeDir();
   setPlatform(denoPlatform());
   const [cmd, ...rest] = args;
   switch (cmd) {
@@ -75,6 +81,6 @@ if (import.meta.main) {
     Deno.exit(await main(Deno.args));
   } catch (e) {
     console.error(`error: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(1);
+    Deno.exit(exitCodeOf(e));
   }
 }
