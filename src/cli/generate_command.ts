@@ -38,7 +38,7 @@ import {
 import { initNoiseFromNpy } from "../pipeline/npy.ts";
 import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
 import { PRESET_NAMES, resolveSampling } from "../pipeline/presets.ts";
-import { latentGrid, SizeError, validateSize } from "../pipeline/size.ts";
+import { latentGrid, validateSize } from "../pipeline/size.ts";
 import { platform } from "../platform/mod.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
 import { canonicalizeCaption } from "../prompt/canonical.ts";
@@ -346,6 +346,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
       settings,
       tokenizer,
       embedded,
+      embeddedDir: embedded ? tokenizerDir : undefined,
       hubSpec: { ...hubSpec, offline },
       width,
       height,
@@ -371,6 +372,8 @@ interface CheckedRequest {
   settings: Awaited<ReturnType<typeof promptSettingsFromFlags>>;
   tokenizer: Qwen3Tokenizer;
   embedded: boolean;
+  /** The embedded model's folder, already verified (step 3). */
+  embeddedDir: string | undefined;
   hubSpec: Parameters<typeof resolveModel>[0];
   width: number;
   height: number;
@@ -385,7 +388,7 @@ interface CheckedRequest {
 
 /** Steps 5 on: services, weights, sampling, image moderation, the write. */
 async function generateOnGpu(ctx: GpuContext, r: CheckedRequest): Promise<number> {
-  const { v, io, env, width, height, planName, budgetBytes, output } = r;
+  const { v, io, width, height, planName, budgetBytes, output } = r;
   const p = platform();
   // ---- 5. services: magic prompt, text moderation, caption verification
   const prepared = await preparePrompt({
@@ -402,7 +405,7 @@ async function generateOnGpu(ctx: GpuContext, r: CheckedRequest): Promise<number
   r.tokenizer.encodePrompt(prepared.prompt);
 
   // ---- 6. weights and sampling
-  const dir = r.embedded ? await ensureEmbeddedModel(env) : await resolveModel({
+  const dir = r.embeddedDir ?? await resolveModel({
     ...r.hubSpec,
     onProgress: v.quiet ? undefined : downloadProgress(io),
   });

@@ -16,7 +16,11 @@ import { composeWgsl } from "../gpu/wgsl.ts";
 const MAX_WORKGROUPS = 1024;
 
 /** `count` u32 counters, zeroed (one slot per check). */
-export function nonFiniteCounters(ctx: GpuContext, count: number, label = "non-finite counts") {
+export function nonFiniteCounters(
+  ctx: GpuContext,
+  count: number,
+  label = "non-finite counts",
+): Tensor {
   return Tensor.upload(ctx, new Uint32Array(count), [count], "u32", label);
 }
 

@@ -211,7 +211,12 @@ export class Ideogram4Pipeline {
    * checkpoint's headers once; a checkpoint with problems is an error
    * listing them.
    */
-  async planMemory(width: number, height: number, textTokens: number, steps: number) {
+  async planMemory(
+    width: number,
+    height: number,
+    textTokens: number,
+    steps: number,
+  ): Promise<MemoryPlan> {
     const budgetBytes = this.opts.gpuBudgetBytes;
     if (budgetBytes === undefined) throw new Error("planMemory needs options.gpuBudgetBytes");
     if (!this.footprint) {
