@@ -324,7 +324,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   for (const w of settings.warnings) io.stderr(`warning: ${w}`);
   const offline = v.offline ? true : undefined;
   const tokenizerDir = embedded
-    ? await ensureEmbeddedModel(env)
+    ? await ensureEmbeddedModel(env, (line) => io.stderr(line))
     : await resolveModel({ ...hubSpec, offline, folders: ["tokenizer"] });
   const tokenizer = await loadTokenizer(p.join(tokenizerDir, "tokenizer"), p);
   const mp = settings.magicPrompt;
