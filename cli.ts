@@ -14,7 +14,7 @@ import { GpuContext } from "./src/gpu/context.ts";
 import { runCaption, runVerify } from "./src/cli/prompt_commands.ts";
 import { runGenerate } from "./src/cli/generate_command.ts";
 import { EXIT_CODES_HELP, exitCodeOf } from "./src/cli/exit_codes.ts";
-import { ensureRuntimeDir } from "./src/cli/runtime_env.ts";
+import { adapterAdvice, ensureRuntimeDir } from "./src/cli/runtime_env.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
@@ -31,6 +31,8 @@ ${EXIT_CODES_HELP}
 async function info(): Promise<number> {
   const ctx = await GpuContext.create();
   console.log(`adapter: ${ctx.describe()}`);
+  const advice = adapterAdvice(ctx.adapterFeatures, (name) => Deno.env.get(name));
+  if (advice) console.error(`warning: ${advice}`);
   const i = ctx.adapterInfo;
   console.log(`vendor: ${i.vendor || "?"}  architecture: ${i.architecture || "?"}`);
   for (

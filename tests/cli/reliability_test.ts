@@ -190,7 +190,7 @@ Deno.test("every command: unknown flags exit 2 and --help states the exit-code r
   }
 });
 
-Deno.test("cli: no XDG_RUNTIME_DIR lines from Mesa when the variable is unset", async () => {
+Deno.test("cli info: no XDG_RUNTIME_DIR lines from Mesa; the OpenGL fallback is named with its fix", async () => {
   await withTempDir(async (dir) => {
     const cli = new URL("../../cli.ts", import.meta.url).pathname;
     const env: Record<string, string> = { PATH: Deno.env.get("PATH") ?? "", TMPDIR: dir };
@@ -209,5 +209,19 @@ Deno.test("cli: no XDG_RUNTIME_DIR lines from Mesa when the variable is unset", 
     assertEquals(r.code, 0, err);
     assert(!err.includes("XDG_RUNTIME_DIR"), err);
     assert(new TextDecoder().decode(r.stdout).includes("adapter:"));
+    // No Vulkan driver: wgpu falls back to OpenGL (where Mesa's GL driver exists), and says so.
+    const gl = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", cli, "info"],
+      env: { ...env, VK_ICD_FILENAMES: `${dir}/none.json`, VK_DRIVER_FILES: `${dir}/none.json` },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const glErr = new TextDecoder().decode(gl.stderr);
+    if (gl.code === 0) {
+      assert(glErr.includes("runs on OpenGL") && glErr.includes("mesa-vulkan-drivers"), glErr);
+    } else {
+      assert(glErr.includes("No WebGPU adapter"), glErr); // no GL driver either
+    }
   });
 });
