@@ -18,6 +18,8 @@ import { runGenerate } from "./src/cli/generate_command.ts";
 import { runServe } from "./src/cli/serve_command.ts";
 import { runBatch } from "./src/cli/batch_command.ts";
 import { redactedMessage } from "./src/redact.ts";
+import { EXIT_CODES_HELP, exitCodeOf } from "./src/cli/exit_codes.ts";
+import { adapterAdvice, ensureRuntimeDir } from "./src/cli/runtime_env.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
@@ -29,11 +31,15 @@ commands:
   generate   text to image: generate --prompt TEXT [--output out.png] (generate --help)
   serve      HTTP server keeping the model warm: serve [--port N] (serve --help)
   batch      images from a JSONL file: batch prompts.jsonl --out DIR (batch --help)
+
+${EXIT_CODES_HELP}
 `;
 
 async function info(): Promise<number> {
   const ctx = await GpuContext.create();
   console.log(`adapter: ${ctx.describe()}`);
+  const advice = adapterAdvice(ctx.adapterFeatures, (name) => Deno.env.get(name));
+  if (advice) console.error(`warning: ${advice}`);
   const i = ctx.adapterInfo;
   console.log(`vendor: ${i.vendor || "?"}  architecture: ${i.architecture || "?"}`);
   for (
@@ -50,6 +56,8 @@ async function info(): Promise<number> {
 }
 
 async function main(args: string[]): Promise<number> {
+  // Before the first adapter request: keeps Mesa's XDG_RUNTIME_DIR lines off the terminal.
+  ensureRuntimeDir();
   setPlatform(denoPlatform());
   const [cmd, ...rest] = args;
   switch (cmd) {
@@ -86,6 +94,6 @@ if (import.meta.main) {
     Deno.exit(await main(Deno.args));
   } catch (e) {
     console.error(`error: ${redactedMessage(e)}`);
-    Deno.exit(1);
+    Deno.exit(exitCodeOf(e));
   }
 }

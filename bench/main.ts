@@ -12,6 +12,8 @@ import { parseArgs } from "node:util";
 import { GpuContext } from "../src/gpu/context.ts";
 import { measureCeilings } from "../src/bench/ceilings.ts";
 import { attentionCases, type BenchRow, convCases, gemmCases } from "../src/bench/cases.ts";
+import { EXIT_CODES_HELP } from "../src/cli/exit_codes.ts";
+import { ensureRuntimeDir } from "../src/cli/runtime_env.ts";
 
 /** Three significant digits, without exponents for the sizes a bench sees. */
 function fmt(n: number | undefined): string {
@@ -19,17 +21,40 @@ function fmt(n: number | undefined): string {
   return n >= 100 ? n.toFixed(0) : n.toPrecision(3);
 }
 
+export const BENCH_USAGE = `usage: bench [--quick] [--json]
+
+Measures the adapter's ceilings (copy bandwidth, FMA rate) and each kernel's
+achieved GFLOP/s and GB/s as a fraction of them.
+
+  --quick   short sizes (always on a software adapter)
+  --json    machine-readable output on stdout
+  --serve   images/hour of the warm server vs one generate process per image
+            (embedded model; --images N, default 4; --steps S, default 12)
+
+${EXIT_CODES_HELP}`;
+
 export async function runBench(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      quick: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      serve: { type: "boolean", default: false },
-      images: { type: "string", default: "4" },
-      steps: { type: "string", default: "12" },
-    },
-  });
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        quick: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        serve: { type: "boolean", default: false },
+        images: { type: "string", default: "4" },
+        steps: { type: "string", default: "12" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`bench: ${e instanceof Error ? e.message : e}\n\n${BENCH_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(BENCH_USAGE);
+    return 0;
+  }
   const ctx = await GpuContext.create();
   if (values.serve) {
     const adapter = ctx.describe();
@@ -77,4 +102,7 @@ export async function runBench(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await runBench(Deno.args));
+if (import.meta.main) {
+  ensureRuntimeDir();
+  Deno.exit(await runBench(Deno.args));
+}

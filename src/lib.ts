@@ -31,6 +31,7 @@ export { quantizeFp8, quantizeNf4 } from "./io/quantize.ts";
 // Kernels
 export { linear, LinearWeight, uploadLinear } from "./ops/linear.ts";
 export { attention } from "./ops/attention.ts";
+export { countNonFinite, nonFiniteCounters } from "./ops/nonfinite.ts";
 
 // Pipeline and sampler
 export { Ideogram4Pipeline } from "./pipeline/pipeline.ts";
@@ -50,6 +51,9 @@ export type { EulerStep } from "./pipeline/schedule.ts";
 export { gaussianNoise, randomSeed } from "./pipeline/noise.ts";
 export { initNoiseFromNpy, readNpy, writeNpy } from "./pipeline/npy.ts";
 export { latentGrid, SizeError, validateSize } from "./pipeline/size.ts";
+export { findNonFiniteWeights, NonFiniteError } from "./pipeline/nonfinite.ts";
+export type { BadWeight, NonFiniteStage } from "./pipeline/nonfinite.ts";
+export { decodePromptText, MAX_PROMPT_FILE_BYTES } from "./prompt/text_file.ts";
 export { decodePngRgb, encodePng, readPngText } from "./image/png.ts";
 
 // Tokenizer

@@ -1,14 +1,17 @@
 /**
  * `generate`: text → PNG on the command line, with the reference CLI's flags
- * where they apply. Order of work (each step can refuse before the next one
- * costs anything): flags and size → prompt (magic prompt, Hive text
- * moderation, caption verification) → weights and sampling → Hive image
+ * where they apply. The work is ordered so that each check runs before
+ * anything that costs more: flags, numbers and the output path (its folder
+ * exists and is writable) → the prompt file and the initial noise → the
+ * tokenizer (a few MB, fetched first for a Hub model) and the prompt's token
+ * count → the GPU adapter → the services (magic prompt, Hive text
+ * moderation) → download and load of the weights, sampling → Hive image
  * moderation → atomic write of the PNG (temp file + rename).
  *
- * Exit codes: 0 written; 2 the request was rejected (bad flags or size,
- * invalid caption, prompt too long, moderation flagged, a missing model
- * folder, a bad --revision); 1 anything else (corrupt model, GPU failure, the
- * network or a service that failed). Every line on stderr is redacted.
+ * Exit codes: see `exit_codes.ts` (0 written; 2 what the user gave was
+ * rejected: flags, size, prompt, caption, a missing model folder, a bad
+ * --revision, a moderation verdict; 1 the machine, the model files, the
+ * network or a service failed). Every line on stderr is redacted.
  *
  * `--dry-run` stops after the flags: it checks the checkpoint's tensors
  * against the architecture (headers only) and prints the memory plan for the
@@ -18,11 +21,14 @@
  * problems listed.
  */
 import { parseArgs } from "node:util";
-import { createGpu } from "../gpu/context.ts";
+import { createGpu, type GpuContext } from "../gpu/context.ts";
 import { encodePng } from "../image/png.ts";
-import { HubError, type HubProgress, type Quantization, resolveModel } from "../io/hub.ts";
+import { type HubProgress, type Quantization, resolveModel } from "../io/hub.ts";
 import { ensureEmbeddedModel } from "./embedded_model.ts";
 import { imageRequestFromFlags, numberOption } from "./generate_request.ts";
+import { EXIT_CODES_HELP, exitCodeOf } from "./exit_codes.ts";
+import { checkOutputPath } from "./output_path.ts";
+import { adapterAdvice } from "./runtime_env.ts";
 import { checkCheckpoint } from "../pipeline/checkpoint_check.ts";
 import {
   DEFAULT_GPU_BUDGET_BYTES,
@@ -34,14 +40,16 @@ import {
 } from "../pipeline/memory_plan.ts";
 import { initNoiseFromNpy } from "../pipeline/npy.ts";
 import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
-import { PRESET_NAMES } from "../pipeline/presets.ts";
-import { latentGrid, SizeError } from "../pipeline/size.ts";
+import { PRESET_NAMES, type SamplingOptions, type SamplingPlan } from "../pipeline/presets.ts";
+import { latentGrid } from "../pipeline/size.ts";
 import { platform } from "../platform/mod.ts";
 import { redact } from "../redact.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
+import { isJsonCaption } from "../prompt/verify.ts";
+import { loadTokenizer } from "../text/load.ts";
 import { screenImage } from "../prompt/moderation.ts";
-import { preparePrompt } from "../prompt/prepare.ts";
-import { MAX_PROMPT_TOKENS, PromptTooLongError } from "../text/tokenizer.ts";
+import { chooseMagicPrompt, preparePrompt } from "../prompt/prepare.ts";
+import { MAX_PROMPT_TOKENS, type Qwen3Tokenizer } from "../text/tokenizer.ts";
 import {
   type CliIo,
   denoIo,
@@ -89,7 +97,9 @@ output). For real images pass a checkpoint folder, or a Hugging Face repo /
   --verbose                 after generating, print the measured peak GPU memory
   -q, --quiet               no progress output
 
-${PROMPT_FLAGS_USAGE}`;
+${PROMPT_FLAGS_USAGE}
+
+${EXIT_CODES_HELP}`;
 
 const GENERATE_FLAGS = {
   ...MAGIC_PROMPT_FLAGS,
@@ -159,11 +169,26 @@ export async function runGenerate(args: string[], io: GenerateIo = denoIo): Prom
   try {
     return await generate(args, safe);
   } catch (e) {
-    const rejected = e instanceof PromptError || e instanceof HubError
-      ? e.exitCode === 2
-      : e instanceof SizeError || e instanceof PromptTooLongError;
     safe.stderr(`generate: ${e instanceof Error ? e.message : String(e)}`);
-    return rejected ? 2 : 1;
+    return exitCodeOf(e);
+  }
+}
+
+/** The key flags: given but blank is a typing mistake, refused before any work. */
+const KEY_FLAGS = ["magic-prompt-key", "hive-text-key", "hive-visual-key"] as const;
+
+/** Reads the prompt (file, stdin or flag); an unreadable file is the user's input (exit 2). */
+async function readPrompt(
+  v: { prompt?: string; "prompt-file"?: string },
+  io: GenerateIo,
+): Promise<string> {
+  const f = v["prompt-file"];
+  if (f === undefined) return v.prompt ?? "";
+  try {
+    return (f === "-" ? await io.readStdin() : await io.readFile(f)).replace(/^\uFEFF/, "");
+  } catch (e) {
+    if (e instanceof PromptError) throw e;
+    throw new PromptRejectedError(`--prompt-file ${f}: ${e instanceof Error ? e.message : e}`);
   }
 }
 
@@ -181,7 +206,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   }
   const p = platform();
   const env: EnvLookup = io.env ?? ((name) => p.env(name));
-  // ---- the request, checked before anything is loaded
+  // ---- 1. flags and numbers
   const dryRun = v["dry-run"] === true;
   const promptGiven = v.prompt !== undefined || v["prompt-file"] !== undefined;
   if (
@@ -189,12 +214,6 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   ) {
     throw new PromptRejectedError("give exactly one of --prompt and --prompt-file");
   }
-  let prompt = v.prompt ?? "";
-  if (v["prompt-file"] !== undefined) {
-    const f = v["prompt-file"];
-    prompt = (f === "-" ? await io.readStdin() : await io.readFile(f)).replace(/^\uFEFF/, "");
-  }
-  if (promptGiven && prompt.trim() === "") throw new PromptRejectedError("the prompt is empty");
   const gpuMemory = numberOption("gpu-memory", v["gpu-memory"]);
   if (gpuMemory !== undefined && !(gpuMemory > 0)) {
     throw new PromptRejectedError(`--gpu-memory ${v["gpu-memory"]}: must be a number of GiB > 0`);
@@ -203,25 +222,36 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   if (v.quantization !== undefined && v.quantization !== "nf4" && v.quantization !== "fp8") {
     throw new PromptRejectedError(`--quantization ${v.quantization}: use nf4 or fp8`);
   }
+  for (const k of KEY_FLAGS) {
+    if (v[k] !== undefined && v[k]!.trim() === "") {
+      throw new PromptRejectedError(`--${k} is empty; pass the key, or leave the flag out`);
+    }
+  }
   const model = v.model ?? env("IDEOGRAM4_MODEL");
   const embedded = model === undefined && v.quantization === undefined;
   const { width, height, seed, sampling, plan, planName } = imageRequestFromFlags(v, embedded);
+  const output = v.output!;
+  if (!dryRun) await checkOutputPath(output);
+
+  // ---- 2. the prompt and the initial noise (files the user gave)
+  const prompt = await readPrompt(v, io);
+  if (promptGiven && prompt.trim() === "") throw new PromptRejectedError("the prompt is empty");
   let initNoise: Float32Array | undefined;
   if (v["init-noise"] !== undefined) {
     const file = v["init-noise"];
-    const src = await p.open(file);
     try {
-      const bytes = await src.read(0, src.size);
-      initNoise = initNoiseFromNpy(bytes, file, latentGrid(width, height).tokens);
+      const src = await p.open(file);
+      try {
+        const bytes = await src.read(0, src.size);
+        initNoise = initNoiseFromNpy(bytes, file, latentGrid(width, height).tokens);
+      } finally {
+        src.close();
+      }
     } catch (e) {
-      throw new PromptRejectedError(e instanceof Error ? e.message : String(e));
-    } finally {
-      src.close();
+      throw new PromptRejectedError(
+        `--init-noise: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
-  }
-  const output = v.output!;
-  if (!output.toLowerCase().endsWith(".png")) {
-    throw new PromptRejectedError(`--output ${output}: the file name must end in .png`);
   }
   const memory = {
     width,
@@ -230,51 +260,118 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     steps: plan.steps,
     keepTextEncoder: v["keep-text-encoder"] === true,
   };
+  const hubSpec = {
+    model,
+    quantization: v.quantization as Quantization | undefined,
+    revision: v.revision,
+    env,
+    network: { onRetry: (m: string) => io.stderr(`warning: ${m}`) },
+  };
 
   if (dryRun) {
     // Cache only for a Hub model: a dry run never downloads weights.
-    const dir = embedded ? await ensureEmbeddedModel(env) : await resolveModel({
-      model,
-      quantization: v.quantization as Quantization | undefined,
-      revision: v.revision,
-      offline: true,
-      env,
-    });
+    const dir = embedded
+      ? await ensureEmbeddedModel(env)
+      : await resolveModel({ ...hubSpec, offline: true });
     return await dryRunReport(dir, promptGiven ? prompt : undefined, memory, planName, io);
   }
 
-  // ---- prompt: magic prompt, text moderation, caption verification
+  // ---- 3. the tokenizer (first and alone for a Hub model) and the prompt's tokens
   const settings = await promptSettingsFromFlags(v, env);
   for (const w of settings.warnings) io.stderr(`warning: ${w}`);
+  const offline = v.offline ? true : undefined;
+  const tokenizerDir = embedded
+    ? await ensureEmbeddedModel(env, (line) => io.stderr(line))
+    : await resolveModel({ ...hubSpec, offline, folders: ["tokenizer"] });
+  const tokenizer = await loadTokenizer(p.join(tokenizerDir, "tokenizer"), p);
+  // Counted as given, unless a magic prompt will rewrite it (its caption is counted in step 5).
+  const expands = chooseMagicPrompt(settings.magicPrompt) !== undefined &&
+    !(isJsonCaption(prompt) && settings.magicPrompt.enabled === undefined);
+  if (!expands) tokenizer.encodePrompt(prompt);
+
+  // ---- 4. the GPU adapter
+  const ctx = await createGpu();
+  try {
+    if (!v.quiet) io.stderr(`adapter: ${ctx.describe()}`);
+    const advice = adapterAdvice(ctx.adapterFeatures, env);
+    if (advice) io.stderr(`warning: ${advice}`);
+    return await generateOnGpu(ctx, {
+      v,
+      io,
+      env,
+      prompt,
+      settings,
+      tokenizer,
+      embedded,
+      embeddedDir: embedded ? tokenizerDir : undefined,
+      hubSpec: { ...hubSpec, offline },
+      width,
+      height,
+      sampling,
+      seed,
+      initNoise,
+      plan,
+      planName,
+      budgetBytes,
+      output,
+    });
+  } finally {
+    ctx.destroy();
+  }
+}
+
+/** What {@link generateOnGpu} needs from the checked request. */
+interface CheckedRequest {
+  v: ReturnType<typeof parseArgs<{ options: typeof GENERATE_FLAGS }>>["values"];
+  io: GenerateIo;
+  env: EnvLookup;
+  prompt: string;
+  settings: Awaited<ReturnType<typeof promptSettingsFromFlags>>;
+  tokenizer: Qwen3Tokenizer;
+  embedded: boolean;
+  /** The embedded model's folder, already verified (step 3). */
+  embeddedDir: string | undefined;
+  hubSpec: Parameters<typeof resolveModel>[0];
+  width: number;
+  height: number;
+  sampling: SamplingOptions;
+  seed: number | undefined;
+  initNoise: Float32Array | undefined;
+  plan: SamplingPlan;
+  planName: string;
+  budgetBytes: number;
+  output: string;
+}
+
+/** Steps 5 on: services, weights, sampling, image moderation, the write. */
+async function generateOnGpu(ctx: GpuContext, r: CheckedRequest): Promise<number> {
+  const { v, io, width, height, planName, budgetBytes, output } = r;
+  const p = platform();
+  // ---- 5. services: magic prompt, text moderation, caption verification
   const prepared = await preparePrompt({
-    prompt,
+    prompt: r.prompt,
     width,
     height,
-    magicPrompt: settings.magicPrompt,
-    moderation: settings.moderation,
-    warnOnCaptionIssues: settings.warnOnCaptionIssues,
+    magicPrompt: r.settings.magicPrompt,
+    moderation: r.settings.moderation,
+    warnOnCaptionIssues: r.settings.warnOnCaptionIssues,
     onStatus: (line) => !v.quiet && io.stderr(line),
   });
   for (const w of prepared.warnings) io.stderr(`warning: ${w}`);
   if (!v.quiet) { for (const n of prepared.notes) io.stderr(n); }
+  r.tokenizer.encodePrompt(prepared.prompt);
 
-  // ---- weights and sampling
-  const dir = embedded ? await ensureEmbeddedModel(env) : await resolveModel({
-    model,
-    quantization: v.quantization as Quantization | undefined,
-    revision: v.revision,
-    offline: v.offline ? true : undefined,
-    env,
+  // ---- 6. weights and sampling
+  const dir = r.embeddedDir ?? await resolveModel({
+    ...r.hubSpec,
     onProgress: v.quiet ? undefined : downloadProgress(io),
-    network: { onRetry: (m) => io.stderr(`warning: ${m}`) },
   });
-  if (embedded && !v.quiet) {
+  if (r.embedded && !v.quiet) {
     io.stderr(
       `model: the embedded tiny random-weight model (${planName}, ${width}x${height}); ` +
         "pass --model DIR for Ideogram 4",
     );
   }
-  const ctx = await createGpu();
   let memoryPlan: MemoryPlan | undefined;
   const pipe = await Ideogram4Pipeline.open(ctx, dir, {
     keepTextEncoder: v["keep-text-encoder"],
@@ -282,10 +379,10 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     onPlan: (m) => {
       memoryPlan = m;
       if (v.quiet) return;
-      const r = m.residency;
+      const res = m.residency;
       io.stderr(
         `memory plan (budget ${formatBytes(budgetBytes)}): peak ${formatBytes(m.peakBytes)}; ` +
-          `transformer ${r.cond}, unconditional_transformer ${r.uncond}` +
+          `transformer ${res.cond}, unconditional_transformer ${res.uncond}` +
           (m.streaming ? `; ${formatBytes(m.uploadBytesPerStep)} streamed per step` : ""),
       );
     },
@@ -296,12 +393,12 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     result = await pipe.generate({
       prompt: prepared.prompt,
       // Checked above; its warnings (the same as the result's) are printed already.
-      allowCaptionIssues: settings.warnOnCaptionIssues,
+      allowCaptionIssues: r.settings.warnOnCaptionIssues,
       width,
       height,
-      ...sampling,
-      seed: initNoise ? undefined : seed,
-      initNoise,
+      ...r.sampling,
+      seed: r.initNoise ? undefined : r.seed,
+      initNoise: r.initNoise,
       onStatus: (line) => !v.quiet && io.stderr(line),
       onProgress: v.quiet ? undefined : (s: StepProgress) => {
         const elapsed = performance.now() - started;
@@ -315,7 +412,6 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     measuredPeak = ctx.pool.stats.peakBytes;
   } finally {
     pipe.release();
-    ctx.destroy();
   }
   if (v.verbose) {
     io.stderr(`peak GPU memory measured: ${formatBytes(measuredPeak)} (${measuredPeak} bytes)`);
@@ -333,11 +429,11 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
     Seed: result.seed === undefined ? `init-noise ${v["init-noise"]}` : String(result.seed),
     Size: `${width}x${height}`,
     Preset: planName,
-    Steps: String(plan.steps),
+    Steps: String(r.plan.steps),
     Software: "ideogram4-webgpu",
   });
-  // ---- image moderation, then the only write
-  const screened = await screenImage(png, settings.moderation);
+  // ---- 7. image moderation, then the only write
+  const screened = await screenImage(png, r.settings.moderation);
   for (const w of screened.warnings) io.stderr(`warning: ${w}`);
   await p.writeFileAtomic(output, png);
   if (!v.quiet) io.stderr(`wrote ${output} (${width}x${height}, seed ${result.seed ?? "-"})`);

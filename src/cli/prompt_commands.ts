@@ -20,9 +20,20 @@ import {
 } from "../prompt/magic_prompt.ts";
 import type { MagicPromptSettings } from "../prompt/prepare.ts";
 import { type MagicPromptTemplate, parseMagicPromptFile } from "../prompt/system_prompt.ts";
-import { FIXED_BY_CANONICAL, formatIssue, verifyCaption } from "../prompt/verify.ts";
+import {
+  type CaptionIssue,
+  FIXED_BY_CANONICAL,
+  formatIssue,
+  verifyCaption,
+} from "../prompt/verify.ts";
+import { readPromptFile, readPromptStdin } from "./read_limited.ts";
+import { EXIT_CODES_HELP } from "./exit_codes.ts";
 
-/** Where a command reads stdin and writes its output (replaced in tests). */
+/**
+ * Where a command reads stdin and writes its output (replaced in tests).
+ * Reading follows the prompt-file rules (`prompt/text_file.ts`: UTF-8, text,
+ * size cap) and throws a {@link PromptRejectedError} (exit 2) otherwise.
+ */
 export interface CliIo {
   readStdin(): Promise<string>;
   readFile(path: string): Promise<string>;
@@ -32,8 +43,8 @@ export interface CliIo {
 
 const encoder = new TextEncoder();
 export const denoIo: CliIo = {
-  readStdin: () => new Response(Deno.stdin.readable).text(),
-  readFile: (path) => Deno.readTextFile(path),
+  readStdin: readPromptStdin,
+  readFile: readPromptFile,
   stdout: (text) => void Deno.stdout.writeSync(encoder.encode(text + "\n")),
   stderr: (text) => void Deno.stderr.writeSync(encoder.encode(text + "\n")),
 };
@@ -59,9 +70,12 @@ function errorMessage(e: unknown): string {
 export const VERIFY_USAGE = `usage: verify [FILE...]   (stdin when no FILE or FILE is -)
 
 Checks Ideogram 4 JSON captions against the schema the model was trained on.
-Exit code 0 when every caption is valid, 2 otherwise; messages go to stderr.
+Exit code 0 when every caption is valid, 2 otherwise (an unreadable, binary or
+non-UTF-8 file included); messages go to stderr.
 
-  -q, --quiet   print problems only`;
+  -q, --quiet   print problems only
+
+${EXIT_CODES_HELP}`;
 
 /** `verify [FILE...]`: exit 0 when every caption is valid, 2 otherwise. */
 export async function runVerify(args: string[], io: CliIo = denoIo): Promise<number> {
@@ -98,11 +112,25 @@ export async function runVerify(args: string[], io: CliIo = denoIo): Promise<num
     }
     failed = true;
     for (const issue of issues) io.stderr(`${input.name}: ${formatIssue(issue)}`);
-    if (issues.every((i) => FIXED_BY_CANONICAL.has(i.rule))) {
+    if (fixedByCanonical(input.text, issues)) {
       io.stderr(`${input.name}: \`caption --canonical ${file}\` writes it in the canonical form`);
     }
   }
   return failed ? 2 : 0;
+}
+
+/**
+ * Whether `caption --canonical` would repair every issue: suggested only when
+ * the canonical text verifies clean (a lone surrogate such as `\ud800` stays
+ * an escape in canonical form, so it is not).
+ */
+function fixedByCanonical(text: string, issues: CaptionIssue[]): boolean {
+  if (!issues.every((i) => FIXED_BY_CANONICAL.has(i.rule))) return false;
+  try {
+    return verifyCaption(canonicalizeCaption(text)).length === 0;
+  } catch {
+    return false;
+  }
 }
 
 // ---- caption ------------------------------------------------------------------
@@ -127,7 +155,9 @@ Building:
 Output (stdout): minified canonical JSON, the form the model gets.
   --pretty                 indented instead
   --canonical [FILE]       read a caption (stdin without FILE), write it with keys in
-                           canonical order and non-ASCII literal; exit 2 if it still has issues`;
+                           canonical order and non-ASCII literal; exit 2 if it still has issues
+
+${EXIT_CODES_HELP}`;
 
 /** `caption`: build a caption from flags, or rewrite one canonically. Exit 0, or 2 on bad input. */
 export async function runCaption(args: string[], io: CliIo = denoIo): Promise<number> {

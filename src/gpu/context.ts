@@ -122,6 +122,8 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly adapterInfo: GPUAdapterInfo,
     features: GpuFeatures,
+    /** Every feature the adapter offers (the device enables only the useful ones). */
+    readonly adapterFeatures: ReadonlySet<string>,
   ) {
     this.features = features;
     this.limits = device.limits;
@@ -159,7 +161,7 @@ export class GpuContext {
     device.lost.then((info) => {
       if (info.reason !== "destroyed") console.error(`WebGPU device lost: ${info.message}`);
     });
-    return new GpuContext(device, adapter.info, features);
+    return new GpuContext(device, adapter.info, features, new Set(adapter.features));
   }
 
   /** One line describing the adapter, for logs and benchmark tables. */

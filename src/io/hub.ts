@@ -121,6 +121,11 @@ export interface ResolveModelSpec {
   fetch?: typeof fetch;
   /** Environment lookup. Default: the platform's (tests pass a made-up one). */
   env?: EnvLookup;
+  /**
+   * Only these component folders (default: all five), e.g. `["tokenizer"]`
+   * to check a prompt's tokens before the weights download.
+   */
+  folders?: readonly string[];
   /** Free bytes on the disk holding a folder, undefined if unknown. Default: statfs. */
   diskFree?: (dir: string) => Promise<number | undefined>;
   /**
@@ -169,7 +174,8 @@ export async function resolveModel(spec: ResolveModelSpec = {}): Promise<string>
   const cache = new RepoCache(hubCacheDir(spec.cacheDir, env, p), repo);
 
   const cachedSha = isCommitSha(revision) ? revision : await cache.readRef(revision);
-  const cachedMissing = cachedSha ? await cache.missing(cachedSha) : undefined;
+  const inScope = (path: string) => !spec.folders || spec.folders.includes(path.split("/")[0]);
+  const cachedMissing = cachedSha ? (await cache.missing(cachedSha))?.filter(inScope) : undefined;
   if (cachedSha && cachedMissing?.length === 0) {
     await checkSnapshot(cache, cachedSha);
     return cache.snapshotDir(cachedSha);
@@ -313,7 +319,8 @@ async function downloadSnapshot(
     }
     return f;
   };
-  const candidates = [...listing.files.keys()].filter(inPipelineFolder);
+  const inScope = (path: string) => !spec.folders || spec.folders.includes(path.split("/")[0]);
+  const candidates = [...listing.files.keys()].filter((f) => inPipelineFolder(f) && inScope(f));
   await Deno.mkdir(cache.blobsDir, { recursive: true });
   const diskFree = spec.diskFree ?? diskFreeBytes;
   const noProgress = () => {};
@@ -325,7 +332,7 @@ async function downloadSnapshot(
     indexes.set(path, indexShards(path, await p.readText(`${cache.snapshotDir(commit)}/${path}`)));
   }
   const paths = selectFiles(candidates, indexes);
-  const lacking = missingForPipeline(new Set(paths), indexes);
+  const lacking = missingForPipeline(new Set(paths), indexes).filter(inScope);
   if (lacking.length > 0) {
     throw new Error(
       `${c.repo}@${revision} (commit ${commit}) is not an Ideogram 4 checkpoint: it lacks ${

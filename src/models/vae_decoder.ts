@@ -266,8 +266,15 @@ export class VaeDecoder {
   }
 
   /** Decodes and converts to uint8 RGB, `[H·W·3]` row-major (waits for the GPU). */
-  async decodeToRgb8(latent: Tensor, opts: VaeDecodeOptions = {}): Promise<Uint8Array> {
+  async decodeToRgb8(
+    latent: Tensor,
+    opts: VaeDecodeOptions & {
+      /** Called with the float image `[H, W, 3]` before it is converted (e.g. to check it). */
+      inspect?: (image: Tensor) => void;
+    } = {},
+  ): Promise<Uint8Array> {
     const image = this.decode(latent, opts);
+    opts.inspect?.(image);
     const rgb = toRgb8(this.ctx, image);
     image.release();
     try {

@@ -45,6 +45,7 @@ import { loadVaeDecoderWeights } from "../models/vae_weights.ts";
 import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import { loadTokenizer } from "../text/load.ts";
+import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
 import {
   type DiTFootprint,
   ditFootprint,
@@ -331,14 +332,16 @@ export async function checkCheckpoint(
       );}
   }
   let promptTokens: number | undefined;
+  let tokenizer: Qwen3Tokenizer | undefined;
   if (present.has("tokenizer")) {
-    let tok;
     try {
-      tok = await loadTokenizer(p.join(dir, "tokenizer"), p);
+      tokenizer = await loadTokenizer(p.join(dir, "tokenizer"), p);
     } catch (e) {
       problems.push(message(e));
     }
-    if (tok && opts.prompt !== undefined) promptTokens = tok.encodePrompt(opts.prompt).ids.length;
+    if (tokenizer && opts.prompt !== undefined) {
+      promptTokens = tokenizer.encodePrompt(opts.prompt).ids.length;
+    }
   }
   const folder = (name: string) => p.join(dir, name);
   const te = present.has("text_encoder")
@@ -354,6 +357,13 @@ export async function checkCheckpoint(
     ? await checkVae(folder("vae"), p, opts.vaeActivationBytes ?? 4)
     : undefined;
   for (const c of [te, cond, uncond, vae]) if (c) problems.push(...c.problems);
+  if (tokenizer && te?.config && tokenizer.vocabSize > te.config.vocabSize) {
+    problems.push(
+      `${dir}: text_encoder/'s word-embedding table has ${te.config.vocabSize} rows, but the ` +
+        `tokenizer's ids go up to ${tokenizer.vocabSize - 1}: the tokenizer and the text ` +
+        "encoder are from different models",
+    );
+  }
   problems.push(...crossChecks(dir, te?.config, cond?.config, uncond?.config, vae?.config));
   const footprint = problems.length === 0 && te?.footprint && cond?.footprint &&
       uncond?.footprint && vae?.footprint

@@ -14,6 +14,7 @@ import { DiT, type DiTResidency } from "../models/dit.ts";
 import { Qwen3TextEncoder } from "../models/qwen3_encoder.ts";
 import { loadVaeDecoder, type VaeDecoder } from "../models/vae_decoder.ts";
 import { eulerGuidedStep } from "../ops/euler.ts";
+import { countNonFinite, nonFiniteCounters } from "../ops/nonfinite.ts";
 import { unpatchifyLatents } from "../ops/unpatchify.ts";
 import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
@@ -25,6 +26,12 @@ import { latentNormTable } from "./latents.ts";
 import type { ModelFootprint } from "./memory_footprint.ts";
 import { formatBytes, type MemoryPlan, planMemory } from "./memory_plan.ts";
 import { gaussianNoise, randomSeed } from "./noise.ts";
+import {
+  findNonFiniteWeights,
+  NonFiniteError,
+  type NonFiniteStage,
+  suspectFolders,
+} from "./nonfinite.ts";
 import { resolveSampling, type SamplingOptions, type SamplingPlan } from "./presets.ts";
 import { eulerSteps } from "./schedule.ts";
 import { latentGrid, validateSize } from "./size.ts";
@@ -342,6 +349,8 @@ export class Ideogram4Pipeline {
             `[${tokens}, ${LATENT_CHANNELS}] = ${tokens * LATENT_CHANNELS}`,
         );
       }
+      const bad = noise.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new Error(`initial noise value ${bad} is ${noise[bad]}`);
     } else {
       seed = opts.seed === undefined ? randomSeed() : BigInt(opts.seed);
       noise = gaussianNoise(seed, tokens * LATENT_CHANNELS);
@@ -367,8 +376,20 @@ export class Ideogram4Pipeline {
 
     status("encoding the prompt");
     const { ids, features } = await this.encodeIds(promptIds);
+    // Non-finite counters: [0] text features, [n + 1] latents after step n,
+    // [steps + 1] the decoded image. Read back once per step (the step's wait).
+    const counters = nonFiniteCounters(this.ctx, steps.length + 2);
+    const custom = [opts.initNoise, opts.guidance, opts.mu, opts.std].some((o) => o !== undefined);
+    const check = async (slot: number, stage: NonFiniteStage) => {
+      const counts = await counters.read() as Uint32Array;
+      const [where, count] = counts[0] > 0
+        ? [{ kind: "text features" } as NonFiniteStage, counts[0]]
+        : [stage, counts[slot]];
+      if (count > 0) throw await this.nonFinite(where, count, custom);
+    };
     let z: Tensor | undefined;
     try {
+      countNonFinite(this.ctx, features, counters, 0);
       signal?.throwIfAborted();
       status("loading the transformers");
       const { cond, uncond } = await this.loadTransformers(
@@ -384,8 +405,10 @@ export class Ideogram4Pipeline {
         eulerGuidedStep(this.ctx, z, vCond, vUncond, guidance, s - t);
         vCond.release();
         vUncond.release();
-        // One wait per step: progress is real time, and a cancel stops here.
-        await this.ctx.sync();
+        countNonFinite(this.ctx, z, counters, n + 1);
+        // One wait per step, the counters' readback: progress is real time, a
+        // non-finite latent stops here, and so does a cancel.
+        await check(n + 1, { kind: "step", step: n + 1, steps: steps.length });
         opts.onProgress?.({
           step: n + 1,
           steps: steps.length,
@@ -409,7 +432,11 @@ export class Ideogram4Pipeline {
       const latent = unpatchifyLatents(this.ctx, z, gh, gw, latentNormTable(this.ctx));
       z.release();
       try {
-        const rgb = await vae.decodeToRgb8(latent);
+        const decodeSlot = steps.length + 1;
+        const rgb = await vae.decodeToRgb8(latent, {
+          inspect: (image) => countNonFinite(this.ctx, image, counters, decodeSlot),
+        });
+        await check(decodeSlot, { kind: "decode" });
         return { rgb, width, height, seed, sampling: plan, tokens: ids.length, latents, warnings };
       } finally {
         latent.release();
@@ -417,7 +444,22 @@ export class Ideogram4Pipeline {
     } finally {
       z?.release();
       features.release();
+      counters.release();
     }
+  }
+
+  /**
+   * The error for a non-finite value seen at `stage`: scans the weights that
+   * could cause it (only now, never on a good run) and names them.
+   */
+  private async nonFinite(
+    stage: NonFiniteStage,
+    count: number,
+    customSettings: boolean,
+  ): Promise<NonFiniteError> {
+    const weights = await findNonFiniteWeights(this.dir, suspectFolders(stage), this.platform);
+    const origin = weights.length > 0 ? "weights" : customSettings ? "settings" : "unknown";
+    return new NonFiniteError(stage, count, origin, weights);
   }
 
   /** Frees every loaded component's GPU memory. */

@@ -48,6 +48,16 @@ export const PRESETS: Record<PresetName, SamplingPreset> = {
 
 export const DEFAULT_PRESET: PresetName = "V4_QUALITY_48";
 export const MAX_STEPS = 1000;
+/**
+ * Bounds on custom numbers. Guidance multiplies the velocity difference in
+ * f32: far beyond any useful value (≈ 1–15) it overflows the latents
+ * (`1e308` is Inf once rounded to f32). Beyond |mu| or std of 100 the
+ * logit-normal schedule saturates (every time value clamps to an end), so
+ * such numbers cannot give a meaningful image either.
+ */
+export const MAX_ABS_GUIDANCE = 1000;
+export const MAX_ABS_MU = 100;
+export const MAX_STD = 100;
 
 /** Sampler settings: a preset, with any value overridden. */
 export interface SamplingOptions {
@@ -113,9 +123,13 @@ export function resolveSampling(o: SamplingOptions): SamplingPlan {
     throw new Error(`steps ${steps} must be an integer from 1 to ${MAX_STEPS}`);
   }
   const mu = o.mu ?? base.mu;
-  if (!Number.isFinite(mu)) throw new Error(`mu ${mu} must be a finite number`);
+  if (!(Math.abs(mu) <= MAX_ABS_MU)) {
+    throw new Error(`mu ${mu} must be a number from -${MAX_ABS_MU} to ${MAX_ABS_MU}`);
+  }
   const std = o.std ?? base.std;
-  if (!Number.isFinite(std) || std <= 0) throw new Error(`std ${std} must be a finite number > 0`);
+  if (!(std > 0 && std <= MAX_STD)) {
+    throw new Error(`std ${std} must be a number > 0 and ≤ ${MAX_STD}`);
+  }
 
   let guidance: number[];
   if (o.guidance === undefined) {
@@ -134,9 +148,14 @@ export function resolveSampling(o: SamplingOptions): SamplingPlan {
         `(one per step, first step first) or a single value for all steps`,
     );
   }
-  const bad = guidance.findIndex((g) => typeof g !== "number" || !Number.isFinite(g));
+  const bad = guidance.findIndex((g) =>
+    typeof g !== "number" || !(Math.abs(g) <= MAX_ABS_GUIDANCE)
+  );
   if (bad >= 0) {
-    throw new Error(`guidance value ${guidance[bad]} (step ${bad + 1}) is not a finite number`);
+    throw new Error(
+      `guidance value ${guidance[bad]} (step ${bad + 1}) must be a number from ` +
+        `-${MAX_ABS_GUIDANCE} to ${MAX_ABS_GUIDANCE} (useful values are about 1 to 15)`,
+    );
   }
 
   const custom = o.steps !== undefined || o.guidance !== undefined || o.mu !== undefined ||

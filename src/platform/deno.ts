@@ -65,7 +65,7 @@ export function denoPlatform(options: DenoPlatformOptions = {}): Platform {
     join: (...parts: string[]) => joinPath(...parts),
     env,
     async writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-      const tmp = `${path}.partial-${Deno.pid}-${Date.now()}`;
+      const tmp = partialName(path);
       try {
         await Deno.writeFile(tmp, bytes);
         await Deno.rename(tmp, path);
@@ -75,6 +75,26 @@ export function denoPlatform(options: DenoPlatformOptions = {}): Platform {
       }
     },
   };
+}
+
+/** Longest file name most file systems take (ext4, XFS, APFS, NTFS: 255 bytes or units). */
+const MAX_NAME_BYTES = 255;
+
+/**
+ * The temporary sibling `writeFileAtomic` writes first: `NAME.partial-PID-TIME`,
+ * with NAME shortened (on a character boundary) when the suffix would push
+ * the name past {@link MAX_NAME_BYTES}, so any legal output name works.
+ */
+export function partialName(path: string): string {
+  const slash = path.lastIndexOf("/");
+  const dir = path.slice(0, slash + 1), name = path.slice(slash + 1);
+  const suffix = `.partial-${Deno.pid}-${Date.now().toString(36)}`;
+  const enc = new TextEncoder();
+  let stem = name;
+  while (enc.encode(stem + suffix).length > MAX_NAME_BYTES) {
+    stem = [...stem].slice(0, -1).join("");
+  }
+  return `${dir}${stem}${suffix}`;
 }
 
 /** `Deno.env.get`, or undefined where env access is not granted (never prompts). */
@@ -111,7 +131,10 @@ async function fileSize(path: string): Promise<number> {
   } catch (e) {
     throw fsError(path, e);
   }
-  if (!info.isFile) throw new Error(`${path}: is a folder, not a file`);
+  if (info.isDirectory) throw new Error(`${path}: is a folder, not a file`);
+  if (!info.isFile) {
+    throw new Error(`${path}: not a regular file (a device, pipe or socket); give a file`);
+  }
   return info.size;
 }
 

@@ -6,6 +6,7 @@
 import { type GenerateIo, runGenerate } from "../../src/cli/generate_command.ts";
 import { setPlatform } from "../../src/platform/mod.ts";
 import { denoPlatform } from "../../src/platform/deno.ts";
+import { readPromptFile } from "../../src/cli/read_limited.ts";
 
 setPlatform(denoPlatform());
 
@@ -22,7 +23,7 @@ export async function gen(args: string[], env: Record<string, string> = {}): Pro
   const out: string[] = [], err: string[] = [];
   const io: GenerateIo = {
     readStdin: () => Promise.resolve(""),
-    readFile: (p) => Deno.readTextFile(p),
+    readFile: readPromptFile,
     stdout: (t) => out.push(t),
     stderr: (t) => err.push(t),
     env: (name) => env[name] ?? (CACHE_VARS.includes(name) ? Deno.env.get(name) : undefined),

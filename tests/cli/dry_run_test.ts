@@ -145,6 +145,33 @@ Deno.test("dry run: a broken checkpoint exits 1 listing file and tensor", async 
   });
 });
 
+Deno.test("dry run: a word-embedding table smaller than the tokenizer's ids exits 1", async () => {
+  await withTempDir(async (dir) => {
+    // The embedded model with a tokenizer that has one more token, id 999999.
+    for (const f of ["text_encoder", "transformer", "unconditional_transformer", "vae"]) {
+      await Deno.symlink(`${TINY}/${f}`, `${dir}/${f}`);
+    }
+    await Deno.mkdir(`${dir}/tokenizer`);
+    for await (const e of Deno.readDir(`${TINY}/tokenizer`)) {
+      await Deno.copyFile(`${TINY}/tokenizer/${e.name}`, `${dir}/tokenizer/${e.name}`);
+    }
+    const tj = JSON.parse(await Deno.readTextFile(`${dir}/tokenizer/tokenizer.json`));
+    tj.added_tokens.push({
+      id: 999999,
+      content: "<|far|>",
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    });
+    await Deno.writeTextFile(`${dir}/tokenizer/tokenizer.json`, JSON.stringify(tj));
+    const r = await dryRun(["--model", dir, "--prompt", "a kite"]);
+    assertEquals(r.code, 1, r.out);
+    assertHas(r.err, "word-embedding table has", "tokenizer's ids go up to 999999");
+  });
+});
+
 Deno.test("generate --verbose prints the measured peak GPU memory (embedded model)", async () => {
   await withTempDir(async (dir) => {
     const r = await gen([

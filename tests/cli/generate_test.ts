@@ -190,13 +190,16 @@ Deno.test("generate: Hive screens the prompt before loading and the image before
   });
   await withTempDir(async (dir) => {
     const out = `${dir}/out.png`;
-    // Text flagged: exit 2 before the model is touched (a missing model would be exit 1).
+    // Text flagged: exit 2 before any weight is read (a model folder with only its
+    // tokenizer, which the token count reads first: loading weights would be exit 1).
+    await Deno.mkdir(`${dir}/tok-only`);
+    await Deno.symlink(`${TINY}/tokenizer`, `${dir}/tok-only/tokenizer`);
     await withServer([hive([["violence", 3]])], async (url, requests) => {
       const r = await gen([
         "--prompt",
         "x",
         "--model",
-        `${dir}/no-model`,
+        `${dir}/tok-only`,
         "--hive-base-url",
         url,
         "--output",
@@ -208,6 +211,7 @@ Deno.test("generate: Hive screens the prompt before loading and the image before
       assertEquals(requests.length, 1);
       assertEquals(requests[0].path, "/api/v3/hive/text-moderation");
     });
+    await Deno.remove(`${dir}/tok-only`, { recursive: true });
     // Image flagged: the PNG was made and sent, and nothing is written.
     await withServer([hive([["general_nsfw", 0.97]])], async (url, requests) => {
       const r = await gen([

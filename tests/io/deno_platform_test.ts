@@ -1,4 +1,4 @@
-import { denoPlatform, NO_MMAP_ENV } from "../../src/platform/deno.ts";
+import { denoPlatform, NO_MMAP_ENV, partialName } from "../../src/platform/deno.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { rng } from "../util.ts";
 import { mmapPlatform, randomBytes, readPlatform, withTempDir } from "./io_util.ts";
@@ -163,5 +163,26 @@ Deno.test("deno platform: writeFileAtomic writes whole files and leaves nothing 
       msg = (e as Error).message;
     }
     assert(msg.includes(`${dir}/missing/out.bin`), `error names the path: "${msg}"`);
+  });
+});
+
+Deno.test("deno platform: writeFileAtomic takes names up to 255 bytes (temp name shortened)", async () => {
+  await withTempDir(async (dir) => {
+    const bytes = (s: string) => new TextEncoder().encode(s).length;
+    const base = (path: string) => path.slice(path.lastIndexOf("/") + 1);
+    // 255 bytes of ASCII, and of 3-byte characters (cut on a character boundary).
+    for (const name of [`${"a".repeat(251)}.png`, `${"灯".repeat(83)}.png`]) {
+      assert(bytes(name) <= 255, name);
+      const tmp = base(partialName(`${dir}/${name}`));
+      assert(bytes(tmp) <= 255 && !tmp.includes("\uFFFD"), `${bytes(tmp)} bytes: ${tmp}`);
+      assert(tmp.startsWith(name.slice(0, 20)) && tmp.includes(".partial-"), tmp);
+      await denoPlatform().writeFileAtomic(`${dir}/${name}`, new Uint8Array([7]));
+      assertEquals([...await Deno.readFile(`${dir}/${name}`)], [7]);
+    }
+    const names: string[] = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assertEquals(names.length, 2, names.join(", "));
+    // Short names keep their whole name in the temp name.
+    assert(base(partialName(`${dir}/out.png`)).startsWith("out.png.partial-"));
   });
 });

@@ -74,4 +74,10 @@ Deno.test("resolveSampling rejects bad options with clear errors", async () => {
   await assertRejects(() => resolveSampling({ std: 0 }), "std 0", "> 0");
   await assertRejects(() => resolveSampling({ std: -1 }), "std -1");
   await assertRejects(() => resolveSampling({ mu: Infinity }), "mu Infinity");
+  // Finite in float64, but not in f32 or not a usable schedule: refused too.
+  await assertRejects(() => resolveSampling({ guidance: 1e308 }), "guidance value 1e+308", "1000");
+  await assertRejects(() => resolveSampling({ guidance: -1001 }), "guidance value -1001");
+  await assertRejects(() => resolveSampling({ mu: -1e300 }), "mu -1e+300", "-100 to 100");
+  await assertRejects(() => resolveSampling({ std: 1e9 }), "std 1000000000", "≤ 100");
+  assertEquals(resolveSampling({ guidance: -1000, mu: 100, std: 100 }).mu, 100);
 });

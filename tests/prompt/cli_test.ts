@@ -58,6 +58,17 @@ Deno.test("cli verify: stdin, BOM, --quiet, a canonical-form hint, usage errors"
   const order = fakeIo({}, '{"compositional_deconstruction":{"elements":[],"background":"b"}}');
   assertEquals(await runVerify(["-"], order.io), 2);
   assertEquals(order.err[1], "<stdin>: `caption --canonical -` writes it in the canonical form");
+  // A lone surrogate stays an escape in canonical form: no hint that cannot work.
+  const lone = '{"compositional_deconstruction":{"background":"\\ud800","elements":[]}}';
+  const l = fakeIo({}, lone);
+  assertEquals(await runVerify(["-"], l.io), 2);
+  assert(!l.err.some((e) => e.includes("caption --canonical")), l.err.join("\n"));
+  const esc = fakeIo(
+    {},
+    '{"compositional_deconstruction":{"background":"caf\\u00e9","elements":[]}}',
+  );
+  assertEquals(await runVerify(["-"], esc.io), 2);
+  assertEquals(esc.err.at(-1), "<stdin>: `caption --canonical -` writes it in the canonical form");
   const u = fakeIo();
   assertEquals(await runVerify(["--bogus"], u.io), 2);
   assert(u.err[0].startsWith("verify: Unknown option '--bogus'"), u.err[0]);
