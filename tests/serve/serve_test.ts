@@ -248,7 +248,11 @@ Deno.test("serve: magic prompt and Hive moderation as in the CLI; failing servic
     status: { code: "0", message: "SUCCESS" },
     output: [{ time: 0, classes: [{ class: "violence", value: 3 }] }],
   };
-  const clean = { status: { code: "0", message: "SUCCESS" }, output: [{ time: 0, classes: [] }] };
+  // A verdict lists the screened classes; an empty list is no verdict (moderation fails closed).
+  const clean = {
+    status: { code: "0", message: "SUCCESS" },
+    output: [{ time: 0, classes: [{ class: "violence", value: 0 }] }],
+  };
   let magicCalls = 0;
   await withServer([(req) => {
     if (req.path.includes("hive")) {
