@@ -4,7 +4,7 @@
  * (`src/ops/linear.ts`) uploads them and decodes them inside its kernel.
  * Shape is always `[out, in]` (PyTorch Linear layout, `Y = X · Wᵀ`).
  */
-import { bf16ToF32, f16ToF32, fp8e4m3ToF32 } from "../dtype.ts";
+import { bf16ToF32, f16ToF32, f32ToBf16, fp8e4m3ToF32 } from "../dtype.ts";
 
 export interface DenseHostLinear {
   format: "dense";
@@ -34,18 +34,46 @@ export interface Nf4HostLinear {
   blocksize: number;
 }
 
-/** Weight-only fp8 e4m3fn with one f32 scale per output row. */
+/**
+ * Weight-only fp8 e4m3fn with one f32 scale per output row.
+ *
+ * The reference decodes in its compute dtype, bf16: `weight.to(bf16) *
+ * weight_scale.to(bf16)`, so each row scale is rounded to bf16 (a per-row
+ * gain error of up to 2^-9 ≈ 0.2 %, 0.4 % between neighbouring values) and
+ * each decoded value is rounded to bf16 again. With `torchBf16` this weight
+ * decodes exactly that way ({@link fp8TorchBf16}); without, as
+ * `fp8 · scale` in f32.
+ */
 export interface Fp8HostLinear {
   format: "fp8";
   out: number;
   in: number;
   /** `out*in` e4m3fn bytes, row-major. */
   bytes: Uint8Array;
-  /** `[out]` row scales (`weight_scale`). */
+  /** `[out]` row scales as decoding uses them: `weight_scale`, bf16-rounded when `torchBf16`. */
   scale: Float32Array;
+  /** Decode as the bf16 reference does: `bf16(fp8 · scale)` with `scale` already bf16. */
+  torchBf16?: boolean;
 }
 
 export type HostLinear = DenseHostLinear | Nf4HostLinear | Fp8HostLinear;
+
+/** `v` rounded to the nearest bfloat16 (ties to even), as an f32 value. */
+export function roundBf16(v: number): number {
+  return bf16ToF32(f32ToBf16(v));
+}
+
+/**
+ * The fp8 weight `w` set to decode as the bf16 reference does (see
+ * {@link Fp8HostLinear}): row scales rounded to bf16 (a new array; the
+ * original may be a view over a file), values rounded after scaling.
+ * Other formats are returned as they are (their decode is exact in bf16's
+ * sense already, or has no bf16 step in the reference).
+ */
+export function fp8TorchBf16(w: HostLinear): HostLinear {
+  if (w.format !== "fp8" || w.torchBf16) return w;
+  return { ...w, scale: w.scale.map(roundBf16), torchBf16: true };
+}
 
 /**
  * Expands a host weight to dense f32 `[out, in]` — the CPU reference of what
@@ -74,7 +102,10 @@ export function dequantizeRef(w: HostLinear): Float32Array {
       }
       return out;
     case "fp8":
-      for (let i = 0; i < n; i++) out[i] = fp8e4m3ToF32(w.bytes[i]) * w.scale[Math.floor(i / w.in)];
+      for (let i = 0; i < n; i++) {
+        const v = fp8e4m3ToF32(w.bytes[i]) * w.scale[Math.floor(i / w.in)];
+        out[i] = w.torchBf16 ? roundBf16(v) : v;
+      }
       return out;
   }
 }

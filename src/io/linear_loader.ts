@@ -12,7 +12,7 @@
  * Packed bytes stay views over the file (zero copy); only the small per-block
  * or per-row scales are decoded to f32 here.
  */
-import type { HostLinear } from "./host_linear.ts";
+import { fp8TorchBf16, type HostLinear } from "./host_linear.ts";
 import { numelOf, shapeText, type TensorInfo, type TensorStore } from "./tensor_store.ts";
 
 export type LinearFormat = HostLinear["format"];
@@ -57,6 +57,15 @@ export function linearFormat(store: TensorStore, name: string): LinearFormat {
   }
 }
 
+export interface LinearLoadOptions {
+  /**
+   * Decode fp8 as the bf16 reference does (row scales and decoded values
+   * rounded to bf16, see `Fp8HostLinear`). Default false here: the models'
+   * loaders turn it on with their `torchBf16` switch.
+   */
+  torchBf16?: boolean;
+}
+
 /**
  * Loads Linear weight `name` (the full key, e.g. `layers.0.attention.qkv.weight`)
  * as a {@link HostLinear}; with `expected` = `[out, in]` the shape is checked.
@@ -65,12 +74,15 @@ export async function loadHostLinear(
   store: TensorStore,
   name: string,
   expected?: readonly [number, number],
+  opts: LinearLoadOptions = {},
 ): Promise<HostLinear> {
   switch (linearFormat(store, name)) {
     case "dense":
       return await loadDense(store, name, expected);
-    case "fp8":
-      return await loadFp8(store, name, expected);
+    case "fp8": {
+      const w = await loadFp8(store, name, expected);
+      return opts.torchBf16 ? fp8TorchBf16(w) : w;
+    }
     case "nf4":
       return await loadNf4(store, name, expected);
   }

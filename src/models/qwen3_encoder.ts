@@ -37,6 +37,12 @@ export interface Qwen3LoadOptions {
   activations?: ActDType;
   /** Required when loading from a {@link TensorStore} instead of a folder. */
   config?: Qwen3Config;
+  /**
+   * bf16 parity (default true): decode fp8 weights as the bf16 reference
+   * does, row scales and decoded values rounded to bf16 (the DiT's switch
+   * of the same name); false decodes `fp8 · scale` exactly.
+   */
+  torchBf16?: boolean;
   /** Default: the registered platform. */
   platform?: Platform;
 }
@@ -97,7 +103,7 @@ export class Qwen3TextEncoder {
       config = opts.config;
     }
     try {
-      const host = await loadQwen3HostWeights(store, config);
+      const host = await loadQwen3HostWeights(store, config, { torchBf16: opts.torchBf16 });
       const activations = opts.activations ?? "f32";
       if (activations === "f16" && !ctx.features.f16) {
         throw new Error("Qwen3TextEncoder: f16 activations need an adapter with shader-f16");

@@ -219,6 +219,34 @@ Deno.test("loadHostLinear: fp8 dequantizes within e4m3 rounding and exactly as a
   });
 });
 
+Deno.test("loadHostLinear torchBf16: fp8 decodes as bf16(e4m3 · bf16(scale)); the file is untouched", async () => {
+  await withModel(async (ckpt, t) => {
+    const name = "layers.0.mlp.w1.weight";
+    const exact = await loadHostLinear(ckpt, name, [OUT, IN]);
+    const w = await loadHostLinear(ckpt, name, [OUT, IN], { torchBf16: true });
+    assert(w.format === "fp8" && w.torchBf16 === true, "flagged");
+    assert(exact.format === "fp8" && !exact.torchBf16, "off by default");
+    // Written out by hand: round to nearest even at bit 16 of the f32 pattern.
+    const bf16 = (v: number) => {
+      const u = new Uint32Array(new Float32Array([v]).buffer)[0];
+      const r = ((u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000) >>> 0;
+      return new Float32Array(new Uint32Array([r]).buffer)[0];
+    };
+    const scales = Array.from({ length: OUT }, (_, r) => f32At(t[`${name}_scale`], r));
+    assertEquals(Array.from(w.scale), scales.map(bf16), "row scales rounded to bf16");
+    assertEquals(Array.from(exact.scale), scales, "the exact load keeps the file's scales");
+    assert(scales.some((s) => s !== bf16(s)), "the tiny scales are not all bf16 already");
+    const deq = dequantizeRef(w);
+    let rounded = 0;
+    for (let i = 0; i < OUT * IN; i++) {
+      const product = Math.fround(e4m3(t[name].data[i]) * bf16(scales[Math.floor(i / IN)]));
+      assertEquals(deq[i], bf16(product), `element ${i}`);
+      if (product !== bf16(product)) rounded++;
+    }
+    assert(rounded > 0, "some products need the second rounding");
+  });
+});
+
 Deno.test("loadHostTensorF32: decodes norms and checks the shape", async () => {
   await withModel(async (ckpt) => {
     const norm = await loadHostTensorF32(ckpt, "norm.weight", [IN]);
