@@ -49,7 +49,7 @@ export { eulerSteps, inverseNormalCdf } from "./pipeline/schedule.ts";
 export type { EulerStep } from "./pipeline/schedule.ts";
 export { gaussianNoise, randomSeed } from "./pipeline/noise.ts";
 export { initNoiseFromNpy, readNpy, writeNpy } from "./pipeline/npy.ts";
-export { latentGrid, SizeError, validateSize } from "./pipeline/size.ts";
+export { latentGrid, sizeAdvice, SizeError, validateSize } from "./pipeline/size.ts";
 export { decodePngRgb, encodePng, readPngText } from "./image/png.ts";
 
 // Tokenizer

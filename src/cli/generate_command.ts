@@ -33,7 +33,7 @@ import {
 import { initNoiseFromNpy } from "../pipeline/npy.ts";
 import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
 import { PRESET_NAMES, resolveSampling } from "../pipeline/presets.ts";
-import { latentGrid, SizeError, validateSize } from "../pipeline/size.ts";
+import { latentGrid, sizeAdvice, SizeError, validateSize } from "../pipeline/size.ts";
 import { platform } from "../platform/mod.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
 import { screenImage } from "../prompt/moderation.ts";
@@ -69,8 +69,9 @@ output). For real images pass a checkpoint folder, or a Hugging Face repo /
                             format is detected from its files)
   --revision REV            branch, tag or commit of a Hub repo (default main)
   --offline                 use the Hugging Face cache only (also HF_HUB_OFFLINE=1)
-  --width N, --height N     pixels, multiples of 16 in 256..2048, aspect ≤ 6:1
-                            (default 1024x1024; 256x256 for the embedded model)
+  --width N, --height N     pixels, any multiples of 16 the GPU plan allows; outside
+                            256..2048 a side or aspect 6:1 (upstream's recommendation)
+                            a warning (default 1024x1024; 256x256 for the embedded model)
   --sampler-preset NAME     ${PRESET_NAMES.join(", ")}
                             (default V4_QUALITY_48; V4_TURBO_12 for the embedded model)
   --steps N                 custom number of steps
@@ -220,6 +221,8 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   const width = intFlag("width", v.width) ?? (embedded ? EMBEDDED_DEFAULTS.width : 1024);
   const height = intFlag("height", v.height) ?? (embedded ? EMBEDDED_DEFAULTS.height : 1024);
   validateSize(width, height);
+  const sizeWarning = sizeAdvice(width, height);
+  if (sizeWarning) io.stderr(`warning: ${sizeWarning}`);
   const seed = intFlag("seed", v.seed);
   if (seed !== undefined && (seed < 0 || !Number.isSafeInteger(seed))) {
     throw new PromptRejectedError(`--seed ${v.seed}: must be an integer from 0 to 2^53-1`);
@@ -403,10 +406,7 @@ async function dryRunReport(
   );
   for (const line of formatPlan(check.footprint, plan)) io.stdout(line);
   if (!plan.fits) {
-    io.stderr(
-      `dry run: the plan needs ${formatBytes(plan.peakBytes)} of GPU memory at its peak, but ` +
-        `--gpu-memory leaves ${formatBytes(plan.usableBytes)} usable`,
-    );
+    io.stderr(`dry run: ${plan.refusal}`);
     return 1;
   }
   return 0;

@@ -20,10 +20,10 @@ import type { Platform } from "../platform/types.ts";
 import { loadTokenizer } from "../text/load.ts";
 import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
 import { checkCheckpoint } from "./checkpoint_check.ts";
-import { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
+import { COMPONENT_FOLDERS, LATENT_CHANNELS, missingComponentFiles } from "./layout.ts";
 import { latentNormTable } from "./latents.ts";
 import type { ModelFootprint } from "./memory_footprint.ts";
-import { formatBytes, type MemoryPlan, planMemory } from "./memory_plan.ts";
+import { type MemoryPlan, planMemory } from "./memory_plan.ts";
 import { gaussianNoise, randomSeed } from "./noise.ts";
 import { resolveSampling, type SamplingOptions, type SamplingPlan } from "./presets.ts";
 import { eulerSteps } from "./schedule.ts";
@@ -123,11 +123,7 @@ export class Ideogram4Pipeline {
     opts: PipelineOptions = {},
   ): Promise<Ideogram4Pipeline> {
     const p = opts.platform ?? currentPlatform();
-    const missing: string[] = [];
-    for (const folder of COMPONENT_FOLDERS) {
-      const marker = folder === "tokenizer" ? "tokenizer.json" : "config.json";
-      if (!await p.exists(p.join(dir, folder, marker))) missing.push(`${folder}/${marker}`);
-    }
+    const missing = await missingComponentFiles(p, dir);
     if (missing.length > 0) {
       throw new Error(
         `${dir}: not an Ideogram 4 checkpoint folder; missing ${missing.join(", ")} ` +
@@ -223,6 +219,7 @@ export class Ideogram4Pipeline {
       budgetBytes,
       steps,
       keepTextEncoder: this.opts.keepTextEncoder,
+      maxBindingBytes: this.ctx.limits.maxStorageBufferBindingSize,
     });
   }
 
@@ -285,14 +282,7 @@ export class Ideogram4Pipeline {
     if (this.opts.gpuBudgetBytes !== undefined) {
       memory = await this.planMemory(width, height, promptIds.length, plan.steps);
       this.opts.onPlan?.(memory);
-      if (!memory.fits) {
-        throw new Error(
-          `${width}x${height} with ${promptIds.length} prompt tokens needs about ` +
-            `${formatBytes(memory.peakBytes)} of GPU memory even with streaming; the budget ` +
-            `leaves ${formatBytes(memory.usableBytes)} (raise the budget, e.g. --gpu-memory, ` +
-            `or pick a smaller size)`,
-        );
-      }
+      if (!memory.fits) throw new Error(memory.refusal);
     }
 
     status("encoding the prompt");

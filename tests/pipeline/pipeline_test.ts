@@ -138,7 +138,7 @@ Deno.test("pipeline: size, sampling and noise are checked before any weight is r
     missing = e;
   }
   assert(missing instanceof Error && missing.message.includes("/nonexistent/ckpt"));
-  assert(missing.message.includes("transformer/config.json"), missing.message);
+  assert(missing.message.includes("transformer/*.safetensors"), missing.message);
 });
 
 Deno.test("pipeline: cancel stops between steps and frees the step's tensors; release frees weights", async () => {
