@@ -32,6 +32,12 @@ export interface Nf4HostLinear {
   /** The 16-entry code book (`quant_map`). */
   quantMap: Float32Array;
   blocksize: number;
+  /**
+   * Decode as the bf16 reference does: bitsandbytes dequantizes to the
+   * compute dtype, so each `quant_map[code] · absmax` is rounded to bf16
+   * (the absmax stays f32).
+   */
+  torchBf16?: boolean;
 }
 
 /**
@@ -64,14 +70,16 @@ export function roundBf16(v: number): number {
 }
 
 /**
- * The fp8 weight `w` set to decode as the bf16 reference does (see
- * {@link Fp8HostLinear}): row scales rounded to bf16 (a new array; the
- * original may be a view over a file), values rounded after scaling.
- * Other formats are returned as they are (their decode is exact in bf16's
- * sense already, or has no bf16 step in the reference).
+ * Weight `w` set to decode as the bf16 reference does: fp8 row scales
+ * rounded to bf16 (a new array; the original may be a view over a file) and
+ * fp8 or nf4 values rounded to bf16 after scaling (see {@link Fp8HostLinear},
+ * {@link Nf4HostLinear}). Dense weights are returned as they are (bf16
+ * weights are bf16 already; the reference casts f32 / f16 ones to bf16 on
+ * load, which a checkpoint in the released formats never needs).
  */
-export function fp8TorchBf16(w: HostLinear): HostLinear {
-  if (w.format !== "fp8" || w.torchBf16) return w;
+export function torchBf16Decode(w: HostLinear): HostLinear {
+  if (w.format === "dense" || w.torchBf16) return w;
+  if (w.format === "nf4") return { ...w, torchBf16: true };
   return { ...w, scale: w.scale.map(roundBf16), torchBf16: true };
 }
 
@@ -98,7 +106,8 @@ export function dequantizeRef(w: HostLinear): Float32Array {
       for (let i = 0; i < n; i++) {
         const byte = w.packed[i >> 1];
         const code = (i & 1) ? byte & 0xf : byte >> 4;
-        out[i] = w.quantMap[code] * w.absmax[Math.floor(i / w.blocksize)];
+        const v = w.quantMap[code] * w.absmax[Math.floor(i / w.blocksize)];
+        out[i] = w.torchBf16 ? roundBf16(v) : v;
       }
       return out;
     case "fp8":

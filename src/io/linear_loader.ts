@@ -12,7 +12,7 @@
  * Packed bytes stay views over the file (zero copy); only the small per-block
  * or per-row scales are decoded to f32 here.
  */
-import { fp8TorchBf16, type HostLinear } from "./host_linear.ts";
+import { type HostLinear, torchBf16Decode } from "./host_linear.ts";
 import { numelOf, shapeText, type TensorInfo, type TensorStore } from "./tensor_store.ts";
 
 export type LinearFormat = HostLinear["format"];
@@ -59,9 +59,9 @@ export function linearFormat(store: TensorStore, name: string): LinearFormat {
 
 export interface LinearLoadOptions {
   /**
-   * Decode fp8 as the bf16 reference does (row scales and decoded values
-   * rounded to bf16, see `Fp8HostLinear`). Default false here: the models'
-   * loaders turn it on with their `torchBf16` switch.
+   * Decode as the bf16 reference does (fp8 row scales and fp8 / nf4 decoded
+   * values rounded to bf16, see `torchBf16Decode`). Default false here: the
+   * models' loaders turn it on with their `torchBf16` switch.
    */
   torchBf16?: boolean;
 }
@@ -76,15 +76,22 @@ export async function loadHostLinear(
   expected?: readonly [number, number],
   opts: LinearLoadOptions = {},
 ): Promise<HostLinear> {
+  const w = await loadStored(store, name, expected);
+  return opts.torchBf16 ? torchBf16Decode(w) : w;
+}
+
+function loadStored(
+  store: TensorStore,
+  name: string,
+  expected?: readonly [number, number],
+): Promise<HostLinear> {
   switch (linearFormat(store, name)) {
     case "dense":
-      return await loadDense(store, name, expected);
-    case "fp8": {
-      const w = await loadFp8(store, name, expected);
-      return opts.torchBf16 ? fp8TorchBf16(w) : w;
-    }
+      return loadDense(store, name, expected);
+    case "fp8":
+      return loadFp8(store, name, expected);
     case "nf4":
-      return await loadNf4(store, name, expected);
+      return loadNf4(store, name, expected);
   }
 }
 

@@ -30,9 +30,10 @@
  *   parameter dtype; an error up to 2^-9 · 1e4 ≈ 20 rad in the highest time
  *   frequency) and (2) casts the `inv_freq` buffer to bf16 (`model.to(bf16)`,
  *   the nf4 loader's buffer cast), which at image positions ≈ 65536 moves the
- *   text↔image rotation angles by many radians, and (3) decodes fp8 weights
- *   as `fp8.to(bf16) · weight_scale.to(bf16)`, a per-row gain error of up to
- *   0.2 % (`Fp8HostLinear.torchBf16`). All are systematic, so they are
+ *   text↔image rotation angles by many radians, and (3) decodes quantized
+ *   weights into bf16: fp8 as `fp8.to(bf16) · weight_scale.to(bf16)` (a
+ *   per-row gain error of up to 0.2 %), nf4 as bitsandbytes' bf16
+ *   `dequantize_4bit` (`torchBf16Decode` in host_linear.ts). All are
  *   reproduced by default; `torchBf16: false` gives the exact formulas.
  *   (The many ordinary bf16 roundings of activations are not reproduced.)
  *
@@ -115,7 +116,7 @@ export interface DiTLoadOptions {
    * (≈ 0.1 GB in nf4); a forward with features is then an error.
    */
   textConditioning?: boolean;
-  /** Reproduce the bf16 reference's `t`, rope `inv_freq` and fp8 decode rounding (default true; see above). */
+  /** Reproduce the bf16 reference's `t`, rope `inv_freq` and weight-decode rounding (default true; see above). */
   torchBf16?: boolean;
   /** Label prefix of the GPU buffers (default `dit`). */
   name?: string;

@@ -178,8 +178,8 @@ async function affine(
 
 export interface DiTLayerOptions {
   /**
-   * Decode fp8 weights as the bf16 reference does (default true; the DiT's
-   * bf16-parity switch, `DiTLoadOptions.torchBf16`).
+   * Decode fp8 / nf4 weights as the bf16 reference does (`torchBf16Decode`;
+   * default true: the DiT's bf16-parity switch, `DiTLoadOptions.torchBf16`).
    */
   torchBf16?: boolean;
 }

@@ -38,9 +38,10 @@ export interface Qwen3LoadOptions {
   /** Required when loading from a {@link TensorStore} instead of a folder. */
   config?: Qwen3Config;
   /**
-   * bf16 parity (default true): decode fp8 weights as the bf16 reference
-   * does, row scales and decoded values rounded to bf16 (the DiT's switch
-   * of the same name); false decodes `fp8 · scale` exactly.
+   * bf16 parity (default true): decode fp8 and nf4 weights as the bf16
+   * reference does, fp8 row scales and every decoded value rounded to bf16
+   * (`torchBf16Decode`; the DiT's switch of the same name); false decodes
+   * them exactly in f32.
    */
   torchBf16?: boolean;
   /** Default: the registered platform. */

@@ -69,8 +69,8 @@ const EMBED_DTYPES: Record<string, HostTableDType> = { F32: "f32", F16: "f16", B
 /** Loads the embedding table and layers 0 … last tap, checking every shape. */
 export interface Qwen3WeightOptions {
   /**
-   * Decode fp8 weights as the bf16 reference does (row scales and decoded
-   * values rounded to bf16; default true, like the DiT's `torchBf16`).
+   * Decode fp8 / nf4 weights as the bf16 reference does (`torchBf16Decode`;
+   * default true, like the DiT's `torchBf16`).
    */
   torchBf16?: boolean;
 }

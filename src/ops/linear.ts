@@ -19,10 +19,10 @@ import { actType, assertActivation } from "./common.ts";
 
 /**
  * Storage format of a weight on the GPU (the `FORMAT` constant of the
- * shader); `fp8_bf16` is fp8 decoded as the bf16 reference decodes it
- * (`Fp8HostLinear.torchBf16`).
+ * shader); `fp8_bf16` and `nf4_bf16` decode as the bf16 reference does
+ * (`torchBf16` of the host weight: values rounded to bf16 after scaling).
  */
-export type LinearGpuFormat = "f32" | "f16" | "bf16" | "nf4" | "fp8" | "fp8_bf16";
+export type LinearGpuFormat = "f32" | "f16" | "bf16" | "nf4" | "fp8" | "fp8_bf16" | "nf4_bf16";
 
 const FORMAT_CODE: Record<LinearGpuFormat, number> = {
   f32: 0,
@@ -31,6 +31,7 @@ const FORMAT_CODE: Record<LinearGpuFormat, number> = {
   nf4: 3,
   fp8: 4,
   fp8_bf16: 5,
+  nf4_bf16: 6,
 };
 
 /** Tile shape: 64×64 outputs per workgroup of 16×16 threads, 4×4 each. */
@@ -112,7 +113,8 @@ function halfBytesPerElement(w: HostLinear): number {
 /** The shader format a host weight is uploaded as. */
 export function gpuFormat(w: HostLinear): LinearGpuFormat {
   if (w.format === "fp8") return w.torchBf16 ? "fp8_bf16" : "fp8";
-  return w.format === "dense" ? w.dtype : w.format;
+  if (w.format === "nf4") return w.torchBf16 ? "nf4_bf16" : "nf4";
+  return w.dtype;
 }
 
 /**

@@ -219,7 +219,7 @@ Deno.test("loadHostLinear: fp8 dequantizes within e4m3 rounding and exactly as a
   });
 });
 
-Deno.test("loadHostLinear torchBf16: fp8 decodes as bf16(e4m3 · bf16(scale)); the file is untouched", async () => {
+Deno.test("loadHostLinear torchBf16: fp8 as bf16(e4m3 · bf16(scale)), nf4 as bf16(code · absmax)", async () => {
   await withModel(async (ckpt, t) => {
     const name = "layers.0.mlp.w1.weight";
     const exact = await loadHostLinear(ckpt, name, [OUT, IN]);
@@ -244,6 +244,19 @@ Deno.test("loadHostLinear torchBf16: fp8 decodes as bf16(e4m3 · bf16(scale)); t
       if (product !== bf16(product)) rounded++;
     }
     assert(rounded > 0, "some products need the second rounding");
+    // nf4: bitsandbytes dequantizes into bf16; the absmax stays f32.
+    for (const nf4 of ["layers.0.attention.qkv.weight", "layers.2.attention.qkv.weight"]) {
+      const raw = await loadHostLinear(ckpt, nf4, [OUT, IN]);
+      const parity = await loadHostLinear(ckpt, nf4, [OUT, IN], { torchBf16: true });
+      assert(parity.format === "nf4" && parity.torchBf16 === true, "nf4 flagged");
+      const exactValues = dequantizeRef(raw), parityValues = dequantizeRef(parity);
+      let changed = 0;
+      for (let i = 0; i < OUT * IN; i++) {
+        assertEquals(parityValues[i], bf16(exactValues[i]), `${nf4} element ${i}`);
+        if (parityValues[i] !== exactValues[i]) changed++;
+      }
+      assert(changed > 0, `${nf4}: some nf4 values change`);
+    }
   });
 });
 

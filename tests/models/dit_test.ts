@@ -11,7 +11,7 @@ import { setPlatform } from "../../src/platform/mod.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { mmapPlatform, readPlatform, withTempDir } from "../io/io_util.ts";
 import { assertClose, randn, relErr, testGpu, TOL } from "../util.ts";
-import { withTorchFp8 } from "./fp8_torch_ref.ts";
+import { withTorchBf16Weights } from "./torch_bf16_ref.ts";
 import {
   TINY_DIT,
   tinyDitConfig,
@@ -101,8 +101,8 @@ for (const format of FORMATS) {
         const want: Record<TinyFormat, string[]> = {
           f32: ["f32"],
           bf16: ["bf16"],
-          nf4: ["nf4"],
-          "nf4-double": ["nf4"],
+          nf4: ["nf4_bf16"],
+          "nf4-double": ["nf4_bf16"],
           fp8: ["bf16", "fp8_bf16"],
         };
         assertEquals(formats, want[format], "weight formats");
@@ -204,36 +204,39 @@ Deno.test("torchBf16: off gives the exact formulas, on the reference's t / inv_f
   });
 });
 
-Deno.test("fp8: bf16 parity decodes as bf16(fp8 · bf16(scale)), resident and streamed", async () => {
-  const ctx = await testGpu();
-  await withTiny({ format: "fp8", seed: 8 }, async (dir) => {
-    // References from the raw file values: the reference's decode, and the exact one.
-    const raw = await hostWeights(dir, true, false);
-    const torch = withTorchFp8(raw);
-    for (const conditional of [true, false]) {
-      const refTorch = refForward(torch, conditional);
-      const refExact = refForward(raw, conditional);
-      const gap = relErr(refExact, refTorch);
-      for (const residency of ["resident", "stream"] as const) {
-        const dit = await DiT.load(ctx, dir, { residency });
-        const got = await gpuForward(ctx, dit, conditional);
-        const e = relErr(got, refTorch);
-        console.log(
-          `  fp8 ${residency} ${conditional ? "cond" : "uncond"}: ${e.toExponential(2)} ` +
-            `(exact decode is ${gap.toExponential(2)} away)`,
-        );
-        assertClose(got, refTorch, TOL.f32, `fp8 bf16 parity, ${residency}`);
-        dit.release();
+for (const format of ["fp8", "nf4-double"] as const) {
+  const rule = format === "fp8" ? "bf16(fp8 · bf16(scale))" : "bf16(code · absmax)";
+  Deno.test(`${format}: bf16 parity decodes as ${rule}, resident and streamed`, async () => {
+    const ctx = await testGpu();
+    await withTiny({ format, seed: 8 }, async (dir) => {
+      // References from the raw file values: the reference's decode, and the exact one.
+      const raw = await hostWeights(dir, true, false);
+      const torch = withTorchBf16Weights(raw);
+      for (const conditional of [true, false]) {
+        const refTorch = refForward(torch, conditional);
+        const refExact = refForward(raw, conditional);
+        const gap = relErr(refExact, refTorch);
+        for (const residency of ["resident", "stream"] as const) {
+          const dit = await DiT.load(ctx, dir, { residency });
+          const got = await gpuForward(ctx, dit, conditional);
+          const e = relErr(got, refTorch);
+          console.log(
+            `  ${format} ${residency} ${conditional ? "cond" : "uncond"}: ${e.toExponential(2)} ` +
+              `(exact decode is ${gap.toExponential(2)} away)`,
+          );
+          assertClose(got, refTorch, TOL.f32, `${format} bf16 parity, ${residency}`);
+          dit.release();
+        }
+        // The rounding is visible: an unrounded decode would fail the bound above.
+        assert(gap > 10 * TOL.f32, `bf16 rounding changes the velocity (${gap})`);
+        const exact = await DiT.load(ctx, dir, { torchBf16: false });
+        const refAllExact = refForward(raw, conditional, { torchBf16: false });
+        assertClose(await gpuForward(ctx, exact, conditional), refAllExact, TOL.f32, "exact");
+        exact.release();
       }
-      // The rounding is visible: an unrounded decode would fail the bound above.
-      assert(gap > 10 * TOL.f32, `bf16 scale rounding changes the velocity (${gap})`);
-      const exact = await DiT.load(ctx, dir, { torchBf16: false });
-      const refAllExact = refForward(raw, conditional, { torchBf16: false });
-      assertClose(await gpuForward(ctx, exact, conditional), refAllExact, TOL.f32, "exact fp8");
-      exact.release();
-    }
+    });
   });
-});
+}
 
 Deno.test("ditPositions: text (i, i, i), image (65536, 65536 + gy, 65536 + gx), row-major", () => {
   const p = ditPositions(2, 2, 3);

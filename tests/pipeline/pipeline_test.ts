@@ -106,6 +106,7 @@ Deno.test("pipeline: size, sampling and noise are checked before any weight is r
     for (const f of ["text_encoder", "transformer", "unconditional_transformer", "vae"]) {
       await Deno.mkdir(`${dir}/${f}`, { recursive: true });
       await Deno.writeTextFile(`${dir}/${f}/config.json`, "{}");
+      await Deno.writeTextFile(`${dir}/${f}/model.safetensors`, "not safetensors");
     }
     await Deno.mkdir(`${dir}/tokenizer`);
     await Deno.writeTextFile(`${dir}/tokenizer/tokenizer.json`, "not json");
