@@ -2,7 +2,7 @@
 // (`Y = X · Wᵀ + b`) with the weight decoded inside the tile loads.
 //
 // Header (src/ops/linear.ts): `act_t` (f32 | f16), FORMAT (0 f32, 1 f16,
-// 2 bf16, 3 nf4, 4 fp8), HAS_BIAS, the tile sizes BM x BN x BK and the
+// 2 bf16, 3 nf4, 4 fp8, 5 fp8 and 6 nf4 as the bf16 reference decodes them), HAS_BIAS, the tile sizes BM x BN x BK and the
 // per-thread block TM x TN (workgroup = (BN/TN) x (BM/TM) threads).
 //
 // Every weight format is read as 32-bit words and indexed by the flat element
@@ -10,7 +10,11 @@
 // blocks that straddle rows) and nothing is ever expanded to a dense copy:
 //   f32  word e;               f16 / bf16  half (e & 1) of word e/2;
 //   nf4  byte e/2, high nibble for even e, times quant_map[code] * absmax[e / blocksize];
-//   fp8  byte e of the words, e4m3fn decoded, times scale[n].
+//   fp8  byte e of the words, e4m3fn decoded, times scale[n];
+//   fp8 (5) the same product rounded to bfloat16 (ties to even), the scales
+//        already bf16: PyTorch's `w.to(bf16) * scale.to(bf16)`;
+//   nf4 (6) the nf4 product rounded to bfloat16, as bitsandbytes'
+//        `dequantize_4bit` into a bf16 output does.
 // `aux` holds the small decode tables: nf4 → quant_map[16] then absmax[],
 // fp8 → scale[N]; unused for dense weights.
 
@@ -60,6 +64,13 @@ fn fp8_e4m3(b: u32) -> f32 {
   return sign * bitcast<f32>(((e + 120u) << 23u) | (m << 20u));
 }
 
+// f32 → the nearest bfloat16 (ties to even), as f32. Inputs here are finite
+// decoded weights (an fp8 NaN byte stays NaN).
+fn round_bf16(v: f32) -> f32 {
+  let x = bitcast<u32>(v);
+  return bitcast<f32>((x + 0x7fffu + ((x >> 16u) & 1u)) & 0xffff0000u);
+}
+
 fn weight_at(n: u32, k: u32) -> f32 {
   let e = n * p.K + k;
   if (FORMAT == 0u) {
@@ -69,12 +80,18 @@ fn weight_at(n: u32, k: u32) -> f32 {
   } else if (FORMAT == 2u) {
     let word = W[e >> 1u];
     return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (e & 1u) == 1u));
-  } else if (FORMAT == 3u) {
+  } else if (FORMAT == 3u || FORMAT == 6u) {
     let byte = byte_at(e >> 1u);
     let code = select(byte & 0xfu, byte >> 4u, (e & 1u) == 0u);
-    return aux[code] * aux[16u + e / p.nf4_block];
-  } else {
+    let v = aux[code] * aux[16u + e / p.nf4_block];
+    if (FORMAT == 6u) {
+      return round_bf16(v);
+    }
+    return v;
+  } else if (FORMAT == 4u) {
     return fp8_e4m3(byte_at(e)) * aux[n];
+  } else {
+    return round_bf16(fp8_e4m3(byte_at(e)) * aux[n]);
   }
 }
 

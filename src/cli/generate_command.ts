@@ -41,7 +41,7 @@ import {
 import { initNoiseFromNpy } from "../pipeline/npy.ts";
 import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
 import { PRESET_NAMES, type SamplingOptions, type SamplingPlan } from "../pipeline/presets.ts";
-import { latentGrid } from "../pipeline/size.ts";
+import { latentGrid, sizeAdvice } from "../pipeline/size.ts";
 import { platform } from "../platform/mod.ts";
 import { redact } from "../redact.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
@@ -79,8 +79,9 @@ output). For real images pass a checkpoint folder, or a Hugging Face repo /
   --offline                 use the Hugging Face cache only (also HF_HUB_OFFLINE=1)
                             env HF_ENDPOINT (mirror), HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT
                             (seconds to the reply / of silence in a download; default 10 / 30)
-  --width N, --height N     pixels, multiples of 16 in 256..2048, aspect ≤ 6:1
-                            (default 1024x1024; 256x256 for the embedded model)
+  --width N, --height N     pixels, any multiples of 16 the GPU plan allows; outside
+                            256..2048 a side or aspect 6:1 (upstream's recommendation)
+                            a warning (default 1024x1024; 256x256 for the embedded model)
   --sampler-preset NAME     ${PRESET_NAMES.join(", ")}
                             (default V4_QUALITY_48; V4_TURBO_12 for the embedded model)
   --steps N                 custom number of steps
@@ -230,6 +231,8 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   const model = v.model ?? env("IDEOGRAM4_MODEL");
   const embedded = model === undefined && v.quantization === undefined;
   const { width, height, seed, sampling, plan, planName } = imageRequestFromFlags(v, embedded);
+  const sizeWarning = sizeAdvice(width, height);
+  if (sizeWarning) io.stderr(`warning: ${sizeWarning}`);
   const output = v.output!;
   if (!dryRun) await checkOutputPath(output);
 
@@ -468,10 +471,7 @@ async function dryRunReport(
   );
   for (const line of formatPlan(check.footprint, plan)) io.stdout(line);
   if (!plan.fits) {
-    io.stderr(
-      `dry run: the plan needs ${formatBytes(plan.peakBytes)} of GPU memory at its peak, but ` +
-        `--gpu-memory leaves ${formatBytes(plan.usableBytes)} usable`,
-    );
+    io.stderr(`dry run: ${plan.refusal}`);
     return 1;
   }
   return 0;

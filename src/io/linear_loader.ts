@@ -12,7 +12,7 @@
  * Packed bytes stay views over the file (zero copy); only the small per-block
  * or per-row scales are decoded to f32 here.
  */
-import type { HostLinear } from "./host_linear.ts";
+import { type HostLinear, torchBf16Decode } from "./host_linear.ts";
 import { numelOf, shapeText, type TensorInfo, type TensorStore } from "./tensor_store.ts";
 
 /** A Linear weight's stored format: `"dense"`, `"nf4"` or `"fp8"`. */
@@ -61,6 +61,16 @@ export function linearFormat(store: TensorStore, name: string): LinearFormat {
   }
 }
 
+/** How {@link loadHostLinear} decodes. */
+export interface LinearLoadOptions {
+  /**
+   * Decode as the bf16 reference does (fp8 row scales and fp8 / nf4 decoded
+   * values rounded to bf16, see `torchBf16Decode`). Default false here: the
+   * models' loaders turn it on with their `torchBf16` switch.
+   */
+  torchBf16?: boolean;
+}
+
 /**
  * Loads Linear weight `name` (the full key, e.g. `layers.0.attention.qkv.weight`)
  * as a {@link HostLinear}; with `expected` = `[out, in]` the shape is checked.
@@ -69,14 +79,24 @@ export async function loadHostLinear(
   store: TensorStore,
   name: string,
   expected?: readonly [number, number],
+  opts: LinearLoadOptions = {},
+): Promise<HostLinear> {
+  const w = await loadStored(store, name, expected);
+  return opts.torchBf16 ? torchBf16Decode(w) : w;
+}
+
+function loadStored(
+  store: TensorStore,
+  name: string,
+  expected?: readonly [number, number],
 ): Promise<HostLinear> {
   switch (linearFormat(store, name)) {
     case "dense":
-      return await loadDense(store, name, expected);
+      return loadDense(store, name, expected);
     case "fp8":
-      return await loadFp8(store, name, expected);
+      return loadFp8(store, name, expected);
     case "nf4":
-      return await loadNf4(store, name, expected);
+      return loadNf4(store, name, expected);
   }
 }
 

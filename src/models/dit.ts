@@ -30,8 +30,11 @@
  *   parameter dtype; an error up to 2^-9 · 1e4 ≈ 20 rad in the highest time
  *   frequency) and (2) casts the `inv_freq` buffer to bf16 (`model.to(bf16)`,
  *   the nf4 loader's buffer cast), which at image positions ≈ 65536 moves the
- *   text↔image rotation angles by many radians. Both are systematic, so they
- *   are reproduced by default; `torchBf16: false` gives the exact formulas.
+ *   text↔image rotation angles by many radians, and (3) decodes quantized
+ *   weights into bf16: fp8 as `fp8.to(bf16) · weight_scale.to(bf16)` (a
+ *   per-row gain error of up to 0.2 %), nf4 as bitsandbytes' bf16
+ *   `dequantize_4bit` (`torchBf16Decode` in host_linear.ts). All are
+ *   reproduced by default; `torchBf16: false` gives the exact formulas.
  *   (The many ordinary bf16 roundings of activations are not reproduced.)
  *
  * The whole forward is recorded without a readback; weights stay compressed
@@ -52,7 +55,13 @@ import { attention } from "../ops/attention.ts";
 import type { ActDType } from "../ops/common.ts";
 import { copyRows, sliceRows } from "../ops/dit_rows.ts";
 import { binary, unary } from "../ops/elementwise.ts";
-import { linear, type LinearGpuFormat, type LinearWeight, uploadLinear } from "../ops/linear.ts";
+import {
+  gpuFormat,
+  linear,
+  type LinearGpuFormat,
+  type LinearWeight,
+  uploadLinear,
+} from "../ops/linear.ts";
 import { layerNorm, rmsNorm, rmsNormGatedResidual, rmsNormModulate } from "../ops/norm.ts";
 import { type GpuRopeTables, rmsNormRope, ropeTables, uploadRopeTables } from "../ops/rope.ts";
 import { sinusoidEmbedding } from "../ops/timestep.ts";
@@ -108,7 +117,7 @@ export interface DiTLoadOptions {
    * (≈ 0.1 GB in nf4); a forward with features is then an error.
    */
   textConditioning?: boolean;
-  /** Reproduce the bf16 reference's `t` and rope `inv_freq` rounding (default true; see above). */
+  /** Reproduce the bf16 reference's `t`, rope `inv_freq` and weight-decode rounding (default true; see above). */
   torchBf16?: boolean;
   /** Label prefix of the GPU buffers (default `dit`). */
   name?: string;
@@ -274,12 +283,13 @@ export class DiT {
       const text = opts.textConditioning ?? true;
       const formats = new Set<LinearGpuFormat>();
       const up = new Uploader(ctx, uploaded, formats);
-      const host = await loadDiTHostGlobals(store, config, prefix, { text });
+      const torchBf16 = opts.torchBf16 ?? true;
+      const host = await loadDiTHostGlobals(store, config, prefix, { text, torchBf16 });
       const globals = uploadGlobals(up, host, name);
       if (residency === "stream") {
         const hostLayers: DiTLayerHost[] = [];
         for (let i = 0; i < config.numLayers; i++) {
-          hostLayers.push(await loadDiTHostLayer(store, config, prefix, i));
+          hostLayers.push(await loadDiTHostLayer(store, config, prefix, i, { torchBf16 }));
         }
         blocks = StreamedDiTBlocks.build(ctx, hostLayers, {
           name,
@@ -287,13 +297,13 @@ export class DiT {
         });
         for (const l of hostLayers) {
           for (const w of [l.qkv, l.o, l.w1, l.w2, l.w3, l.mod.w]) {
-            formats.add(w.format === "dense" ? w.dtype : w.format);
+            formats.add(gpuFormat(w));
           }
         }
       } else {
         const layers: DiTGpuLayer[] = [];
         for (let i = 0; i < config.numLayers; i++) {
-          const l = await loadDiTHostLayer(store, config, prefix, i);
+          const l = await loadDiTHostLayer(store, config, prefix, i, { torchBf16 });
           layers.push(uploadLayer(up, l, `${name}.layers.${i}`));
         }
         blocks = new ResidentDiTBlocks(layers);
@@ -303,7 +313,7 @@ export class DiT {
         ctx,
         config,
         activations,
-        opts.torchBf16 ?? true,
+        torchBf16,
         text,
         formats,
         residency,

@@ -19,7 +19,7 @@
  */
 import type { GpuContext } from "../gpu/context.ts";
 import type { HostLinear } from "../io/host_linear.ts";
-import { type LinearGpuFormat, LinearWeight } from "../ops/linear.ts";
+import { gpuFormat, type LinearGpuFormat, LinearWeight } from "../ops/linear.ts";
 import {
   type DiTBlocks,
   type DiTGpuLayer,
@@ -149,7 +149,7 @@ export class StreamedDiTBlocks implements DiTBlocks {
       };
       const lin = (p: NamedLinear): PlannedLinear => ({
         label: p.label,
-        format: p.w.format === "dense" ? p.w.dtype : p.w.format,
+        format: gpuFormat(p.w),
         out: p.w.out,
         in: p.w.in,
         nf4Block: p.w.format === "nf4" ? p.w.blocksize : 0,

@@ -15,7 +15,12 @@
  * `qkv`, `o`, `w1..w3` have no bias; every other Linear has one.
  */
 import type { HostLinear } from "../io/host_linear.ts";
-import { loadHostLinear, loadHostTensorF32, NF4_STATE_SUFFIX } from "../io/linear_loader.ts";
+import {
+  type LinearLoadOptions,
+  loadHostLinear,
+  loadHostTensorF32,
+  NF4_STATE_SUFFIX,
+} from "../io/linear_loader.ts";
 import { shapeText, type TensorStore } from "../io/tensor_store.ts";
 import type { DiTConfig, DiTInferred, InferredSize } from "./dit_config.ts";
 
@@ -163,16 +168,29 @@ async function affine(
   module: string,
   out: number,
   inF: number,
+  opts: LinearLoadOptions,
 ): Promise<HostAffine> {
   return {
-    w: await loadHostLinear(store, `${module}.weight`, [out, inF]),
+    w: await loadHostLinear(store, `${module}.weight`, [out, inF], opts),
     bias: await vec(store, `${module}.bias`, out),
   };
 }
 
-export interface DiTGlobalsOptions {
+export interface DiTLayerOptions {
+  /**
+   * Decode fp8 / nf4 weights as the bf16 reference does (`torchBf16Decode`;
+   * default true: the DiT's bf16-parity switch, `DiTLoadOptions.torchBf16`).
+   */
+  torchBf16?: boolean;
+}
+
+export interface DiTGlobalsOptions extends DiTLayerOptions {
   /** Load `llm_cond_norm` / `llm_cond_proj` (default true; the unconditional pass never uses them). */
   text?: boolean;
+}
+
+function linearOptions(opts: DiTLayerOptions): LinearLoadOptions {
+  return { torchBf16: opts.torchBf16 ?? true };
 }
 
 /** Everything outside the blocks, every shape checked. */
@@ -184,16 +202,17 @@ export async function loadDiTHostGlobals(
 ): Promise<DiTHostGlobals> {
   const p = prefix, e = c.embDim;
   const text = opts.text ?? true;
+  const lo = linearOptions(opts);
   return {
-    inputProj: await affine(store, `${p}input_proj`, e, c.inChannels),
+    inputProj: await affine(store, `${p}input_proj`, e, c.inChannels, lo),
     llmNorm: text ? await vec(store, `${p}llm_cond_norm.weight`, c.llmFeaturesDim) : undefined,
-    llmProj: text ? await affine(store, `${p}llm_cond_proj`, e, c.llmFeaturesDim) : undefined,
-    tIn: await affine(store, `${p}t_embedding.mlp_in`, e, e),
-    tOut: await affine(store, `${p}t_embedding.mlp_out`, e, e),
-    adaln: await affine(store, `${p}adaln_proj`, c.adanlnDim, e),
+    llmProj: text ? await affine(store, `${p}llm_cond_proj`, e, c.llmFeaturesDim, lo) : undefined,
+    tIn: await affine(store, `${p}t_embedding.mlp_in`, e, e, lo),
+    tOut: await affine(store, `${p}t_embedding.mlp_out`, e, e, lo),
+    adaln: await affine(store, `${p}adaln_proj`, c.adanlnDim, e, lo),
     indicator: (await loadHostTensorF32(store, `${p}embed_image_indicator.weight`, [2, e])).data,
-    finalLinear: await affine(store, `${p}final_layer.linear`, c.inChannels, e),
-    finalMod: await affine(store, `${p}final_layer.adaln_modulation`, e, c.adanlnDim),
+    finalLinear: await affine(store, `${p}final_layer.linear`, c.inChannels, e, lo),
+    finalMod: await affine(store, `${p}final_layer.adaln_modulation`, e, c.adanlnDim, lo),
   };
 }
 
@@ -203,10 +222,12 @@ export async function loadDiTHostLayer(
   c: DiTConfig,
   prefix: string,
   i: number,
+  opts: DiTLayerOptions = {},
 ): Promise<DiTLayerHost> {
   const l = `${prefix}layers.${i}.`, e = c.embDim, f = c.intermediateSize, d = c.headDim;
+  const lo = linearOptions(opts);
   const lin = (name: string, out: number, inF: number) =>
-    loadHostLinear(store, `${l}${name}.weight`, [out, inF]);
+    loadHostLinear(store, `${l}${name}.weight`, [out, inF], lo);
   return {
     qkv: await lin("attention.qkv", 3 * e, e),
     o: await lin("attention.o", e, e),
@@ -219,7 +240,7 @@ export async function loadDiTHostLayer(
     attnNorm2: await vec(store, `${l}attention_norm2.weight`, e),
     ffnNorm1: await vec(store, `${l}ffn_norm1.weight`, e),
     ffnNorm2: await vec(store, `${l}ffn_norm2.weight`, e),
-    mod: await affine(store, `${l}adaln_modulation`, 4 * e, c.adanlnDim),
+    mod: await affine(store, `${l}adaln_modulation`, 4 * e, c.adanlnDim, lo),
   };
 }
 
@@ -233,7 +254,7 @@ export async function loadDiTHostWeights(
   const globals = await loadDiTHostGlobals(store, config, prefix, opts);
   const layers: DiTLayerHost[] = [];
   for (let i = 0; i < config.numLayers; i++) {
-    layers.push(await loadDiTHostLayer(store, config, prefix, i));
+    layers.push(await loadDiTHostLayer(store, config, prefix, i, opts));
   }
   return { ...globals, config, prefix, layers };
 }

@@ -38,6 +38,13 @@ export interface Qwen3LoadOptions {
   activations?: ActDType;
   /** Required when loading from a {@link TensorStore} instead of a folder. */
   config?: Qwen3Config;
+  /**
+   * bf16 parity (default true): decode fp8 and nf4 weights as the bf16
+   * reference does, fp8 row scales and every decoded value rounded to bf16
+   * (`torchBf16Decode`; the DiT's switch of the same name); false decodes
+   * them exactly in f32.
+   */
+  torchBf16?: boolean;
   /** Default: the registered platform. */
   platform?: Platform;
 }
@@ -114,7 +121,7 @@ export class Qwen3TextEncoder {
       config = opts.config;
     }
     try {
-      const host = await loadQwen3HostWeights(store, config);
+      const host = await loadQwen3HostWeights(store, config, { torchBf16: opts.torchBf16 });
       const activations = opts.activations ?? "f32";
       if (activations === "f16" && !ctx.features.f16) {
         throw new Error("Qwen3TextEncoder: f16 activations need an adapter with shader-f16");

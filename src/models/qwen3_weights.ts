@@ -67,10 +67,20 @@ export function layersNeeded(): number {
 const EMBED_DTYPES: Record<string, HostTableDType> = { F32: "f32", F16: "f16", BF16: "bf16" };
 
 /** Loads the embedding table and layers 0 … last tap, checking every shape. */
+export interface Qwen3WeightOptions {
+  /**
+   * Decode fp8 / nf4 weights as the bf16 reference does (`torchBf16Decode`;
+   * default true, like the DiT's `torchBf16`).
+   */
+  torchBf16?: boolean;
+}
+
 export async function loadQwen3HostWeights(
   store: TensorStore,
   config: Qwen3Config,
+  opts: Qwen3WeightOptions = {},
 ): Promise<Qwen3HostWeights> {
+  const lo = { torchBf16: opts.torchBf16 ?? true };
   const prefix = findQwen3Prefix(store);
   const { hiddenSize: hid, headDim: d, numHeads, numKvHeads, intermediateSize: inter } = config;
 
@@ -97,7 +107,7 @@ export async function loadQwen3HostWeights(
     const vec = async (name: string, n: number) =>
       (await loadHostTensorF32(store, l + name, [n])).data;
     const lin = (name: string, out: number, inF: number) =>
-      loadHostLinear(store, `${l}${name}.weight`, [out, inF]);
+      loadHostLinear(store, `${l}${name}.weight`, [out, inF], lo);
     layers.push({
       inputNorm: await vec("input_layernorm.weight", hid),
       q: await lin("self_attn.q_proj", numHeads * d, hid),

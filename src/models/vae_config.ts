@@ -1,10 +1,15 @@
 /**
- * The Flux2 KL autoencoder's decoder configuration (spec §6), read from
- * `vae/config.json` in the diffusers `AutoencoderKLFlux2` layout. A missing
- * file or missing key takes the Flux2 value (the public reference builds the
- * autoencoder from fixed parameters and ignores the file), so only what a
- * file states differently changes the model; tests use that to build tiny
- * decoders with few channels.
+ * The Flux2 KL autoencoder's decoder configuration (spec §6). Upstream
+ * builds the autoencoder from fixed parameters (our {@link FLUX2_VAE_DECODER})
+ * and never reads `vae/config.json`, so a folder needs none: what the
+ * weights' shapes determine (`block_out_channels`, `layers_per_block`,
+ * `latent_channels`, `out_channels`) is read from them
+ * ({@link resolveVaeConfig}), the rest (`norm_num_groups`, the mid-block
+ * attention, `post_quant_conv`) comes from a `config.json` in the diffusers
+ * `AutoencoderKLFlux2` layout when there is one, else from the Flux2 values.
+ * A `config.json` value that disagrees with the shapes is an error naming
+ * the key, both values and the tensor. Tests use `config.json` to build tiny
+ * decoders with few channels and groups.
  *
  * Diffusers' decoder walks `block_out_channels` backwards: `up_blocks.i` has
  * `reversed[i]` channels and `layers_per_block + 1` resnets, and every block
@@ -87,14 +92,7 @@ function isObject(v: unknown): v is Json {
 
 /** Parses the text of `vae/config.json`; `file` names it in errors. */
 export function parseVaeConfig(text: string, file: string): VaeDecoderConfig {
-  let root: unknown;
-  try {
-    root = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : e})`);
-  }
-  if (!isObject(root)) throw new Error(`${file}: not a JSON object`);
-  return vaeConfigFromJson(root, file);
+  return vaeConfigFromJson(parseVaeConfigJson(text, file), file);
 }
 
 /** Reads the decoder's fields from a parsed config, Flux2 values where absent. */
@@ -155,6 +153,63 @@ export function vaeConfigFromJson(cfg: Json, file: string): VaeDecoderConfig {
   };
   checkVaeConfig(config, file);
   return config;
+}
+
+/** A size the weights determine, with the tensor it was read from (for errors). */
+export interface VaeInferredSize<T> {
+  value: T;
+  /** e.g. `vae/x.safetensors: tensor 'decoder.conv_in.weight' [512, 32, 3, 3]`. */
+  source: string;
+}
+
+/** What the decoder's tensor shapes determine (see `inferVaeShapes` in vae_weights.ts). */
+export interface VaeInferred {
+  blockOutChannels: VaeInferredSize<number[]>;
+  layersPerBlock: VaeInferredSize<number>;
+  latentChannels: VaeInferredSize<number>;
+  outChannels: VaeInferredSize<number>;
+}
+
+/**
+ * The config of a decoder whose shapes are `inferred`: those sizes, checked
+ * against `declared` (a parsed `config.json`, `{}` without one; `file` names
+ * it), plus the declared or Flux2 values of everything else.
+ */
+export function resolveVaeConfig(
+  declared: Json,
+  inferred: VaeInferred,
+  file = "config.json",
+): VaeDecoderConfig {
+  const keys: [keyof VaeInferred, string][] = [
+    ["blockOutChannels", "block_out_channels"],
+    ["layersPerBlock", "layers_per_block"],
+    ["latentChannels", "latent_channels"],
+    ["outChannels", "out_channels"],
+  ];
+  const merged: Json = { ...declared };
+  for (const [field, key] of keys) {
+    const got = inferred[field], want = declared[key];
+    if (want !== undefined && want !== null && JSON.stringify(want) !== JSON.stringify(got.value)) {
+      throw new Error(
+        `${file}: "${key}" is ${JSON.stringify(want)}, but the weights have ` +
+          `${JSON.stringify(got.value)} (${got.source})`,
+      );
+    }
+    merged[key] = got.value;
+  }
+  return vaeConfigFromJson(merged, file);
+}
+
+/** Parses a `config.json` text to its object (for {@link resolveVaeConfig}). */
+export function parseVaeConfigJson(text: string, file: string): Json {
+  let root: unknown;
+  try {
+    root = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : e})`);
+  }
+  if (!isObject(root)) throw new Error(`${file}: not a JSON object`);
+  return root;
 }
 
 /** Checks what the kernels need: whole groups, an attention width the kernel takes. */

@@ -43,8 +43,6 @@ import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import { type Band, BandedMap, planBands, type RowRange } from "./vae_bands.ts";
 import {
-  FLUX2_VAE_DECODER,
-  parseVaeConfig,
   type VaeDecoderConfig,
   vaeMidChannels,
   vaeScaleFactor,
@@ -55,6 +53,7 @@ import {
   type HostGroupNorm,
   type HostResnet,
   loadVaeDecoderWeights,
+  vaeConfigFor,
   type VaeDecoderWeights,
 } from "./vae_weights.ts";
 
@@ -77,7 +76,7 @@ export interface VaeDecoderOptions extends VaeDecodeOptions {
   dtype?: ActDType;
   /** Conv weight storage; default: the activation dtype. */
   weightDtype?: ActDType;
-  /** Config when loading from a tensor store (a folder's `config.json` wins otherwise). */
+  /** The config to use instead of the one read from the weights and `config.json`. */
   config?: VaeDecoderConfig;
   /** Default: the registered platform. */
   platform?: Platform;
@@ -436,30 +435,29 @@ export class VaeDecoder {
 }
 
 /**
- * Loads the decoder from a `vae/` folder (`config.json`, optional: Flux2
- * values where absent, and `diffusion_pytorch_model.safetensors` or an index),
- * or from an open tensor store (`opts.config`, default Flux2). Reads only the
- * decoder's tensors, checks every shape, uploads, and closes what it opened.
+ * Loads the decoder from a `vae/` folder (`diffusion_pytorch_model.safetensors`
+ * or an index, and an optional `config.json`) or from an open tensor store;
+ * without `opts.config` the config is `vaeConfigFor` the weights (sizes from
+ * the shapes, the rest from `config.json` or the Flux2 values). Reads only
+ * the decoder's tensors, checks every shape, uploads, and closes what it opened.
  */
 export async function loadVaeDecoder(
   ctx: GpuContext,
   source: string | TensorStore,
   opts: VaeDecoderOptions = {},
 ): Promise<VaeDecoder> {
-  let store: TensorStore, config: VaeDecoderConfig, owned: TensorStore | undefined;
+  let store: TensorStore, owned: TensorStore | undefined;
+  let configText: string | undefined, configPath: string | undefined;
   if (typeof source === "string") {
     const p = opts.platform ?? currentPlatform();
-    const configPath = p.join(source, "config.json");
-    config = opts.config ??
-      (await p.exists(configPath)
-        ? parseVaeConfig(await p.readText(configPath), configPath)
-        : FLUX2_VAE_DECODER);
+    configPath = p.join(source, "config.json");
+    if (!opts.config && await p.exists(configPath)) configText = await p.readText(configPath);
     store = owned = await Checkpoint.open(source, { stem: VAE_WEIGHTS_STEM, platform: p });
   } else {
     store = source;
-    config = opts.config ?? FLUX2_VAE_DECODER;
   }
   try {
+    const config = opts.config ?? vaeConfigFor(store, configText, configPath);
     const host = await loadVaeDecoderWeights(store, config);
     return VaeDecoder.fromWeights(ctx, host, opts);
   } finally {

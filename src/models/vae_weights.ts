@@ -13,7 +13,14 @@
 import { Checkpoint } from "../io/checkpoint.ts";
 import { loadHostTensorF32 } from "../io/linear_loader.ts";
 import { closestName, shapeText, type TensorStore } from "../io/tensor_store.ts";
-import { type VaeDecoderConfig, vaeMidChannels, vaeUpBlocks } from "./vae_config.ts";
+import {
+  parseVaeConfigJson,
+  resolveVaeConfig,
+  type VaeDecoderConfig,
+  type VaeInferred,
+  vaeMidChannels,
+  vaeUpBlocks,
+} from "./vae_config.ts";
 
 /** A conv as stored: PyTorch `[Cout, Cin, k, k]` weight and `[Cout]` bias, f32. */
 export interface HostConv {
@@ -198,4 +205,66 @@ export async function loadVaeDecoderWeights(
     normOut: await norm(store, `${d}conv_norm_out`, top),
     convOut: await conv(store, `${d}conv_out`, config.outChannels, top, 3),
   };
+}
+
+/** A 4-D conv weight's shape, the tensor required to exist; `source` for errors. */
+function convShape(store: TensorStore, name: string): { shape: number[]; source: string } {
+  need(store, name);
+  const info = store.info(name);
+  if (info.shape.length !== 4) {
+    throw new Error(
+      `${info.file}: tensor '${name}' has shape ${shapeText(info.shape)}; expected a conv ` +
+        `weight [Cout, Cin, k, k]`,
+    );
+  }
+  return { shape: info.shape, source: `${info.file}: tensor '${name}' ${shapeText(info.shape)}` };
+}
+
+/**
+ * The decoder sizes the tensor shapes determine (diffusers names): the up
+ * blocks' widths (`decoder.up_blocks.i.resnets.0.conv1`, reversed into
+ * `block_out_channels`), resnets per up block (`layers_per_block + 1`), the
+ * latent channels (`decoder.conv_in`) and the image channels
+ * (`decoder.conv_out`). Every other shape is then checked by
+ * {@link loadVaeDecoderWeights}.
+ */
+export function inferVaeShapes(store: TensorStore): VaeInferred {
+  const d = "decoder.up_blocks.";
+  const widths: number[] = [];
+  let first = "";
+  for (let i = 0; i === 0 || store.has(`${d}${i}.resnets.0.conv1.weight`); i++) {
+    const c = convShape(store, `${d}${i}.resnets.0.conv1.weight`);
+    widths.push(c.shape[0]);
+    if (i === 0) first = c.source;
+  }
+  let resnets = 0;
+  while (store.has(`${d}0.resnets.${resnets}.conv1.weight`)) resnets++;
+  const convIn = convShape(store, "decoder.conv_in.weight");
+  const convOut = convShape(store, "decoder.conv_out.weight");
+  const upBlocks = `${widths.length} up blocks, widths from ${first} onwards`;
+  return {
+    blockOutChannels: { value: widths.reverse(), source: upBlocks },
+    layersPerBlock: {
+      value: resnets - 1,
+      source: `${resnets} tensors 'decoder.up_blocks.0.resnets.N.conv1.weight'`,
+    },
+    latentChannels: { value: convIn.shape[1], source: convIn.source },
+    outChannels: { value: convOut.shape[0], source: convOut.source },
+  };
+}
+
+/**
+ * The decoder's config for a store: shapes from the tensors, the rest from
+ * `configText` (a `vae/config.json`, named `file`) or the Flux2 values.
+ */
+export function vaeConfigFor(
+  store: TensorStore,
+  configText?: string,
+  file = "config.json",
+): VaeDecoderConfig {
+  if (configText === undefined) {
+    const where = `${filesOf(store)} (no config.json: upstream's Flux2 values)`;
+    return resolveVaeConfig({}, inferVaeShapes(store), where);
+  }
+  return resolveVaeConfig(parseVaeConfigJson(configText, file), inferVaeShapes(store), file);
 }

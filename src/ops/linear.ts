@@ -17,10 +17,22 @@ import { composeWgsl } from "../gpu/wgsl.ts";
 import type { HostLinear } from "../io/host_linear.ts";
 import { actType, assertActivation } from "./common.ts";
 
-/** Storage format of a weight on the GPU (the `FORMAT` constant of the shader). */
-export type LinearGpuFormat = "f32" | "f16" | "bf16" | "nf4" | "fp8";
+/**
+ * Storage format of a weight on the GPU (the `FORMAT` constant of the
+ * shader); `fp8_bf16` and `nf4_bf16` decode as the bf16 reference does
+ * (`torchBf16` of the host weight: values rounded to bf16 after scaling).
+ */
+export type LinearGpuFormat = "f32" | "f16" | "bf16" | "nf4" | "fp8" | "fp8_bf16" | "nf4_bf16";
 
-const FORMAT_CODE: Record<LinearGpuFormat, number> = { f32: 0, f16: 1, bf16: 2, nf4: 3, fp8: 4 };
+const FORMAT_CODE: Record<LinearGpuFormat, number> = {
+  f32: 0,
+  f16: 1,
+  bf16: 2,
+  nf4: 3,
+  fp8: 4,
+  fp8_bf16: 5,
+  nf4_bf16: 6,
+};
 
 /** Tile shape: 64×64 outputs per workgroup of 16×16 threads, 4×4 each. */
 const TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 } as const;
@@ -105,8 +117,11 @@ function halfBytesPerElement(w: HostLinear): number {
   return w.dtype === "f32" ? 8 : 4;
 }
 
-function gpuFormat(w: HostLinear): LinearGpuFormat {
-  return w.format === "dense" ? w.dtype : w.format;
+/** The shader format a host weight is uploaded as. */
+export function gpuFormat(w: HostLinear): LinearGpuFormat {
+  if (w.format === "fp8") return w.torchBf16 ? "fp8_bf16" : "fp8";
+  if (w.format === "nf4") return w.torchBf16 ? "nf4_bf16" : "nf4";
+  return w.dtype;
 }
 
 /**

@@ -34,14 +34,9 @@ import {
 } from "../models/dit_weights.ts";
 import { parseQwen3Config, QWEN3_TAP_LAYERS, type Qwen3Config } from "../models/qwen3_config.ts";
 import { loadQwen3HostWeights } from "../models/qwen3_weights.ts";
-import {
-  FLUX2_VAE_DECODER,
-  parseVaeConfig,
-  type VaeDecoderConfig,
-  vaeScaleFactor,
-} from "../models/vae_config.ts";
+import { type VaeDecoderConfig, vaeScaleFactor } from "../models/vae_config.ts";
 import { VAE_WEIGHTS_STEM } from "../models/vae_decoder.ts";
-import { loadVaeDecoderWeights } from "../models/vae_weights.ts";
+import { loadVaeDecoderWeights, vaeConfigFor } from "../models/vae_weights.ts";
 import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import { loadTokenizer } from "../text/load.ts";
@@ -55,7 +50,7 @@ import {
   type VaeFootprint,
   vaeFootprint,
 } from "./memory_footprint.ts";
-import { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
+import { COMPONENT_FOLDERS, LATENT_CHANNELS, missingComponentFiles } from "./layout.ts";
 
 /** Problems listed per component before the rest is summarised. */
 export const MAX_PROBLEMS_PER_COMPONENT = 8;
@@ -255,22 +250,21 @@ export async function checkDiT(
   });
 }
 
-/** `vae/`: config (Flux2 where absent) and every decoder tensor it implies. */
+/** `vae/`: sizes from the shapes, optional `config.json` checked against them, every decoder tensor. */
 export async function checkVae(
   folder: string,
   p: Platform = currentPlatform(),
   actBytes: 2 | 4 = 4,
 ): Promise<ComponentCheck<VaeDecoderConfig, VaeFootprint>> {
   const configPath = p.join(folder, "config.json");
-  let config: VaeDecoderConfig;
+  let configText: string | undefined;
   try {
-    config = await p.exists(configPath)
-      ? parseVaeConfig(await p.readText(configPath), configPath)
-      : FLUX2_VAE_DECODER;
+    if (await p.exists(configPath)) configText = await p.readText(configPath);
   } catch (e) {
     return { folder, problems: [message(e)] };
   }
   return await withStore(p, folder, VAE_WEIGHTS_STEM, async (store, check) => {
+    const config = vaeConfigFor(store, configText, configPath);
     await loadVaeDecoderWeights(store, config);
     check.config = config;
     check.footprint = vaeFootprint(config, actBytes);
@@ -323,13 +317,10 @@ export async function checkCheckpoint(
 ): Promise<CheckpointCheck> {
   const p = opts.platform ?? currentPlatform();
   const problems: string[] = [];
-  const present = new Set<string>();
-  for (const folder of COMPONENT_FOLDERS) {
-    const marker = folder === "tokenizer" ? "tokenizer.json" : "config.json";
-    if (await p.exists(p.join(dir, folder, marker))) present.add(folder);
-    else {problems.push(
-        `${dir}: missing ${folder}/${marker} (not an Ideogram 4 checkpoint folder?)`,
-      );}
+  const present = new Set<string>(COMPONENT_FOLDERS);
+  for (const file of await missingComponentFiles(p, dir)) {
+    present.delete(file.slice(0, file.indexOf("/")));
+    problems.push(`${dir}: missing ${file} (not an Ideogram 4 checkpoint folder?)`);
   }
   let promptTokens: number | undefined;
   let tokenizer: Qwen3Tokenizer | undefined;

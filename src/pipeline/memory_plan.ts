@@ -85,7 +85,11 @@ export interface PlanRequest {
   keepTextEncoder?: boolean;
   /** Bytes per activation value: 4 (f32, the default) or 2 (f16). */
   activationBytes?: 2 | 4;
-  /** Storage binding limit for the VAE's bands (default {@link DEFAULT_PLAN_BINDING_BYTES}). */
+  /**
+   * The adapter's storage binding limit (`maxStorageBufferBindingSize`): the
+   * VAE's bands are cut to it and no single buffer may exceed it (default
+   * {@link DEFAULT_PLAN_BINDING_BYTES}).
+   */
   maxBindingBytes?: number;
   /** Fraction of the budget held back (default {@link DEFAULT_RESERVE_FRACTION}). */
   reserveFraction?: number;
@@ -125,8 +129,12 @@ export interface MemoryPlan {
   stages: StagePlan[];
   /** The largest stage's bytes. */
   peakBytes: number;
-  /** Peak ≤ usable. */
+  /** The largest single activation buffer, and which it is (it must fit one binding). */
+  largestBuffer: { bytes: number; what: string };
+  /** Peak ≤ usable and the largest buffer ≤ the binding limit. */
   fits: boolean;
+  /** Why the request cannot run, in words for the user (undefined when it fits). */
+  refusal?: string;
 }
 
 // ---- activations
@@ -159,6 +167,41 @@ export function ditActivationBytes(s: DiTShape, ltxt: number, limg: number, act 
   const entry = ltxt > 0 ? ltxt * (s.llmFeaturesDim + e) + L * e + limg * e : limg * e;
   const block = L * Math.max(6 * e, e + 3 * f);
   return act * Math.max(entry, block);
+}
+
+/**
+ * The largest single activation buffer of a generation, which must fit in
+ * one storage binding (nothing here is split into parts): the DiTs' FFN and
+ * q / k / v activations over all tokens, and the VAE mid block's attention
+ * inputs over every latent pixel (one head; the VAE's other maps are cut
+ * into row bands that fit). The text encoder's are bounded by the prompt
+ * limit, not the image size.
+ */
+export function largestActivation(
+  m: ModelFootprint,
+  ltxt: number,
+  limg: number,
+  latentPixels: number,
+  act = 4,
+): { bytes: number; what: string } {
+  const L = ltxt + limg, c = m.cond.shape, u = m.uncond.shape;
+  const mid = m.vae.config.blockOutChannels[m.vae.config.blockOutChannels.length - 1];
+  const candidates = [
+    {
+      bytes: act * L * c.intermediateSize,
+      what: `transformer FFN activation [${L}, ${c.intermediateSize}]`,
+    },
+    { bytes: act * L * c.embDim, what: `transformer activation [${L}, ${c.embDim}]` },
+    {
+      bytes: act * limg * u.intermediateSize,
+      what: `unconditional FFN activation [${limg}, ${u.intermediateSize}]`,
+    },
+    {
+      bytes: act * latentPixels * mid,
+      what: `VAE mid-block attention input [${latentPixels}, ${mid}]`,
+    },
+  ];
+  return candidates.reduce((a, b) => b.bytes > a.bytes ? b : a);
 }
 
 /** Bytes of the two rope tables (cos, sin `[L, headDim/2]` f32) of one sequence layout. */
@@ -318,6 +361,24 @@ export function planMemory(m: ModelFootprint, req: PlanRequest): MemoryPlan {
     stage("decode", te + (freeTransformersBeforeDecode ? 0 : dits) + m.vae.gpuBytes, vaeAct),
   ];
   const peakBytes = Math.max(...stages.map((s) => s.bytes));
+  const sf = vaeScaleFactor(m.vae.config);
+  const largestBuffer = largestActivation(
+    m,
+    ltxt,
+    limg,
+    (r.width / sf) * (r.height / sf),
+    act,
+  );
+  const size = `${r.width}x${r.height}`;
+  const refusal = largestBuffer.bytes > r.maxBindingBytes
+    ? `${size} needs one ${largestBuffer.what} buffer of ${formatBytes(largestBuffer.bytes)}, ` +
+      `above the adapter's largest storage buffer (${formatBytes(r.maxBindingBytes)}); ` +
+      `pick a smaller size`
+    : peakBytes > usableBytes
+    ? `${size} with ${ltxt} prompt tokens needs about ${formatBytes(peakBytes)} of GPU memory ` +
+      `even with streaming; the budget leaves ${formatBytes(usableBytes)} (raise the budget, ` +
+      `e.g. --gpu-memory, or pick a smaller size)`
+    : undefined;
   const streamed = (d: DiTFootprint, res: Residency) =>
     res === "stream" ? d.blockBytes.reduce((a, b) => a + b, 0) : 0;
   const uploadBytesPerStep = streamed(m.cond, residency.cond) +
@@ -335,7 +396,9 @@ export function planMemory(m: ModelFootprint, req: PlanRequest): MemoryPlan {
     freeTransformersBeforeDecode,
     stages,
     peakBytes,
-    fits: peakBytes <= usableBytes,
+    largestBuffer,
+    fits: refusal === undefined,
+    refusal,
   };
 }
 
@@ -390,6 +453,8 @@ export function formatPlan(m: ModelFootprint, p: MemoryPlan): string[] {
     lines.push("  the transformers are freed before decoding (they do not fit beside the VAE)");
   }
   lines.push(
+    `  largest buffer ${b(p.largestBuffer.bytes)} (${p.largestBuffer.what}) of ` +
+      `${b(r.maxBindingBytes)} per binding`,
     `  peak GPU memory ${b(p.peakBytes)} of ${b(p.usableBytes)} usable: ` +
       (p.fits ? "fits" : "does NOT fit"),
   );

@@ -21,10 +21,10 @@ import type { Platform } from "../platform/types.ts";
 import { loadTokenizer } from "../text/load.ts";
 import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
 import { checkCheckpoint } from "./checkpoint_check.ts";
-import { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
+import { COMPONENT_FOLDERS, LATENT_CHANNELS, missingComponentFiles } from "./layout.ts";
 import { latentNormTable } from "./latents.ts";
 import type { ModelFootprint } from "./memory_footprint.ts";
-import { formatBytes, type MemoryPlan, planMemory } from "./memory_plan.ts";
+import { type MemoryPlan, planMemory } from "./memory_plan.ts";
 import { gaussianNoise, randomSeed } from "./noise.ts";
 import {
   findNonFiniteWeights,
@@ -34,7 +34,7 @@ import {
 } from "./nonfinite.ts";
 import { resolveSampling, type SamplingOptions, type SamplingPlan } from "./presets.ts";
 import { eulerSteps } from "./schedule.ts";
-import { latentGrid, validateSize } from "./size.ts";
+import { latentGrid, sizeAdvice, validateSize } from "./size.ts";
 import { checkPrompt } from "../prompt/check.ts";
 
 export { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
@@ -123,7 +123,7 @@ export interface GenerateResult {
   tokens: number;
   /** The final latent tokens `[tokens, 128]` before decoding, with `returnLatents`. */
   latents?: Float32Array;
-  /** For the user: plain text instead of a JSON caption, caption issues let through. */
+  /** For the user: the plain-text prompt warning, caption issues let through, a size outside upstream's recommendation. */
   warnings: string[];
 }
 
@@ -178,11 +178,7 @@ export class Ideogram4Pipeline {
     opts: PipelineOptions = {},
   ): Promise<Ideogram4Pipeline> {
     const p = opts.platform ?? currentPlatform();
-    const missing: string[] = [];
-    for (const folder of COMPONENT_FOLDERS) {
-      const marker = folder === "tokenizer" ? "tokenizer.json" : "config.json";
-      if (!await p.exists(p.join(dir, folder, marker))) missing.push(`${folder}/${marker}`);
-    }
+    const missing = await missingComponentFiles(p, dir);
     if (missing.length > 0) {
       throw new Error(
         `${dir}: not an Ideogram 4 checkpoint folder; missing ${missing.join(", ")} ` +
@@ -292,6 +288,7 @@ export class Ideogram4Pipeline {
       budgetBytes,
       steps,
       keepTextEncoder: this.opts.keepTextEncoder,
+      maxBindingBytes: this.ctx.limits.maxStorageBufferBindingSize,
     });
   }
 
@@ -339,6 +336,8 @@ export class Ideogram4Pipeline {
       allowCaptionIssues: opts.allowCaptionIssues,
       allowHint: "set allowCaptionIssues",
     });
+    const sizeWarning = sizeAdvice(width, height);
+    if (sizeWarning) warnings.push(sizeWarning);
     const { gh, gw, tokens } = latentGrid(width, height);
     let seed: bigint | undefined;
     let noise = opts.initNoise;
@@ -364,14 +363,7 @@ export class Ideogram4Pipeline {
     if (this.opts.gpuBudgetBytes !== undefined) {
       memory = await this.planMemory(width, height, promptIds.length, plan.steps);
       this.opts.onPlan?.(memory);
-      if (!memory.fits) {
-        throw new Error(
-          `${width}x${height} with ${promptIds.length} prompt tokens needs about ` +
-            `${formatBytes(memory.peakBytes)} of GPU memory even with streaming; the budget ` +
-            `leaves ${formatBytes(memory.usableBytes)} (raise the budget, e.g. --gpu-memory, ` +
-            `or pick a smaller size)`,
-        );
-      }
+      if (!memory.fits) throw new Error(memory.refusal);
     }
 
     status("encoding the prompt");

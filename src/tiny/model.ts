@@ -14,9 +14,11 @@
  *
  * Deterministic: the same inputs give the same bytes. Portable (no Deno APIs).
  */
-import { writeSafetensors } from "../io/safetensors_writer.ts";
+import { writeSafetensors, writeShardedSafetensors } from "../io/safetensors_writer.ts";
+import { type DiTConfig, IDEOGRAM4_DIT } from "../models/dit_config.ts";
+import { FLUX2_VAE_DECODER } from "../models/vae_config.ts";
 import { tinyDitConfigJson, tinyDitTensors } from "./dit.ts";
-import { tinyQwen3Config, tinyQwen3Tensors } from "./qwen3.ts";
+import { type TinyFormat, tinyQwen3Config, tinyQwen3Tensors } from "./qwen3.ts";
 import { tinyVaeConfig, tinyVaeTensors } from "./vae.ts";
 
 /** Changes whenever the files below change (names the cache folder). */
@@ -54,34 +56,75 @@ export interface QwenTokenizerFiles {
 const text = (s: string) => new TextEncoder().encode(s);
 const json = (o: unknown) => text(JSON.stringify(o, null, 2) + "\n");
 
-/** Every file of the embedded model, by path relative to the checkpoint folder. */
-export function tinyModelFiles(tok: QwenTokenizerFiles): Map<string, Uint8Array> {
+/** Variants of the tiny checkpoint (tests); the defaults are the embedded model. */
+export interface TinyModelOptions {
+  /** Weight format of the text encoder and both DiTs (default nf4). */
+  format?: TinyFormat;
+  /**
+   * Sizes chosen so that everything tensor shapes cannot tell equals
+   * upstream's constants (DiT heads of 128, so MRoPE (24, 20, 20) fits, and
+   * norm eps 1e-5; VAE widths 32 and 64 in 32 groups): such a model runs
+   * without the DiTs' and the VAE's `config.json`, as upstream's layout allows.
+   */
+  upstreamConstants?: boolean;
+  /** Write `config.json` into transformer/, unconditional_transformer/ and vae/ (default true). */
+  configs?: boolean;
+  /** Both DiTs as `diffusion_pytorch_model.safetensors.index.json` + shards (default one file). */
+  shardedDiTs?: boolean;
+}
+
+/** DiT sizes whose unconfigurable values are upstream's (see {@link TinyModelOptions}). */
+export const TINY_UPSTREAM_DIT_DIMS: Partial<DiTConfig> = {
+  embDim: 128,
+  numHeads: 1,
+  intermediateSize: 192,
+  ropeTheta: IDEOGRAM4_DIT.ropeTheta,
+  mropeSection: IDEOGRAM4_DIT.mropeSection,
+  normEps: IDEOGRAM4_DIT.normEps,
+};
+
+/** VAE `config.json` overrides whose group count is upstream's. */
+export const TINY_UPSTREAM_VAE_CONFIG = {
+  block_out_channels: [32, 32, 64, 64],
+  norm_num_groups: FLUX2_VAE_DECODER.normGroups,
+};
+
+/** Every file of the embedded model (or a variant), by path relative to the checkpoint folder. */
+export function tinyModelFiles(
+  tok: QwenTokenizerFiles,
+  opts: TinyModelOptions = {},
+): Map<string, Uint8Array> {
+  const format = opts.format ?? "nf4", configs = opts.configs ?? true;
+  const dims = opts.upstreamConstants ? TINY_UPSTREAM_DIT_DIMS : undefined;
+  const vaeConfig = opts.upstreamConstants ? TINY_UPSTREAM_VAE_CONFIG : undefined;
   const files = new Map<string, Uint8Array>();
   files.set("tokenizer/tokenizer.json", text(tok.tokenizer));
   files.set("tokenizer/tokenizer_config.json", text(tok.config));
   // transformers gives chat_template.jinja precedence over the config's template.
   files.set("tokenizer/chat_template.jinja", text(TINY_CHAT_TEMPLATE));
 
-  const encoder = { format: "nf4" as const, seed: 401, vocab: QWEN3_VOCAB, lmHead: false };
-  files.set("text_encoder/config.json", json(tinyQwen3Config("nf4", false, QWEN3_VOCAB)));
+  const encoder = { format, seed: 401, vocab: QWEN3_VOCAB, lmHead: false };
+  files.set("text_encoder/config.json", json(tinyQwen3Config(format, false, QWEN3_VOCAB)));
   files.set("text_encoder/model.safetensors", writeSafetensors(tinyQwen3Tensors(encoder)));
 
+  const stem = "diffusion_pytorch_model";
   for (
     const [folder, seed] of [["transformer", 402], ["unconditional_transformer", 403]] as const
   ) {
-    const opts = { format: "nf4" as const, seed };
-    files.set(`${folder}/config.json`, json(tinyDitConfigJson({ config: "full" })));
-    files.set(
-      `${folder}/diffusion_pytorch_model.safetensors`,
-      writeSafetensors(tinyDitTensors(opts)),
-    );
+    const tensors = tinyDitTensors({ format, seed, dims });
+    if (configs) files.set(`${folder}/config.json`, json(tinyDitConfigJson({ dims })));
+    if (opts.shardedDiTs) {
+      for (const [name, bytes] of writeShardedSafetensors(tensors, { stem, shards: 2 })) {
+        files.set(`${folder}/${name}`, bytes);
+      }
+    } else {
+      files.set(`${folder}/${stem}.safetensors`, writeSafetensors(tensors));
+    }
   }
 
-  files.set("vae/config.json", json(tinyVaeConfig({ seed: 404 })));
-  files.set(
-    "vae/diffusion_pytorch_model.safetensors",
-    writeSafetensors(tinyVaeTensors({ seed: 404 })),
-  );
+  const vae = { seed: 404, config: vaeConfig };
+  if (configs) files.set("vae/config.json", json(tinyVaeConfig(vae)));
+  files.set(`vae/${stem}.safetensors`, writeSafetensors(tinyVaeTensors(vae)));
   files.set(
     "README.md",
     text(

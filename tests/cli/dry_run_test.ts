@@ -100,7 +100,29 @@ Deno.test("dry run: real-size sparse nf4 checkpoint, plans on 8, 24 and 2 GiB", 
     const small = await dryRun(["--model", dir, "--gpu-memory", "2"]);
     assertEquals(small.code, 1, small.out);
     assertHas(small.out, "transformer streamed, unconditional_transformer streamed", "NOT fit");
-    assertHas(small.err, "the plan needs 4.36 GiB of GPU memory at its peak");
+    assertHas(small.err, "needs about 4.36 GiB of GPU memory even with streaming");
+    // Beyond upstream's recommended 2048: planned like any size, with one warning.
+    const wide = await dryRun(["--model", dir, "--gpu-memory", "80", "--width", "2560"]);
+    assertEquals(wide.code, 0, wide.err);
+    assertHas(wide.err, "warning: 2560x1024: width 2560 is outside the recommended 256…2048");
+    assertHas(wide.out, "memory plan for 2560x1024", "largest buffer", "fits");
+    // 4096²: one FFN activation over 67584 tokens exceeds the 2 GiB binding assumed for a dry run.
+    const huge = await dryRun([
+      "--model",
+      dir,
+      "--gpu-memory",
+      "80",
+      "--width",
+      "4096",
+      "--height",
+      "4096",
+    ]);
+    assertEquals(huge.code, 1, huge.out);
+    assertHas(
+      huge.err,
+      "4096x4096 needs one transformer FFN activation [67584, 12288] buffer of 3.09 GiB",
+      "above the adapter's largest storage buffer (2.00 GiB)",
+    );
   });
 });
 

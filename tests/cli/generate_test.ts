@@ -114,8 +114,8 @@ Deno.test("generate: rejected requests exit 2 with a message and write nothing",
     const out = `${dir}/out.png`;
     const cases: [string[], string][] = [
       [["--prompt", "x", "--width", "250"], "250"],
-      [["--prompt", "x", "--width", "2048", "--height", "256"], "6"],
-      [["--prompt", "x", "--height", "4096"], "4096"],
+      [["--prompt", "x", "--width", "0"], "width 0 is not a positive number"],
+      [["--prompt", "x", "--height", "1000"], "height 1000 is not a multiple of 16"],
       [["--prompt", "x", "--sampler-preset", "FAST"], "V4_QUALITY_48"],
       [["--prompt", "x", "--steps", "two"], "--steps"],
       [["--prompt", "x", "--guidance", "7,3"], "guidance"],

@@ -219,6 +219,47 @@ Deno.test("loadHostLinear: fp8 dequantizes within e4m3 rounding and exactly as a
   });
 });
 
+Deno.test("loadHostLinear torchBf16: fp8 as bf16(e4m3 · bf16(scale)), nf4 as bf16(code · absmax)", async () => {
+  await withModel(async (ckpt, t) => {
+    const name = "layers.0.mlp.w1.weight";
+    const exact = await loadHostLinear(ckpt, name, [OUT, IN]);
+    const w = await loadHostLinear(ckpt, name, [OUT, IN], { torchBf16: true });
+    assert(w.format === "fp8" && w.torchBf16 === true, "flagged");
+    assert(exact.format === "fp8" && !exact.torchBf16, "off by default");
+    // Written out by hand: round to nearest even at bit 16 of the f32 pattern.
+    const bf16 = (v: number) => {
+      const u = new Uint32Array(new Float32Array([v]).buffer)[0];
+      const r = ((u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000) >>> 0;
+      return new Float32Array(new Uint32Array([r]).buffer)[0];
+    };
+    const scales = Array.from({ length: OUT }, (_, r) => f32At(t[`${name}_scale`], r));
+    assertEquals(Array.from(w.scale), scales.map(bf16), "row scales rounded to bf16");
+    assertEquals(Array.from(exact.scale), scales, "the exact load keeps the file's scales");
+    assert(scales.some((s) => s !== bf16(s)), "the tiny scales are not all bf16 already");
+    const deq = dequantizeRef(w);
+    let rounded = 0;
+    for (let i = 0; i < OUT * IN; i++) {
+      const product = Math.fround(e4m3(t[name].data[i]) * bf16(scales[Math.floor(i / IN)]));
+      assertEquals(deq[i], bf16(product), `element ${i}`);
+      if (product !== bf16(product)) rounded++;
+    }
+    assert(rounded > 0, "some products need the second rounding");
+    // nf4: bitsandbytes dequantizes into bf16; the absmax stays f32.
+    for (const nf4 of ["layers.0.attention.qkv.weight", "layers.2.attention.qkv.weight"]) {
+      const raw = await loadHostLinear(ckpt, nf4, [OUT, IN]);
+      const parity = await loadHostLinear(ckpt, nf4, [OUT, IN], { torchBf16: true });
+      assert(parity.format === "nf4" && parity.torchBf16 === true, "nf4 flagged");
+      const exactValues = dequantizeRef(raw), parityValues = dequantizeRef(parity);
+      let changed = 0;
+      for (let i = 0; i < OUT * IN; i++) {
+        assertEquals(parityValues[i], bf16(exactValues[i]), `${nf4} element ${i}`);
+        if (parityValues[i] !== exactValues[i]) changed++;
+      }
+      assert(changed > 0, `${nf4}: some nf4 values change`);
+    }
+  });
+});
+
 Deno.test("loadHostTensorF32: decodes norms and checks the shape", async () => {
   await withModel(async (ckpt) => {
     const norm = await loadHostTensorF32(ckpt, "norm.weight", [IN]);

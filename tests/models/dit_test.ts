@@ -11,6 +11,7 @@ import { setPlatform } from "../../src/platform/mod.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { mmapPlatform, readPlatform, withTempDir } from "../io/io_util.ts";
 import { assertClose, randn, relErr, testGpu, TOL } from "../util.ts";
+import { withTorchBf16Weights } from "./torch_bf16_ref.ts";
 import {
   TINY_DIT,
   tinyDitConfig,
@@ -36,14 +37,14 @@ async function withTiny(opts: TinyDitOptions, fn: (dir: string) => Promise<void>
 }
 
 /** Host weights read without mmap, so they outlive the closed checkpoint. */
-async function hostWeights(dir: string, text = true) {
+async function hostWeights(dir: string, text = true, torchBf16 = true) {
   const config = tinyDitConfig();
   const ckpt = await Checkpoint.open(dir, {
     stem: "diffusion_pytorch_model",
     platform: readPlatform,
   });
   try {
-    return await loadDiTHostWeights(ckpt, config, { text });
+    return await loadDiTHostWeights(ckpt, config, { text, torchBf16 });
   } finally {
     ckpt.close();
   }
@@ -100,9 +101,9 @@ for (const format of FORMATS) {
         const want: Record<TinyFormat, string[]> = {
           f32: ["f32"],
           bf16: ["bf16"],
-          nf4: ["nf4"],
-          "nf4-double": ["nf4"],
-          fp8: ["bf16", "fp8"],
+          nf4: ["nf4_bf16"],
+          "nf4-double": ["nf4_bf16"],
+          fp8: ["bf16", "fp8_bf16"],
         };
         assertEquals(formats, want[format], "weight formats");
         const cond = await gpuForward(ctx, dit, true);
@@ -202,6 +203,40 @@ Deno.test("torchBf16: off gives the exact formulas, on the reference's t / inv_f
     parity.release();
   });
 });
+
+for (const format of ["fp8", "nf4-double"] as const) {
+  const rule = format === "fp8" ? "bf16(fp8 · bf16(scale))" : "bf16(code · absmax)";
+  Deno.test(`${format}: bf16 parity decodes as ${rule}, resident and streamed`, async () => {
+    const ctx = await testGpu();
+    await withTiny({ format, seed: 8 }, async (dir) => {
+      // References from the raw file values: the reference's decode, and the exact one.
+      const raw = await hostWeights(dir, true, false);
+      const torch = withTorchBf16Weights(raw);
+      for (const conditional of [true, false]) {
+        const refTorch = refForward(torch, conditional);
+        const refExact = refForward(raw, conditional);
+        const gap = relErr(refExact, refTorch);
+        for (const residency of ["resident", "stream"] as const) {
+          const dit = await DiT.load(ctx, dir, { residency });
+          const got = await gpuForward(ctx, dit, conditional);
+          const e = relErr(got, refTorch);
+          console.log(
+            `  ${format} ${residency} ${conditional ? "cond" : "uncond"}: ${e.toExponential(2)} ` +
+              `(exact decode is ${gap.toExponential(2)} away)`,
+          );
+          assertClose(got, refTorch, TOL.f32, `${format} bf16 parity, ${residency}`);
+          dit.release();
+        }
+        // The rounding is visible: an unrounded decode would fail the bound above.
+        assert(gap > 10 * TOL.f32, `bf16 rounding changes the velocity (${gap})`);
+        const exact = await DiT.load(ctx, dir, { torchBf16: false });
+        const refAllExact = refForward(raw, conditional, { torchBf16: false });
+        assertClose(await gpuForward(ctx, exact, conditional), refAllExact, TOL.f32, "exact");
+        exact.release();
+      }
+    });
+  });
+}
 
 Deno.test("ditPositions: text (i, i, i), image (65536, 65536 + gy, 65536 + gx), row-major", () => {
   const p = ditPositions(2, 2, 3);

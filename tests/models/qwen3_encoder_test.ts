@@ -9,6 +9,7 @@ import { setPlatform } from "../../src/platform/mod.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { mmapPlatform, readPlatform, withTempDir } from "../io/io_util.ts";
 import { assertClose, relErr, testGpu, TOL } from "../util.ts";
+import { withTorchBf16Weights } from "./torch_bf16_ref.ts";
 import {
   TINY_QWEN3,
   type TinyFormat,
@@ -68,6 +69,33 @@ for (const format of ["f32", "bf16", "nf4", "nf4-double", "fp8"] as TinyFormat[]
       assertClose(got, ref.features, TOL.f32, `features ${format}`);
       feats.release();
       enc.release();
+    });
+  });
+}
+
+for (const format of ["fp8", "nf4"] as const) {
+  Deno.test(`qwen3 encoder ${format}: bf16 parity rounds decoded weights as the reference`, async () => {
+    const ctx = await testGpu();
+    await withTiny({ format, seed: 5 }, async (dir) => {
+      const config = parseQwen3Config(await Deno.readTextFile(`${dir}/config.json`), "config.json");
+      const ckpt = await Checkpoint.open(dir, { stem: "model", platform: readPlatform });
+      const raw = await loadQwen3HostWeights(ckpt, config, { torchBf16: false });
+      ckpt.close();
+      const refTorch = qwen3EncodeRef(withTorchBf16Weights(raw), IDS).features;
+      const refExact = qwen3EncodeRef(raw, IDS).features;
+      for (const torchBf16 of [true, false]) {
+        const enc = await Qwen3TextEncoder.load(ctx, dir, { torchBf16 });
+        const feats = enc.encodeFeatures(IDS);
+        const got = await feats.toF32();
+        const want = torchBf16 ? refTorch : refExact;
+        console.log(`  torchBf16 ${torchBf16}: ${relErr(got, want).toExponential(2)}`);
+        assertClose(got, want, TOL.f32, `${format} features, torchBf16 ${torchBf16}`);
+        feats.release();
+        enc.release();
+      }
+      const gap = relErr(refExact, refTorch);
+      console.log(`  exact vs bf16 ${format} decode: ${gap.toExponential(2)}`);
+      assert(gap > 10 * TOL.f32, `bf16 rounding changes the features (${gap})`);
     });
   });
 }

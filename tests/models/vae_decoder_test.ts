@@ -232,10 +232,31 @@ Deno.test("VAE decoder: a missing or misshapen tensor names the file and the key
     );
   });
   await withTempDir(async (dir) => {
-    // Without config.json the Flux2 widths apply, which the tiny tensors do not have.
+    // Without config.json the widths come from the shapes and the 32 groups from
+    // upstream's Flux2 values, which the tiny widths (8…32, 4 groups) do not split into.
     await writeTinyVae(dir, { seed: 17 });
     await Deno.remove(`${dir}/config.json`);
-    await assertRejects(() => loadVaeDecoder(ctx, dir), "expected [512, 32, 3, 3]");
+    await assertRejects(
+      () => loadVaeDecoder(ctx, dir),
+      "diffusion_pytorch_model.safetensors (no config.json: upstream's Flux2 values)",
+      'block channels 8 do not split into "norm_num_groups" 32',
+    );
+    // A config.json that disagrees with the shapes is named: key, both values, tensor.
+    await Deno.writeTextFile(
+      `${dir}/config.json`,
+      JSON.stringify({ block_out_channels: [8, 16, 32, 64], norm_num_groups: 4 }),
+    );
+    await assertRejects(
+      () => loadVaeDecoder(ctx, dir),
+      `${dir}/config.json: "block_out_channels" is [8,16,32,64], but the weights have [8,16,32,32]`,
+      "'decoder.up_blocks.0.resnets.0.conv1.weight' [32, 32, 3, 3]",
+    );
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ latent_channels: 16 }));
+    await assertRejects(
+      () => loadVaeDecoder(ctx, dir),
+      '"latent_channels" is 16, but the weights have 32',
+      "tensor 'decoder.conv_in.weight' [32, 32, 3, 3]",
+    );
   });
 });
 

@@ -189,8 +189,9 @@ Deno.test("check: missing component folders are listed; nothing else is guessed"
     assertEquals(check.problems, [
       `${dir}: missing tokenizer/tokenizer.json (not an Ideogram 4 checkpoint folder?)`,
       `${dir}: missing text_encoder/config.json (not an Ideogram 4 checkpoint folder?)`,
-      `${dir}: missing transformer/config.json (not an Ideogram 4 checkpoint folder?)`,
-      `${dir}: missing unconditional_transformer/config.json (not an Ideogram 4 checkpoint folder?)`,
+      `${dir}: missing text_encoder/*.safetensors (not an Ideogram 4 checkpoint folder?)`,
+      `${dir}: missing transformer/*.safetensors (not an Ideogram 4 checkpoint folder?)`,
+      `${dir}: missing unconditional_transformer/*.safetensors (not an Ideogram 4 checkpoint folder?)`,
     ]);
   });
 });

@@ -278,3 +278,40 @@ Deno.test("memory: the released nf4 model at 1024² on 8 GiB and 24 GiB", () => 
     ]
   ) assert(text.includes(part), `plan text lacks "${part}":\n${text}`);
 });
+
+Deno.test("memory: sizes beyond 2048 run when they fit; the plan refuses with its reason", () => {
+  const model: ModelFootprint = {
+    textEncoder: uniformTextEncoderFootprint(QWEN3_8B, "nf4"),
+    cond: uniformDiTFootprint(IDEOGRAM4_DIT, "nf4"),
+    uncond: uniformDiTFootprint(IDEOGRAM4_DIT, "nf4", false),
+    vae: vaeFootprint(FLUX2_VAE_DECODER),
+  };
+  const req = { textTokens: 512, budgetBytes: 80 * GIB, maxBindingBytes: 4 * GIB };
+  // 2560x2560: 25600 + 512 tokens; the FFN activation [26112, 12288] f32 is 1.2 GiB.
+  const big = planMemory(model, { ...req, width: 2560, height: 2560 });
+  assert(big.fits, big.refusal);
+  assertEquals(big.refusal, undefined);
+  assertEquals(big.largestBuffer.bytes, 4 * 26112 * 12288);
+  assert(big.largestBuffer.what.includes("FFN activation [26112, 12288]"), big.largestBuffer.what);
+  assert(formatPlan(model, big).join("\n").includes("largest buffer 1.20 GiB"));
+  // 4096x4096: [66048, 12288] f32 = 3.02 GiB, above a 2 GiB binding limit.
+  const binding = planMemory(model, {
+    ...req,
+    width: 4096,
+    height: 4096,
+    maxBindingBytes: 2 * GIB,
+  });
+  assert(!binding.fits);
+  for (
+    const part of [
+      "4096x4096 needs one transformer FFN activation [66048, 12288] buffer of 3.02 GiB",
+      "largest storage buffer (2.00 GiB)",
+      "pick a smaller size",
+    ]
+  ) assert(binding.refusal?.includes(part), `"${binding.refusal}" lacks "${part}"`);
+  // The budget's reason when the buffers fit but the peak does not.
+  const budget = planMemory(model, { ...req, width: 2560, height: 2560, budgetBytes: 6 * GIB });
+  assert(!budget.fits);
+  assert(budget.refusal?.includes("even with streaming"), budget.refusal);
+  assert(budget.refusal?.includes("--gpu-memory"), budget.refusal);
+});

@@ -110,6 +110,7 @@ Deno.test("pipeline: size, sampling and noise are checked before any weight is r
     for (const f of ["text_encoder", "transformer", "unconditional_transformer", "vae"]) {
       await Deno.mkdir(`${dir}/${f}`, { recursive: true });
       await Deno.writeTextFile(`${dir}/${f}/config.json`, "{}");
+      await Deno.writeTextFile(`${dir}/${f}/model.safetensors`, "not safetensors");
     }
     await Deno.mkdir(`${dir}/tokenizer`);
     await Deno.writeTextFile(`${dir}/tokenizer/tokenizer.json`, "not json");
@@ -148,7 +149,7 @@ Deno.test("pipeline: size, sampling and noise are checked before any weight is r
     missing = e;
   }
   assert(missing instanceof Error && missing.message.includes("/nonexistent/ckpt"));
-  assert(missing.message.includes("transformer/config.json"), missing.message);
+  assert(missing.message.includes("transformer/*.safetensors"), missing.message);
 });
 
 Deno.test("pipeline: cancel stops between steps and frees the step's tensors; release frees weights", async () => {

@@ -9,7 +9,7 @@
  * Top-level files (README, model_index.json …) are not needed.
  */
 import { notVisionTower } from "../checkpoint.ts";
-import { COMPONENT_FOLDERS } from "../../pipeline/layout.ts";
+import { COMPONENT_FOLDERS, requiredFile } from "../../pipeline/layout.ts";
 
 /** The component folders of a published checkpoint (spec §1). */
 export const PIPELINE_FOLDERS = COMPONENT_FOLDERS;
@@ -100,8 +100,8 @@ export function selectFiles(paths: Iterable<string>, indexes: Map<string, IndexS
 
 /**
  * What a set of files lacks to run the pipeline (empty: nothing), in words a
- * person can act on: per folder its marker file (`tokenizer.json` or
- * `config.json`, as the pipeline checks), and the weights — every needed
+ * person can act on: per folder the file upstream reads besides weights
+ * (`tokenizer.json`, `text_encoder/config.json`; see `requiredFile`), and the weights — every needed
  * shard of an index, or at least one `*.safetensors`.
  */
 export function missingForPipeline(
@@ -110,8 +110,8 @@ export function missingForPipeline(
 ): string[] {
   const missing: string[] = [];
   for (const folder of PIPELINE_FOLDERS) {
-    const marker = folder === "tokenizer" ? `${folder}/tokenizer.json` : `${folder}/config.json`;
-    if (!paths.has(marker)) missing.push(marker);
+    const file = requiredFile(folder);
+    if (file && !paths.has(`${folder}/${file}`)) missing.push(`${folder}/${file}`);
     if (folder === "tokenizer") continue;
     const folderIndexes = [...indexes.entries()].filter(([p]) => folderOf(p) === folder);
     if (folderIndexes.length > 0) {
