@@ -8,7 +8,12 @@ import { browserPlatform, filesByRelativePath, type Platform } from "./ideogram4
 
 export type ModelSource =
   | { kind: "embedded" }
-  | { kind: "folder"; files: Iterable<File> }
+  /**
+   * Picked files, or (what the page posts to its worker, since a cloned
+   * `File` loses its `webkitRelativePath`) the same files by relative path
+   * as {@link filesByRelativePath} gives them.
+   */
+  | { kind: "folder"; files: Iterable<File> | Map<string, Blob> }
   | { kind: "url"; url: string };
 
 export interface OpenedSource {
@@ -57,7 +62,7 @@ export function openSource(
       return { platform: browserPlatform({ baseUrl, fetch }), dir: "", label: baseUrl };
     }
     case "folder": {
-      const files = filesByRelativePath(source.files);
+      const files = source.files instanceof Map ? source.files : filesByRelativePath(source.files);
       if (files.size === 0) throw new Error("the picked folder is empty");
       return {
         platform: browserPlatform({ files }),

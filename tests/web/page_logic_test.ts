@@ -4,6 +4,7 @@
  */
 import { previewCaption } from "../../web/caption_preview.ts";
 import { openSource } from "../../web/model_source.ts";
+import { RunProgress } from "../../web/progress.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { PHOTO_CAPTION } from "../prompt/examples.ts";
 
@@ -116,6 +117,12 @@ Deno.test("model source: a picked folder is the checkpoint, or holds exactly one
     files: [picked("models/tiny/tokenizer/tokenizer.json"), picked("models/README.md")],
   }, "http://x/");
   assertEquals(parent.dir, "tiny");
+  // What the page posts to its worker: the same files by relative path.
+  const posted = openSource({
+    kind: "folder",
+    files: new Map([["tiny/tokenizer/tokenizer.json", new Blob(["{}"])]]),
+  }, "http://x/");
+  assertEquals(posted.dir, "tiny");
   assert(
     await parent.platform.exists(parent.platform.join(parent.dir, "tokenizer", "tokenizer.json")),
   );
@@ -137,4 +144,22 @@ Deno.test("model source: a picked folder is the checkpoint, or holds exactly one
     empty = (e as Error).message;
   }
   assert(empty.includes("empty"), empty);
+});
+
+Deno.test("progress line: stage, then step i/N, s/step over recent steps, ETA", () => {
+  const p = new RunProgress();
+  assertEquals(p.line(), "waiting");
+  p.setStage("encoding the prompt");
+  assertEquals([p.line(), p.secondsPerStep(), p.etaSeconds()], [
+    "encoding the prompt",
+    undefined,
+    undefined,
+  ]);
+  // The first step pays for shader compilation; the average forgets it after 4 more.
+  for (const [i, ms] of [[1, 9000], [2, 500], [3, 700], [4, 600], [5, 400]]) p.addStep(i, 12, ms);
+  assertEquals(p.secondsPerStep(), 0.55);
+  assertEquals(p.etaSeconds()!.toFixed(2), "3.85");
+  assertEquals(p.line(), "sampling · step 5/12 · 0.55 s/step · ETA 3.9 s");
+  p.setStage("decoding");
+  assertEquals(p.line(), "decoding");
 });
