@@ -22,6 +22,8 @@ export interface OpenedSource {
   dir: string;
   /** For status lines. */
   label: string;
+  /** The checkpoint's folder URL, for URL sources (what the OPFS cache keys on). */
+  baseUrl?: string;
 }
 
 /** Where `deno task serve` publishes `models/tiny/`, relative to the page. */
@@ -59,7 +61,7 @@ export function openSource(
       } catch {
         throw new Error(`${url}: not a URL`);
       }
-      return { platform: browserPlatform({ baseUrl, fetch }), dir: "", label: baseUrl };
+      return { platform: browserPlatform({ baseUrl, fetch }), dir: "", label: baseUrl, baseUrl };
     }
     case "folder": {
       const files = source.files instanceof Map ? source.files : filesByRelativePath(source.files);

@@ -7,6 +7,7 @@
  */
 import type { MemoryStats } from "./ideogram4.ts";
 import type { ModelSource } from "./model_source.ts";
+import type { KeptCheckpoint } from "./opfs_cache.ts";
 
 /** One image request, as read from the form. */
 export interface Job {
@@ -32,6 +33,8 @@ export interface SourceRef {
   sourceKey: string;
   /** Resolves the embedded model's and relative URLs. */
   pageUrl: string;
+  /** For a URL source: keep the files in OPFS and read them from there next time. */
+  keep?: boolean;
 }
 
 /** Page → worker. */
@@ -47,6 +50,10 @@ export type ToWorker =
    * plans `job` with the adapter's limits; answered by a `plan` message.
    */
   | { type: "plan"; id: number; job: Job } & SourceRef
+  /** Lists the checkpoints kept in OPFS (answered by `kept`). */
+  | { type: "list-kept" }
+  /** Deletes a kept checkpoint, then lists them (answered by `kept`). */
+  | { type: "delete-kept"; key: string }
   /** Cancels request `id`, running (between steps) or still queued. */
   | { type: "cancel"; id: number };
 
@@ -85,6 +92,8 @@ export type FromWorker =
     /** The pool once the request's tensors are released. */
     memory: MemoryStats;
   }
+  /** The checkpoints kept in OPFS (or why they could not be listed). */
+  | { type: "kept"; list: KeptCheckpoint[]; error?: string }
   /** The answer to a `plan` request. */
   | {
     type: "plan";

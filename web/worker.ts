@@ -27,6 +27,7 @@ import {
   setPlatform,
 } from "./ideogram4.ts";
 import { openSource } from "./model_source.ts";
+import { deleteKept, keptUrlPlatform, listKept } from "./opfs_cache.ts";
 import { type FromWorker, type Job, snapshot, type ToWorker } from "./protocol.ts";
 
 type Request = Extract<ToWorker, { type: "generate" }>;
@@ -60,11 +61,22 @@ function budgetOf(job: Job): { bytes: number; from: "you" | "default" } {
 }
 
 async function pipelineFor(req: Request): Promise<Ideogram4Pipeline> {
-  const key = `${req.sourceKey} budget ${budgetOf(req.job).bytes}`;
+  const key = `${req.sourceKey} budget ${budgetOf(req.job).bytes} keep ${!!req.keep}`;
   if (open?.key === key) return open.pipe;
   open?.pipe.release();
   open = undefined;
   const opened = openSource(req.source, req.pageUrl);
+  if (req.keep && opened.baseUrl) {
+    // Download once: files come from OPFS, downloaded there first when missing.
+    let shown = "";
+    opened.platform = await keptUrlPlatform(opened.baseUrl, {
+      onDownload: (path, done, size) => {
+        const line = `downloading ${path}: ${formatBytes(done)} of ${formatBytes(size)}`;
+        if (line !== shown) post({ type: "stage", id: req.id, stage: shown = line });
+      },
+    });
+    opened.label += " (kept in this browser)";
+  }
   // Components that read through the registered platform see the same files.
   setPlatform(opened.platform);
   post({
@@ -238,6 +250,13 @@ function cancel(id: number): void {
 scope.onmessage = (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
   if (msg.type === "cancel") return cancel(msg.id);
+  if (msg.type === "list-kept" || msg.type === "delete-kept") {
+    (msg.type === "delete-kept" ? deleteKept(msg.key) : Promise.resolve())
+      .then(listKept)
+      .then((list) => post({ type: "kept", list }))
+      .catch((e) => post({ type: "kept", list: [], error: message(e) }));
+    return;
+  }
   if (msg.type === "plan" && gpu) {
     plan(msg).catch((e) =>
       post({
