@@ -22,6 +22,7 @@ import { type CaptionPreview, previewCaption } from "./caption_preview.ts";
 import { drawBoxes, drawPlaceholder, drawRgb } from "./image_view.ts";
 import type { ModelSource } from "./model_source.ts";
 import type { FromWorker, Job, ToWorker } from "./protocol.ts";
+import type { KeptCheckpoint } from "./opfs_cache.ts";
 import { RunProgress } from "./progress.ts";
 
 /** What the embedded-model button runs: the CLI's defaults for that model. */
@@ -44,6 +45,8 @@ const ui = {
   url: el<HTMLInputElement>("model-url"),
   modelNote: el("model-note"),
   budget: el<HTMLInputElement>("budget"),
+  keep: el<HTMLInputElement>("keep"),
+  kept: el<HTMLUListElement>("kept"),
   plan: el<HTMLButtonElement>("plan"),
   planOut: el("plan-out"),
   prompt: el<HTMLTextAreaElement>("prompt"),
@@ -247,6 +250,7 @@ function generate(): void {
     source: source.source,
     sourceKey: source.key,
     pageUrl: location.href,
+    keep: ui.keep.checked,
   });
   log(`request ${id} sent`);
   setState("running");
@@ -297,6 +301,28 @@ function showPlan(p: Extract<FromWorker, { type: "plan" }>): void {
   document.body.dataset.plan = p.fits ? "fits" : "refused";
 }
 
+/** The list of checkpoints kept in OPFS, each with its size and a delete button. */
+function showKept(list: KeptCheckpoint[], error?: string): void {
+  ui.kept.replaceChildren();
+  if (error) ui.kept.append(item(`cannot list them: ${error}`));
+  else if (list.length === 0) ui.kept.append(item("nothing yet"));
+  for (const k of list) {
+    const li = item(
+      `${k.url}: ${k.files} files, ${formatBytes(k.bytes)}` +
+        (k.partialBytes > 0 ? ` (+ ${formatBytes(k.partialBytes)} of an unfinished download)` : ""),
+    );
+    li.dataset.key = k.key;
+    const del = document.createElement("button");
+    del.type = "button";
+    del.textContent = "Delete";
+    del.className = "small";
+    del.addEventListener("click", () => send({ type: "delete-kept", key: k.key }));
+    li.append(" ", del);
+    ui.kept.append(li);
+  }
+  document.body.dataset.kept = String(list.length);
+}
+
 function send(msg: ToWorker): void {
   worker!.postMessage(msg);
 }
@@ -326,6 +352,7 @@ function liveLine(m: MemoryStats): string {
 
 /** A request was answered (result or failure): drop it, and start showing the next. */
 function finish(id: number, state: "done" | "error"): void {
+  send({ type: "list-kept" });
   const at = pending.indexOf(id);
   if (at >= 0) pending.splice(at, 1);
   if (pending.length > 0) {
@@ -349,6 +376,7 @@ function onWorkerMessage(msg: FromWorker): void {
       ui.adapter.textContent = `WebGPU adapter (in the worker): ${msg.adapter}`;
       showMemory(msg.memory);
       setState("ready");
+      send({ type: "list-kept" });
       return;
     case "no-gpu":
       stopWorker();
@@ -360,6 +388,9 @@ function onWorkerMessage(msg: FromWorker): void {
       return;
     case "plan":
       showPlan(msg);
+      return;
+    case "kept":
+      showKept(msg.list, msg.error);
       return;
     case "queued":
       log(`request ${msg.id} queued behind ${msg.ahead}`);

@@ -89,17 +89,25 @@ interface SyncHandle {
   close(): void;
 }
 
+/** Options of {@link keptUrlPlatform}. */
+export interface KeptOptions {
+  fetch?: typeof fetch;
+  /** Sees each file's download progress. */
+  onDownload?: (path: string, done: number, size: number) => void;
+  /**
+   * Read files not kept yet from the server in ranges, without keeping them
+   * (for checking and planning before anything is downloaded).
+   */
+  peek?: boolean;
+}
+
 /**
  * A platform that reads the checkpoint at `baseUrl` through OPFS: files
  * already kept are read from there; the others are downloaded into it first
- * (resuming a partial download), then read from there. `onDownload` sees
- * each file's progress.
+ * (resuming a partial download), then read from there, or with `peek` read
+ * from the server in ranges.
  */
-export async function keptUrlPlatform(
-  baseUrl: string,
-  opts: { fetch?: typeof fetch; onDownload?: (path: string, done: number, size: number) => void } =
-    {},
-): Promise<Platform> {
+export async function keptUrlPlatform(baseUrl: string, opts: KeptOptions = {}): Promise<Platform> {
   const remote = browserPlatform({ baseUrl, fetch: opts.fetch });
   const top = await (await cacheRoot()).getDirectoryHandle(keyOf(baseUrl), { create: true });
   const parts = (path: string) => path.split("/").filter((s) => s !== "" && s !== ".");
@@ -158,12 +166,14 @@ export async function keptUrlPlatform(
   return {
     name: "browser (kept in OPFS)",
     async open(path) {
-      const file = await kept(path) ?? await download(path);
-      return await local(path, file).open(path);
+      const have = await kept(path);
+      if (!have && opts.peek) return await remote.open(path);
+      return await local(path, have ?? await download(path)).open(path);
     },
     async readText(path) {
-      const file = await kept(path) ?? await download(path);
-      return await file.text();
+      const have = await kept(path);
+      if (!have && opts.peek) return await remote.readText(path);
+      return await (have ?? await download(path)).text();
     },
     async exists(path) {
       return (await kept(path)) !== undefined || await remote.exists(path);

@@ -22,6 +22,7 @@ import {
   type GpuContext,
   Ideogram4Pipeline,
   planMemory,
+  type Platform,
   preparePrompt,
   resolveSampling,
   setPlatform,
@@ -67,6 +68,16 @@ async function pipelineFor(req: Request): Promise<Ideogram4Pipeline> {
   open = undefined;
   const opened = openSource(req.source, req.pageUrl);
   if (req.keep && opened.baseUrl) {
+    // Refuse before downloading: plan from what is kept plus the server's headers.
+    post({ type: "stage", id: req.id, stage: "checking and planning before downloading" });
+    const peek = await keptUrlPlatform(opened.baseUrl, { peek: true });
+    const answer = await planFor(req.id, req.job, peek, opened.dir);
+    if (!answer.fits) {
+      throw new Error(
+        `refused before downloading: ${answer.reason}` +
+          (answer.problems.length > 0 ? `:\n  ${answer.problems.join("\n  ")}` : ""),
+      );
+    }
     // Download once: files come from OPFS, downloaded there first when missing.
     let shown = "";
     opened.platform = await keptUrlPlatform(opened.baseUrl, {
@@ -161,30 +172,31 @@ async function run(req: Request, signal: AbortSignal): Promise<void> {
   }, [r.rgb.buffer as ArrayBuffer, png.buffer as ArrayBuffer]);
 }
 
+type PlanAnswer = Extract<FromWorker, { type: "plan" }>;
+
 /** Checks the checkpoint and plans the job with this device's limits; reads no weights. */
-async function plan(req: PlanRequest): Promise<void> {
-  const { job } = req;
-  const opened = openSource(req.source, req.pageUrl);
-  const check = await checkCheckpoint(opened.dir, {
-    platform: opened.platform,
-    prompt: job.prompt,
-  });
+async function planFor(
+  id: number,
+  job: Job,
+  platform: Platform,
+  dir: string,
+): Promise<PlanAnswer> {
+  const check = await checkCheckpoint(dir, { platform, prompt: job.prompt });
   const budget = budgetOf(job);
   const limits = {
     maxBufferSize: gpu!.limits.maxBufferSize,
     maxStorageBufferBindingSize: gpu!.limits.maxStorageBufferBindingSize,
   };
-  const base = { type: "plan", id: req.id, budget, limits } as const;
+  const base = { type: "plan", id, budget, limits } as const;
   if (check.problems.length > 0 || !check.footprint) {
-    post({
+    return {
       ...base,
       problems: check.problems,
       lines: [],
       fits: false,
       reason: "the checkpoint has problems",
       streaming: false,
-    });
-    return;
+    };
   }
   const p = planMemory(check.footprint, {
     width: job.width,
@@ -194,7 +206,7 @@ async function plan(req: PlanRequest): Promise<void> {
     steps: resolveSampling({ preset: job.preset, steps: job.steps }).steps,
     maxBindingBytes: limits.maxStorageBufferBindingSize,
   });
-  post({
+  return {
     ...base,
     problems: [],
     lines: formatPlan(check.footprint, p),
@@ -203,7 +215,12 @@ async function plan(req: PlanRequest): Promise<void> {
       `${formatBytes(p.peakBytes)} of GPU memory even with streaming; the budget leaves ` +
       `${formatBytes(p.usableBytes)} usable (raise the budget or pick a smaller size)`,
     streaming: p.streaming,
-  });
+  };
+}
+
+async function plan(req: PlanRequest): Promise<void> {
+  const opened = openSource(req.source, req.pageUrl);
+  post(await planFor(req.id, req.job, opened.platform, opened.dir));
 }
 
 /** Runs queued requests until the queue is empty (one at a time). */
