@@ -16,8 +16,13 @@
  * request's outcome; a cancelled one is an `error` saying "cancelled").
  * `dataset.gpuLive` is the worker's live GPU bytes after its last report.
  */
-import { filesByRelativePath, formatBytes, type MemoryStats, PRESET_NAMES } from "./ideogram4.ts";
-import { validateSize } from "./ideogram4.ts";
+import {
+  filesByRelativePath,
+  formatBytes,
+  type MemoryStats,
+  PRESET_NAMES,
+  validateSize,
+} from "./ideogram4.ts";
 import { type CaptionPreview, previewCaption } from "./caption_preview.ts";
 import { drawBoxes, drawPlaceholder, drawRgb } from "./image_view.ts";
 import type { ModelSource } from "./model_source.ts";
