@@ -18,7 +18,7 @@ import { buildWeb } from "../../tools/build_web.ts";
 import { serveWeb } from "../../web/serve.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { PHOTO_CAPTION } from "../prompt/examples.ts";
-import { findChromium, launchChromium } from "./chromium.ts";
+import { findChromium, launchChromium, smallScreenshot } from "./chromium.ts";
 
 const CHROMIUM = await findChromium();
 if (!CHROMIUM) {
@@ -296,7 +296,7 @@ Deno.test({
           `${EMBEDDED.width}x${EMBEDDED.height}`,
         ]);
         const shot = `${SHOTS ?? tmp}/browser-after-run.png`;
-        await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
+        await smallScreenshot(page, shot);
         console.log(`screenshot: ${shot}`);
       });
 

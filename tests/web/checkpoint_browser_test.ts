@@ -18,7 +18,7 @@ import {
   withSparseDir,
   writeSparseCheckpoint,
 } from "../pipeline/sparse_checkpoint.ts";
-import { findChromium, launchChromium } from "./chromium.ts";
+import { findChromium, launchChromium, smallScreenshot } from "./chromium.ts";
 
 const CHROMIUM = await findChromium();
 
@@ -54,6 +54,7 @@ Deno.test({
       const chrome = await launchChromium(CHROMIUM!);
       try {
         const page = await chrome.browser.newPage();
+        await page.setViewport({ width: 1400, height: 1000 });
         const pageErrors: string[] = [];
         page.on("pageerror", (e) => pageErrors.push(String(e)));
         await page.goto(`http://127.0.0.1:${server.addr.port}/`);
@@ -94,10 +95,7 @@ Deno.test({
 
         const shots = Deno.env.get("IDEOGRAM4_SCREENSHOTS");
         if (shots) {
-          await page.screenshot({
-            path: `${shots}/browser-plan.png` as `${string}.png`,
-            fullPage: true,
-          });
+          await smallScreenshot(page, `${shots}/browser-plan.png`);
         }
         const refused = await plan("2");
         assertEquals(refused.state, "refused", refused.text);
