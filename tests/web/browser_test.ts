@@ -319,10 +319,7 @@ Deno.test({
             { timeout: GENERATE_TIMEOUT_MS, polling: 200 },
           );
           const during = Number(await page.evaluate(() => document.body.dataset.gpuLive));
-          await page.screenshot({
-            path: `${SHOTS ?? tmp}/browser-during-run.png` as `${string}.png`,
-            fullPage: true,
-          });
+          await smallScreenshot(page, `${SHOTS ?? tmp}/browser-during-run.png`);
           await page.click("#cancel");
           await page.waitForFunction(
             () => document.body.dataset.state === "done" || document.body.dataset.state === "error",
