@@ -85,6 +85,7 @@ export async function deleteKept(key: string): Promise<void> {
 interface SyncHandle {
   getSize(): number;
   write(data: Uint8Array, opts: { at: number }): number;
+  truncate(size: number): void;
   flush(): void;
   close(): void;
 }
@@ -139,7 +140,11 @@ export async function keptUrlPlatform(baseUrl: string, opts: KeptOptions = {}): 
       const h: SyncHandle = await (partHandle as any).createSyncAccessHandle();
       try {
         let at = h.getSize();
-        if (at > src.size) at = 0; // the file changed on the server: start again
+        if (at > src.size) {
+          // Longer than the server's file: it changed there; start again.
+          h.truncate(0);
+          at = 0;
+        }
         while (at < src.size) {
           const bytes = await src.read(at, Math.min(CHUNK_BYTES, src.size - at));
           h.write(bytes, { at });
