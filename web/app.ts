@@ -29,6 +29,7 @@ import type { ModelSource } from "./model_source.ts";
 import type { FromWorker, Job, ToWorker } from "./protocol.ts";
 import type { KeptCheckpoint } from "./opfs_cache.ts";
 import { RunProgress } from "./progress.ts";
+import { droppedFiles } from "./dropped_folder.ts";
 
 /** What the embedded-model button runs: the CLI's defaults for that model. */
 const EMBEDDED_RUN = { width: 256, height: 256, preset: "V4_TURBO_12", seed: 0 } as const;
@@ -85,6 +86,8 @@ let spawned: Worker | undefined;
 let worker: Worker | undefined;
 /** Bumped when a new folder is picked, so a pipeline over the old files is not reused. */
 let folderGeneration = 0;
+/** A folder dropped on the page (wins over the picker until a folder is picked). */
+let dropped: Map<string, File> | undefined;
 /** Requests sent and not answered yet, in order; the first one runs. */
 const pending: number[] = [];
 let nextId = 1;
@@ -183,6 +186,7 @@ function chosenSource(): { source: ModelSource; key: string } {
   const kind = (document.querySelector<HTMLInputElement>('input[name="source"]:checked')?.value ??
     "embedded") as ModelSource["kind"];
   if (kind === "folder") {
+    if (dropped) return { source: { kind, files: dropped }, key: `folder#${folderGeneration}` };
     const files = ui.folder.files;
     if (!files || files.length === 0) throw new Error("pick the checkpoint's folder first");
     // A cloned File loses its webkitRelativePath: send the paths along.
@@ -485,12 +489,30 @@ function wire(): void {
   });
   ui.folder.addEventListener("change", () => {
     folderGeneration++;
+    dropped = undefined;
     selectSource("folder");
     const n = ui.folder.files?.length ?? 0;
     ui.modelNote.textContent =
       `${n} files picked; they are read in pieces as needed, never uploaded`;
   });
   ui.url.addEventListener("input", () => selectSource("url"));
+  // A checkpoint folder dropped anywhere on the page.
+  document.addEventListener("dragover", (ev) => ev.preventDefault());
+  document.addEventListener("drop", async (ev) => {
+    ev.preventDefault();
+    if (!ev.dataTransfer) return;
+    try {
+      const files = await droppedFiles(ev.dataTransfer.items);
+      if (files.size === 0) throw new Error("nothing was dropped");
+      dropped = files;
+      folderGeneration++;
+      selectSource("folder");
+      ui.modelNote.textContent =
+        `${files.size} files dropped; they are read in pieces as needed, never uploaded`;
+    } catch (e) {
+      ui.modelNote.textContent = `could not read the dropped folder: ${message(e)}`;
+    }
+  });
   ui.generate.addEventListener("click", generate);
   ui.cancel.addEventListener("click", cancel);
   ui.plan.addEventListener("click", requestPlan);

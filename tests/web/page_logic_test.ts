@@ -5,6 +5,7 @@
 import { previewCaption } from "../../web/caption_preview.ts";
 import { openSource } from "../../web/model_source.ts";
 import { RunProgress } from "../../web/progress.ts";
+import { droppedFiles } from "../../web/dropped_folder.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { PHOTO_CAPTION } from "../prompt/examples.ts";
 
@@ -162,4 +163,45 @@ Deno.test("progress line: stage, then step i/N, s/step over recent steps, ETA", 
   assertEquals(p.line(), "sampling · step 5/12 · 0.55 s/step · ETA 3.9 s");
   p.setStage("decoding");
   assertEquals(p.line(), "decoding");
+});
+
+/** A stand-in for the browser's FileSystemEntry tree of a dropped folder (two batches per folder). */
+function fakeEntry(name: string, content: Record<string, unknown> | string): unknown {
+  if (typeof content === "string") {
+    return {
+      name,
+      isFile: true,
+      isDirectory: false,
+      file: (ok: (f: File) => void) => ok(new File([content], name)),
+    };
+  }
+  const children = Object.entries(content).map(([n, c]) =>
+    fakeEntry(n, c as Record<string, unknown>)
+  );
+  const batches = [children.slice(0, 1), children.slice(1), []];
+  return {
+    name,
+    isFile: false,
+    isDirectory: true,
+    createReader: () => ({
+      readEntries: (ok: (e: unknown[]) => void) => ok(batches.shift() ?? []),
+    }),
+  };
+}
+
+Deno.test("dropped folder: walked into files by path inside it, every batch read", async () => {
+  const tree = fakeEntry("tiny", {
+    tokenizer: { "tokenizer.json": "{}", "tokenizer_config.json": "{}" },
+    vae: { "config.json": "{}" },
+  });
+  const items = [{ webkitGetAsEntry: () => tree }] as unknown as DataTransferItemList;
+  const files = await droppedFiles(items);
+  assertEquals([...files.keys()].sort(), [
+    "tokenizer/tokenizer.json",
+    "tokenizer/tokenizer_config.json",
+    "vae/config.json",
+  ]);
+  const opened = openSource({ kind: "folder", files }, "http://x/");
+  assertEquals(opened.dir, "");
+  assertEquals(await opened.platform.readText("tokenizer/tokenizer.json"), "{}");
 });
