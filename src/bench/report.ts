@@ -30,7 +30,9 @@ export async function runBenchmark(
   ctx: GpuContext,
   opts: { quick?: boolean; onRow?: (row: BenchRow) => void; onStage?: (s: string) => void } = {},
 ): Promise<BenchReport> {
-  const quick = (opts.quick ?? false) || isSoftwareAdapter(ctx.describe());
+  // Chromium names SwiftShader only in the adapter's architecture ("google", "swiftshader").
+  const software = isSoftwareAdapter(`${ctx.describe()} ${ctx.adapterInfo.architecture ?? ""}`);
+  const quick = (opts.quick ?? false) || software;
   opts.onStage?.("measuring the ceilings");
   const ceilings = await measureCeilings(ctx, { quick });
   const rows: BenchRow[] = [];
