@@ -3,23 +3,18 @@
  *
  * First measures the adapter's ceilings (copy bandwidth, FMA rate), then
  * times the kernels the model spends its time in and reports each as achieved
- * GFLOP/s and GB/s and as a fraction of the matching ceiling.
+ * GFLOP/s and GB/s and as a fraction of the matching ceiling. The run and its
+ * table live in src/bench/report.ts, which the browser's `bench.html` runs
+ * too; `--json` prints the same schema that page exports.
  *
  * `--serve [--images N] [--steps S]` instead compares images per hour of the
  * `serve` process with one `generate` process per image (bench/serve.ts).
  */
 import { parseArgs } from "node:util";
 import { GpuContext } from "../src/gpu/context.ts";
-import { measureCeilings } from "../src/bench/ceilings.ts";
-import { attentionCases, type BenchRow, convCases, gemmCases } from "../src/bench/cases.ts";
+import { formatBenchReport, runBenchmark } from "../src/bench/report.ts";
 import { EXIT_CODES_HELP } from "../src/cli/exit_codes.ts";
 import { ensureRuntimeDir } from "../src/cli/runtime_env.ts";
-
-/** Three significant digits, without exponents for the sizes a bench sees. */
-function fmt(n: number | undefined): string {
-  if (n === undefined) return "-";
-  return n >= 100 ? n.toFixed(0) : n.toPrecision(3);
-}
 
 export const BENCH_USAGE = `usage: bench [--quick] [--json]
 
@@ -66,39 +61,13 @@ export async function runBench(args: string[]): Promise<number> {
       json: values.json,
     }, adapter);
   }
-  // Software adapters are ~1000× slower than a GPU: keep their run short.
-  const quick = values.quick || /llvmpipe|lavapipe|swiftshader/i.test(ctx.describe());
-  const ceilings = await measureCeilings(ctx, { quick });
-  const rows: BenchRow[] = [];
-  for (const run of [gemmCases, attentionCases, convCases]) {
-    rows.push(...await run(ctx, ceilings, quick));
-  }
-  if (values.json) {
-    console.log(JSON.stringify({ adapter: ctx.describe(), quick, ceilings, rows }, null, 2));
+  try {
+    const report = await runBenchmark(ctx, { quick: values.quick });
+    if (values.json) console.log(JSON.stringify(report, null, 2));
+    else for (const line of formatBenchReport(report)) console.log(line);
+  } finally {
     ctx.destroy();
-    return 0;
   }
-  console.log(`adapter: ${ctx.describe()}${quick ? "  (quick sizes)" : ""}`);
-  console.log(
-    `ceilings: copy ${fmt(ceilings.copyGBs)} GB/s · FMA f32 ${fmt(ceilings.f32GFlops)} GFLOP/s` +
-      (ceilings.f16GFlops ? ` · FMA f16 ${fmt(ceilings.f16GFlops)} GFLOP/s` : "") +
-      ` · timing by ${ceilings.timing}`,
-  );
-  const head = ["kernel", "shape", "ms", "GFLOP/s", "% FMA peak", "GB/s", "% copy"];
-  const table = rows.map((r) => [
-    r.kernel,
-    r.shape,
-    fmt(r.ms),
-    fmt(r.gflops),
-    fmt(r.flopsPct),
-    fmt(r.gbs),
-    fmt(r.bytesPct),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");
-  console.log(line(head));
-  for (const row of table) console.log(line(row));
-  ctx.destroy();
   return 0;
 }
 

@@ -5,7 +5,11 @@
  *
  * - `ideogram4.js`: the library (`web/ideogram4.ts`: all of `mod.ts` but the
  *   Deno platform) with its npm dependencies, for pages of your own;
- * - `app.js`: the demo page's script (`web/app.ts`), library included.
+ * - `app.js`: the demo page's script (`web/app.ts`): the form, the caption
+ *   preview and the drawing; no GPU work;
+ * - `worker.js`: the page's generation worker (`web/worker.ts`), library
+ *   included: it owns the device and runs the pipeline;
+ * - `bench.js`: the benchmark page (`web/bench.ts`, `web/bench.html`).
  *
  * Each bundle is then scanned: a `Deno.*` reference, a `node:` import or a
  * bare import left unbundled would break in a browser, so any of them fails
@@ -16,6 +20,8 @@
 export const WEB_ENTRIES = {
   "web/ideogram4.ts": "ideogram4.js",
   "web/app.ts": "app.js",
+  "web/worker.ts": "worker.js",
+  "web/bench.ts": "bench.js",
 } as const;
 
 export const DEFAULT_OUT_DIR = new URL("../web/dist/", import.meta.url);

@@ -5,27 +5,31 @@
  * (verified as it is typed, palettes and boxes previewed), generate with
  * per-step progress, and download the PNG.
  *
+ * The pipeline runs in a dedicated worker (`web/worker.ts`, messages in
+ * `web/protocol.ts`): this thread never touches the GPU device. It sends
+ * requests, which queue in the worker while one runs, and draws the stages,
+ * steps, pool counters and the image (a transferred buffer) that come back.
+ *
  * `document.body.dataset.state` says where the page is, for people and for
  * `tests/web/browser_test.ts`: `loading` → `ready` | `no-webgpu`, then
- * `running` → `done` | `error` (and back to `running` on the next try).
+ * `running` (while any request runs or waits) → `done` | `error` (the last
+ * request's outcome; a cancelled one is an `error` saying "cancelled").
+ * `dataset.gpuLive` is the worker's live GPU bytes after its last report.
  */
 import {
-  CaptionInvalidError,
-  createGpu,
-  encodePng,
-  type GenerateResult,
-  type GpuContext,
-  Ideogram4Pipeline,
-  preparePrompt,
+  filesByRelativePath,
+  formatBytes,
+  type MemoryStats,
   PRESET_NAMES,
-  setPlatform,
-  sizeAdvice,
-  type StepProgress,
   validateSize,
 } from "./ideogram4.ts";
 import { type CaptionPreview, previewCaption } from "./caption_preview.ts";
 import { drawBoxes, drawPlaceholder, drawRgb } from "./image_view.ts";
-import { type ModelSource, openSource } from "./model_source.ts";
+import type { ModelSource } from "./model_source.ts";
+import type { FromWorker, Job, ToWorker } from "./protocol.ts";
+import type { KeptCheckpoint } from "./opfs_cache.ts";
+import { RunProgress } from "./progress.ts";
+import { droppedFiles } from "./dropped_folder.ts";
 
 /** What the embedded-model button runs: the CLI's defaults for that model. */
 const EMBEDDED_RUN = { width: 256, height: 256, preset: "V4_TURBO_12", seed: 0 } as const;
@@ -46,6 +50,11 @@ const ui = {
   folder: el<HTMLInputElement>("model-folder"),
   url: el<HTMLInputElement>("model-url"),
   modelNote: el("model-note"),
+  budget: el<HTMLInputElement>("budget"),
+  keep: el<HTMLInputElement>("keep"),
+  kept: el<HTMLUListElement>("kept"),
+  plan: el<HTMLButtonElement>("plan"),
+  planOut: el("plan-out"),
   prompt: el<HTMLTextAreaElement>("prompt"),
   issues: el<HTMLUListElement>("caption-issues"),
   palettes: el("palettes"),
@@ -61,6 +70,8 @@ const ui = {
   cancel: el<HTMLButtonElement>("cancel"),
   progress: el<HTMLProgressElement>("progress"),
   progressText: el("progress-text"),
+  queue: el("queue"),
+  memory: el("memory"),
   log: el("log"),
   image: el<HTMLCanvasElement>("image"),
   overlay: el<HTMLCanvasElement>("overlay"),
@@ -69,12 +80,19 @@ const ui = {
   result: el("result"),
 };
 
-let gpu: GpuContext | undefined;
-/** The open pipeline and the source it reads, reused while the source stays the same. */
-let open: { key: string; pipe: Ideogram4Pipeline } | undefined;
+/** The generation worker, from start until it fails. */
+let spawned: Worker | undefined;
+/** The same worker once it said it has a device (requests go there). */
+let worker: Worker | undefined;
 /** Bumped when a new folder is picked, so a pipeline over the old files is not reused. */
 let folderGeneration = 0;
-let running: AbortController | undefined;
+/** A folder dropped on the page (wins over the picker until a folder is picked). */
+let dropped: Map<string, File> | undefined;
+/** Requests sent and not answered yet, in order; the first one runs. */
+const pending: number[] = [];
+let nextId = 1;
+/** Progress of the running request. */
+let progress = new RunProgress();
 let preview: CaptionPreview = previewCaption("");
 /** Size of the picture on screen (the last image, or the form's size before one). */
 let shown = { width: 1024, height: 1024, hasImage: false };
@@ -82,11 +100,13 @@ let downloadUrl: string | undefined;
 
 function setState(state: PageState): void {
   document.body.dataset.state = state;
-  const busy = state === "running";
-  const usable = gpu !== undefined;
-  ui.generate.disabled = busy || !usable;
-  ui.embeddedRun.disabled = busy || !usable;
-  ui.cancel.disabled = !busy;
+  // A request while another runs waits in the worker's queue.
+  const usable = worker !== undefined;
+  ui.generate.disabled = !usable;
+  ui.embeddedRun.disabled = !usable;
+  ui.plan.disabled = !usable;
+  ui.cancel.disabled = pending.length === 0;
+  ui.queue.textContent = pending.length > 1 ? `${pending.length - 1} waiting` : "";
 }
 
 /** When the current run started, for the log's time stamps. */
@@ -168,9 +188,12 @@ function chosenSource(): { source: ModelSource; key: string } {
   const kind = (document.querySelector<HTMLInputElement>('input[name="source"]:checked')?.value ??
     "embedded") as ModelSource["kind"];
   if (kind === "folder") {
+    if (dropped) return { source: { kind, files: dropped }, key: `folder#${folderGeneration}` };
     const files = ui.folder.files;
     if (!files || files.length === 0) throw new Error("pick the checkpoint's folder first");
-    return { source: { kind, files: Array.from(files) }, key: `folder#${folderGeneration}` };
+    // A cloned File loses its webkitRelativePath: send the paths along.
+    const byPath = filesByRelativePath(Array.from(files));
+    return { source: { kind, files: byPath }, key: `folder#${folderGeneration}` };
   }
   if (kind === "url") return { source: { kind, url: ui.url.value }, key: `url:${ui.url.value}` };
   return { source: { kind: "embedded" }, key: "embedded" };
@@ -181,29 +204,7 @@ function selectSource(kind: ModelSource["kind"]): void {
   if (radio) radio.checked = true;
 }
 
-async function pipelineFor(source: ModelSource, key: string): Promise<Ideogram4Pipeline> {
-  if (open?.key === key) return open.pipe;
-  open?.pipe.release();
-  open = undefined;
-  const opened = openSource(source, location.href);
-  // Components that read through the registered platform see the same files.
-  setPlatform(opened.platform);
-  log(`opening ${opened.label}${opened.dir ? ` (${opened.dir}/)` : ""}`);
-  const pipe = await Ideogram4Pipeline.open(gpu!, opened.dir, { platform: opened.platform });
-  open = { key, pipe };
-  return pipe;
-}
-
 // ---- generation -------------------------------------------------------------
-
-interface Job {
-  prompt: string;
-  width: number;
-  height: number;
-  preset?: string;
-  steps?: number;
-  seed: number;
-}
 
 function readForm(): Job {
   const prompt = ui.prompt.value;
@@ -220,108 +221,255 @@ function readForm(): Job {
   if (!Number.isSafeInteger(seed) || seed < 0) {
     throw new Error(`seed ${ui.seed.value}: a whole number from 0 to 2^53-1`);
   }
-  return { prompt, width, height, preset: ui.preset.value || undefined, steps, seed };
+  const gib = ui.budget.value.trim() === "" ? undefined : Number(ui.budget.value);
+  if (gib !== undefined && !(gib >= 0.25 && gib <= 4096)) {
+    throw new Error(`GPU budget ${ui.budget.value}: GiB from 0.25 to 4096, or empty for 8`);
+  }
+  return {
+    prompt,
+    width,
+    height,
+    preset: ui.preset.value || undefined,
+    steps,
+    seed,
+    warnOnCaptionIssues: ui.warnOnly.checked,
+    budgetBytes: gib === undefined ? undefined : Math.round(gib * 2 ** 30),
+  };
 }
 
-async function generate(): Promise<void> {
-  if (!gpu || running) return;
+function generate(): void {
+  if (!worker) return;
   ui.formError.textContent = "";
-  let req: Job, source: { source: ModelSource; key: string };
+  let job: Job, source: { source: ModelSource; key: string };
   try {
-    req = readForm();
+    job = readForm();
     source = chosenSource();
   } catch (e) {
     ui.formError.textContent = message(e);
     return;
   }
-  running = new AbortController();
-  const signal = running.signal;
+  const id = nextId++;
+  if (pending.length === 0) {
+    ui.log.textContent = "";
+    startRun();
+  }
+  pending.push(id);
+  send({
+    type: "generate",
+    id,
+    job,
+    source: source.source,
+    sourceKey: source.key,
+    pageUrl: location.href,
+    keep: ui.keep.checked,
+  });
+  log(`request ${id} sent`);
   setState("running");
-  ui.log.textContent = "";
-  ui.progress.value = 0;
-  ui.progressText.textContent = "preparing the prompt";
-  const started = runStarted = performance.now();
+}
+
+/** Asks the worker to check the checkpoint and plan the form's request (no weight is read). */
+function requestPlan(): void {
+  if (!worker) return;
+  ui.formError.textContent = "";
+  let job: Job, source: { source: ModelSource; key: string };
   try {
-    const prepared = await preparePrompt({
-      prompt: req.prompt,
-      width: req.width,
-      height: req.height,
-      magicPrompt: { enabled: false },
-      warnOnCaptionIssues: ui.warnOnly.checked,
-      signal,
-    });
-    for (const w of prepared.warnings) log(`warning: ${w}`);
-    const sizeWarning = sizeAdvice(req.width, req.height);
-    if (sizeWarning) log(`warning: ${sizeWarning}`);
-    const pipe = await pipelineFor(source.source, source.key);
-    const result = await pipe.generate({
-      prompt: prepared.prompt,
-      allowCaptionIssues: ui.warnOnly.checked,
-      width: req.width,
-      height: req.height,
-      preset: req.preset,
-      steps: req.steps,
-      seed: req.seed,
-      signal,
-      onStatus: (line) => {
-        ui.progressText.textContent = line;
-        log(line);
-      },
-      onProgress: (p: StepProgress) => showProgress(p, started),
-    });
-    const seconds = (performance.now() - started) / 1000;
-    showResult(result, prepared.prompt, seconds);
-    ui.progressText.textContent = `done in ${seconds.toFixed(1)} s`;
-    log(`done in ${seconds.toFixed(1)} s`);
-    setState("done");
+    job = readForm();
+    source = chosenSource();
   } catch (e) {
-    const aborted = signal.aborted;
-    const text = aborted
-      ? "cancelled"
-      : e instanceof CaptionInvalidError
-      ? `the caption has ${e.issues.length} problem${e.issues.length === 1 ? "" : "s"} ` +
-        "(listed under the prompt): fix them, or tick “Generate despite caption issues”"
-      : message(e);
-    ui.formError.textContent = text;
-    ui.progressText.textContent = aborted ? "cancelled" : "failed";
-    log(`error: ${message(e)}`);
-    setState("error");
-  } finally {
-    running = undefined;
-    ui.cancel.disabled = true;
+    ui.formError.textContent = message(e);
+    return;
+  }
+  ui.planOut.hidden = false;
+  ui.planOut.textContent = "checking the checkpoint's headers…";
+  document.body.dataset.plan = "running";
+  send({
+    type: "plan",
+    id: nextId++,
+    job,
+    source: source.source,
+    sourceKey: source.key,
+    pageUrl: location.href,
+  });
+}
+
+function showPlan(p: Extract<FromWorker, { type: "plan" }>): void {
+  const b = formatBytes;
+  const lines = [
+    `budget ${b(p.budget.bytes)} (${
+      p.budget.from === "you"
+        ? "yours"
+        : "the default: WebGPU reports no memory size; set yours above"
+    })`,
+    `adapter limits: maxBufferSize ${b(p.limits.maxBufferSize)}, ` +
+    `maxStorageBufferBindingSize ${b(p.limits.maxStorageBufferBindingSize)}`,
+    ...p.problems.map((x) => `problem: ${x}`),
+    ...p.lines,
+    p.fits
+      ? `fits${p.streaming ? ", streaming DiT blocks" : ""}: nothing was downloaded to find out`
+      : `refused before downloading: ${p.reason}`,
+  ];
+  ui.planOut.textContent = lines.join("\n");
+  document.body.dataset.plan = p.fits ? "fits" : "refused";
+}
+
+/** The list of checkpoints kept in OPFS, each with its size and a delete button. */
+function showKept(list: KeptCheckpoint[], error?: string): void {
+  ui.kept.replaceChildren();
+  if (error) ui.kept.append(item(`cannot list them: ${error}`));
+  else if (list.length === 0) ui.kept.append(item("nothing yet"));
+  for (const k of list) {
+    const li = item(
+      `${k.url}: ${k.files} files, ${formatBytes(k.bytes)}` +
+        (k.partialBytes > 0 ? ` (+ ${formatBytes(k.partialBytes)} of an unfinished download)` : ""),
+    );
+    li.dataset.key = k.key;
+    const del = document.createElement("button");
+    del.type = "button";
+    del.textContent = "Delete";
+    del.className = "small";
+    del.addEventListener("click", () => send({ type: "delete-kept", key: k.key }));
+    li.append(" ", del);
+    ui.kept.append(li);
+  }
+  document.body.dataset.kept = String(list.length);
+}
+
+function send(msg: ToWorker): void {
+  worker!.postMessage(msg);
+}
+
+/** Clears the progress for the request that runs next (the log goes on). */
+function startRun(): void {
+  runStarted = performance.now();
+  progress = new RunProgress();
+  ui.progress.value = 0;
+  ui.progressText.textContent = "waiting for the worker";
+}
+
+function cancel(): void {
+  if (pending.length > 0) send({ type: "cancel", id: pending[0] });
+}
+
+function showMemory(m: MemoryStats): void {
+  document.body.dataset.gpuLive = String(m.liveBytes);
+  ui.memory.textContent = `GPU memory (worker): ${formatBytes(m.liveBytes)} live, ` +
+    `${formatBytes(m.peakBytes)} peak, ${formatBytes(m.allocatedBytes)} allocated`;
+}
+
+/** The worker's live GPU bytes once a request is over (exact: the test compares them). */
+function liveLine(m: MemoryStats): string {
+  return `GPU live bytes after: ${m.liveBytes}`;
+}
+
+/** A request was answered (result or failure): drop it, and start showing the next. */
+function finish(id: number, state: "done" | "error"): void {
+  send({ type: "list-kept" });
+  const at = pending.indexOf(id);
+  if (at >= 0) pending.splice(at, 1);
+  if (pending.length > 0) {
+    if (at === 0) startRun();
+    setState("running");
+  } else {
+    setState(state);
   }
 }
 
-function showProgress(p: StepProgress, started: number): void {
-  const elapsed = performance.now() - started;
-  ui.progress.max = p.steps;
-  ui.progress.value = p.step;
-  ui.progressText.textContent = `step ${p.step}/${p.steps} · ${p.ms.toFixed(0)} ms · ` +
-    `${(elapsed / 1000).toFixed(1)} s elapsed`;
-  log(`step ${p.step}/${p.steps}  ${p.ms.toFixed(0)} ms`);
+function stopWorker(): void {
+  spawned?.terminate();
+  spawned = worker = undefined;
+  pending.length = 0;
 }
 
-function showResult(r: GenerateResult, prompt: string, seconds: number): void {
+function onWorkerMessage(msg: FromWorker): void {
+  switch (msg.type) {
+    case "ready":
+      worker = spawned;
+      ui.adapter.textContent = `WebGPU adapter (in the worker): ${msg.adapter}`;
+      showMemory(msg.memory);
+      setState("ready");
+      send({ type: "list-kept" });
+      return;
+    case "no-gpu":
+      stopWorker();
+      noWebGpu(msg.why);
+      return;
+    case "lost":
+      stopWorker();
+      noWebGpu(`the GPU device was lost (${msg.why}); reload the page.`);
+      return;
+    case "plan":
+      showPlan(msg);
+      return;
+    case "kept":
+      showKept(msg.list, msg.error);
+      return;
+    case "queued":
+      log(`request ${msg.id} queued behind ${msg.ahead}`);
+      return;
+    case "started":
+      log(`request ${msg.id} started`);
+      return;
+    case "stage":
+      progress.setStage(msg.stage);
+      ui.progressText.textContent = progress.line();
+      log(msg.stage);
+      return;
+    case "warning":
+      log(`warning: ${msg.text}`);
+      return;
+    case "step":
+      progress.addStep(msg.step, msg.steps, msg.ms);
+      ui.progress.max = msg.steps;
+      ui.progress.value = msg.step;
+      ui.progressText.textContent = progress.line();
+      log(`step ${msg.step}/${msg.steps}  ${msg.ms.toFixed(0)} ms`);
+      showMemory(msg.memory);
+      return;
+    case "result":
+      showResult(msg);
+      showMemory(msg.memory);
+      ui.progressText.textContent = `done in ${msg.seconds.toFixed(1)} s`;
+      log(`request ${msg.id} done in ${msg.seconds.toFixed(1)} s; ${liveLine(msg.memory)}`);
+      finish(msg.id, "done");
+      return;
+    case "failed": {
+      if (!pending.includes(msg.id)) {
+        // A plan request (generation requests are all pending until answered).
+        ui.planOut.textContent = `could not check the checkpoint: ${msg.message}`;
+        document.body.dataset.plan = "failed";
+        return;
+      }
+      const text = msg.cancelled
+        ? "cancelled"
+        : msg.captionIssues !== undefined
+        ? `the caption has ${msg.captionIssues} problem${msg.captionIssues === 1 ? "" : "s"} ` +
+          "(listed under the prompt): fix them, or tick “Generate despite caption issues”"
+        : msg.message;
+      ui.formError.textContent = text;
+      ui.progressText.textContent = msg.cancelled ? "cancelled" : "failed";
+      log(
+        `request ${msg.id} ${msg.cancelled ? "cancelled" : `failed: ${msg.message}`}; ` +
+          liveLine(msg.memory),
+      );
+      showMemory(msg.memory);
+      finish(msg.id, "error");
+      return;
+    }
+  }
+}
+
+function showResult(r: Extract<FromWorker, { type: "result" }>): void {
   drawRgb(ui.image, r.rgb, r.width, r.height);
   shown = { width: r.width, height: r.height, hasImage: true };
   sizeStage();
   renderBoxes();
-  const planName = r.sampling.preset ?? `custom ${r.sampling.steps} steps`;
-  const png = encodePng(r.rgb, r.width, r.height, {
-    Caption: prompt,
-    Seed: String(r.seed ?? "-"),
-    Size: `${r.width}x${r.height}`,
-    Preset: planName,
-    Steps: String(r.sampling.steps),
-    Software: "ideogram4-webgpu (browser)",
-  });
   if (downloadUrl) URL.revokeObjectURL(downloadUrl);
-  downloadUrl = URL.createObjectURL(new Blob([png], { type: "image/png" }));
+  downloadUrl = URL.createObjectURL(new Blob([r.png as BlobPart], { type: "image/png" }));
   ui.download.href = downloadUrl;
   ui.download.download = `ideogram4-${r.width}x${r.height}-seed${r.seed ?? "x"}.png`;
   ui.download.hidden = false;
-  ui.result.textContent = `${r.width}×${r.height}, ${planName}, seed ${r.seed ?? "-"}, ` +
-    `${r.tokens} prompt tokens, ${seconds.toFixed(1)} s`;
+  ui.result.textContent = `${r.width}×${r.height}, ${r.plan}, seed ${r.seed ?? "-"}, ` +
+    `${r.tokens} prompt tokens, ${r.seconds.toFixed(1)} s`;
 }
 
 // ---- start ------------------------------------------------------------------
@@ -343,14 +491,33 @@ function wire(): void {
   });
   ui.folder.addEventListener("change", () => {
     folderGeneration++;
+    dropped = undefined;
     selectSource("folder");
     const n = ui.folder.files?.length ?? 0;
     ui.modelNote.textContent =
       `${n} files picked; they are read in pieces as needed, never uploaded`;
   });
   ui.url.addEventListener("input", () => selectSource("url"));
+  // A checkpoint folder dropped anywhere on the page.
+  document.addEventListener("dragover", (ev) => ev.preventDefault());
+  document.addEventListener("drop", async (ev) => {
+    ev.preventDefault();
+    if (!ev.dataTransfer) return;
+    try {
+      const files = await droppedFiles(ev.dataTransfer.items);
+      if (files.size === 0) throw new Error("nothing was dropped");
+      dropped = files;
+      folderGeneration++;
+      selectSource("folder");
+      ui.modelNote.textContent =
+        `${files.size} files dropped; they are read in pieces as needed, never uploaded`;
+    } catch (e) {
+      ui.modelNote.textContent = `could not read the dropped folder: ${message(e)}`;
+    }
+  });
   ui.generate.addEventListener("click", generate);
-  ui.cancel.addEventListener("click", () => running?.abort());
+  ui.cancel.addEventListener("click", cancel);
+  ui.plan.addEventListener("click", requestPlan);
   ui.embeddedRun.addEventListener("click", () => {
     selectSource("embedded");
     ui.width.value = String(EMBEDDED_RUN.width);
@@ -377,7 +544,7 @@ function noWebGpu(why: string): void {
   setState("no-webgpu");
 }
 
-async function start(): Promise<void> {
+function start(): void {
   wire();
   followFormSize();
   renderPreview();
@@ -388,23 +555,21 @@ async function start(): Promise<void> {
     noWebGpu(`this browser exposes no navigator.gpu${insecure}.`);
     return;
   }
-  try {
-    gpu = await createGpu();
-  } catch (e) {
-    noWebGpu(`no adapter or device (${message(e).split(". ")[0]}).`);
-    return;
-  }
-  ui.adapter.textContent = `WebGPU adapter: ${gpu.describe()}`;
-  gpu.device.lost.then((info) => {
-    if (info.reason === "destroyed") return;
-    gpu = undefined;
-    noWebGpu(`the GPU device was lost (${info.message}); reload the page.`);
-  });
-  setState("ready");
+  // The worker's bundle sits beside this one in dist/.
+  const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  w.onmessage = (ev: MessageEvent<FromWorker>) => onWorkerMessage(ev.data);
+  w.onerror = (ev) => {
+    ev.preventDefault();
+    stopWorker();
+    noWebGpu(`the generation worker failed (${ev.message || "it did not load"}).`);
+  };
+  spawned = w;
 }
 
-start().catch((e) => {
+try {
+  start();
+} catch (e) {
   ui.noWebGpu.hidden = false;
   ui.noWebGpu.textContent = `The page failed to start: ${message(e)}`;
   setState("error");
-});
+}

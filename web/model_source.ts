@@ -8,7 +8,12 @@ import { browserPlatform, filesByRelativePath, type Platform } from "./ideogram4
 
 export type ModelSource =
   | { kind: "embedded" }
-  | { kind: "folder"; files: Iterable<File> }
+  /**
+   * Picked files, or (what the page posts to its worker, since a cloned
+   * `File` loses its `webkitRelativePath`) the same files by relative path
+   * as {@link filesByRelativePath} gives them.
+   */
+  | { kind: "folder"; files: Iterable<File> | Map<string, Blob> }
   | { kind: "url"; url: string };
 
 export interface OpenedSource {
@@ -17,6 +22,8 @@ export interface OpenedSource {
   dir: string;
   /** For status lines. */
   label: string;
+  /** The checkpoint's folder URL, for URL sources (what the OPFS cache keys on). */
+  baseUrl?: string;
 }
 
 /** Where `deno task serve` publishes `models/tiny/`, relative to the page. */
@@ -54,10 +61,10 @@ export function openSource(
       } catch {
         throw new Error(`${url}: not a URL`);
       }
-      return { platform: browserPlatform({ baseUrl, fetch }), dir: "", label: baseUrl };
+      return { platform: browserPlatform({ baseUrl, fetch }), dir: "", label: baseUrl, baseUrl };
     }
     case "folder": {
-      const files = filesByRelativePath(source.files);
+      const files = source.files instanceof Map ? source.files : filesByRelativePath(source.files);
       if (files.size === 0) throw new Error("the picked folder is empty");
       return {
         platform: browserPlatform({ files }),

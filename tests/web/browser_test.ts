@@ -2,8 +2,11 @@
 /**
  * The web page in headless Chromium (WebGPU on SwiftShader) against
  * `web/serve.ts`: the caption verifier's inline messages and previews, one
- * click on "Generate with the embedded tiny model" compared with the CLI's
- * PNG for the same prompt (±1 per channel), the PNG download, and the
+ * click on "Generate with the embedded tiny model" (run by the page's worker)
+ * compared with the CLI's PNG for the same prompt (±1 per channel), the PNG
+ * download, a cancel mid-run with a second request queued behind it (the
+ * worker's live GPU bytes back to the baseline), that the main thread never
+ * asked for a device, wrote a buffer, dispatched or submitted, and the
  * message a browser without WebGPU gets. Skips, saying why, only when
  * `chromium` is not installed.
  */
@@ -16,7 +19,7 @@ import { serveWeb } from "../../web/serve.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { PHOTO_CAPTION } from "../prompt/examples.ts";
 import { PLAIN_TEXT_WARNING } from "../../src/prompt/check.ts";
-import { findChromium, launchChromium } from "./chromium.ts";
+import { findChromium, launchChromium, smallScreenshot } from "./chromium.ts";
 
 const CHROMIUM = await findChromium();
 if (!CHROMIUM) {
@@ -29,6 +32,9 @@ if (!CHROMIUM) {
 const PROMPT = "a lighthouse on a cliff at dusk, waves below";
 /** The CLI's defaults for the embedded model, which the page's one-click button uses. */
 const EMBEDDED = { width: 256, height: 256, preset: "V4_TURBO_12", steps: 12, seed: "0" };
+/** Where to keep screenshots of the page during and after a run (docs/ uses them); default: the temp folder. */
+const SHOTS = Deno.env.get("IDEOGRAM4_SCREENSHOTS");
+
 /** Generation on SwiftShader takes minutes on a small CPU; this bounds a hang, not a run. */
 const GENERATE_TIMEOUT_MS = 15 * 60_000;
 
@@ -101,6 +107,49 @@ function compare(a: Uint8Array, b: Uint8Array): { max: number; differing: number
   return { max, differing };
 }
 
+/**
+ * Runs in the page's main thread before its scripts: counts every call of the
+ * WebGPU methods that reach the device. The worker has its own globals, so
+ * only the main thread's calls are counted.
+ */
+function instrumentMainThreadGpu(): void {
+  const g = globalThis as unknown as Record<string, unknown>;
+  const calls: Record<string, number> = {};
+  g.__mainThreadGpuCalls = calls;
+  const watch: [string, string[]][] = [
+    ["GPU", ["requestAdapter"]],
+    ["GPUAdapter", ["requestDevice"]],
+    ["GPUQueue", ["submit", "writeBuffer"]],
+    ["GPUComputePassEncoder", ["dispatchWorkgroups", "dispatchWorkgroupsIndirect"]],
+  ];
+  for (const [cls, methods] of watch) {
+    const proto = (g[cls] as { prototype: Record<string, unknown> } | undefined)?.prototype;
+    for (const m of methods) {
+      const orig = proto?.[m];
+      if (typeof orig !== "function") continue;
+      const key = `${cls}.${m}`;
+      calls[key] = 0;
+      proto![m] = function (this: unknown, ...args: unknown[]) {
+        calls[key]++;
+        return orig.apply(this, args);
+      };
+    }
+  }
+}
+
+/** The numbers in the page log's "request N … GPU live bytes after: B" lines, by request. */
+function liveAfter(log: string): Map<number, { outcome: string; live: number }> {
+  const out = new Map<number, { outcome: string; live: number }>();
+  for (
+    const m of log.matchAll(
+      /request (\d+) (done|cancelled|failed)[^\n]*GPU live bytes after: (\d+)/g,
+    )
+  ) {
+    out.set(Number(m[1]), { outcome: m[2], live: Number(m[3]) });
+  }
+  return out;
+}
+
 Deno.test({
   name: "web page in Chromium: caption verifier inline, embedded model = CLI ±1, PNG, no-WebGPU",
   ignore: !CHROMIUM,
@@ -122,6 +171,7 @@ Deno.test({
       await page.setViewport({ width: 1400, height: 1100 });
       const pageErrors: string[] = [];
       page.on("pageerror", (e) => pageErrors.push(String(e)));
+      await page.evaluateOnNewDocument(instrumentMainThreadGpu);
       await page.goto(url);
       await page.waitForFunction(() => document.body.dataset.state !== "loading", {
         timeout: 120_000,
@@ -253,9 +303,66 @@ Deno.test({
           EMBEDDED.preset,
           `${EMBEDDED.width}x${EMBEDDED.height}`,
         ]);
-        const shot = `${tmp}/page.png`;
-        await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
+        const shot = `${SHOTS ?? tmp}/browser-after-run.png`;
+        await smallScreenshot(page, shot);
         console.log(`screenshot: ${shot}`);
+      });
+
+      await t.step(
+        "cancel mid-run frees its GPU memory; the queued request runs next",
+        async () => {
+          // Weights stay loaded between requests: after the first run, live bytes are the weights.
+          const baseline = Number(await page.evaluate(() => document.body.dataset.gpuLive));
+          assert(baseline > 0, `no live bytes reported after the first run: ${baseline}`);
+          const setSteps = (n: number) =>
+            page.$eval("#steps", (e, v) => (e as HTMLInputElement).value = String(v), n);
+          await setSteps(6);
+          await page.click("#generate");
+          await setSteps(1);
+          await page.click("#generate");
+          assertEquals(await textOf(page, "#queue"), "1 waiting");
+          // Mid-run: the first step is done, its tensors are live.
+          await page.waitForFunction(
+            () => /step 1\/6 /.test(document.getElementById("log")!.textContent ?? ""),
+            { timeout: GENERATE_TIMEOUT_MS, polling: 200 },
+          );
+          const during = Number(await page.evaluate(() => document.body.dataset.gpuLive));
+          await smallScreenshot(page, `${SHOTS ?? tmp}/browser-during-run.png`);
+          await page.click("#cancel");
+          await page.waitForFunction(
+            () => document.body.dataset.state === "done" || document.body.dataset.state === "error",
+            { timeout: GENERATE_TIMEOUT_MS, polling: 500 },
+          );
+          const log = await textOf(page, "#log");
+          assertEquals(await pageState(page), "done", `the queued request failed:\n${log}`);
+          const ends = liveAfter(log);
+          const ids = [...ends.keys()].sort((a, b) => a - b);
+          assertEquals(ids.length, 2, `two requests ended:\n${log}`);
+          const [cancelled, queued] = ids.map((i) => ends.get(i)!);
+          assertEquals([cancelled.outcome, queued.outcome], ["cancelled", "done"], log);
+          assert(!/step 6\/6 /.test(log), `the cancelled request ran to its end:\n${log}`);
+          assert(during > baseline, `mid-run live bytes ${during} not above baseline ${baseline}`);
+          assertEquals(cancelled.live, baseline, "live GPU bytes after the cancel");
+          assertEquals(queued.live, baseline, "live GPU bytes after the queued request");
+          assertEquals(await textOf(page, "#queue"), "");
+          console.log(
+            `cancel: live ${during} B mid-run → ${cancelled.live} B after (baseline ${baseline} B)`,
+          );
+        },
+      );
+
+      await t.step("the main thread never asked for a device or dispatched", async () => {
+        const calls = await page.evaluate(() =>
+          (globalThis as unknown as { __mainThreadGpuCalls: Record<string, number> })
+            .__mainThreadGpuCalls
+        );
+        // The counters exist: the page's main thread has these WebGPU classes to watch.
+        assert(
+          ["GPUQueue.submit", "GPUComputePassEncoder.dispatchWorkgroups", "GPU.requestAdapter"]
+            .every((k) => k in calls),
+          `instrumentation not installed: ${JSON.stringify(calls)}`,
+        );
+        assertEquals(Object.values(calls).filter((n) => n > 0).length, 0, JSON.stringify(calls));
       });
 
       await t.step("without WebGPU the page says so instead of staying blank", async () => {

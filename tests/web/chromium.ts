@@ -4,7 +4,7 @@
  * Vulkan: no GPU or driver needed; it has no shader-f16, so pipelines run
  * f32).
  */
-import puppeteer, { type Browser } from "puppeteer-core";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
 
 /** What the tests pass to Chromium besides puppeteer's own flags. */
 export const CHROMIUM_FLAGS = [
@@ -70,4 +70,17 @@ export async function launchChromium(executablePath: string): Promise<LaunchedCh
       await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** A screenshot of the whole page at `scale` (docs/screenshots keeps them small). */
+export async function smallScreenshot(page: Page, path: string, scale = 0.6): Promise<void> {
+  const { width, height } = await page.evaluate(() => ({
+    width: document.documentElement.scrollWidth,
+    height: document.documentElement.scrollHeight,
+  }));
+  await page.screenshot({
+    path: path as `${string}.png`,
+    clip: { x: 0, y: 0, width, height, scale },
+    captureBeyondViewport: true,
+  });
 }

@@ -5,6 +5,8 @@
 import { previewCaption } from "../../web/caption_preview.ts";
 import { openSource } from "../../web/model_source.ts";
 import { PLAIN_TEXT_WARNING } from "../../src/prompt/check.ts";
+import { RunProgress } from "../../web/progress.ts";
+import { droppedFiles } from "../../web/dropped_folder.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { PHOTO_CAPTION } from "../prompt/examples.ts";
 
@@ -124,6 +126,12 @@ Deno.test("model source: a picked folder is the checkpoint, or holds exactly one
     files: [picked("models/tiny/tokenizer/tokenizer.json"), picked("models/README.md")],
   }, "http://x/");
   assertEquals(parent.dir, "tiny");
+  // What the page posts to its worker: the same files by relative path.
+  const posted = openSource({
+    kind: "folder",
+    files: new Map([["tiny/tokenizer/tokenizer.json", new Blob(["{}"])]]),
+  }, "http://x/");
+  assertEquals(posted.dir, "tiny");
   assert(
     await parent.platform.exists(parent.platform.join(parent.dir, "tokenizer", "tokenizer.json")),
   );
@@ -145,4 +153,63 @@ Deno.test("model source: a picked folder is the checkpoint, or holds exactly one
     empty = (e as Error).message;
   }
   assert(empty.includes("empty"), empty);
+});
+
+Deno.test("progress line: stage, then step i/N, s/step over recent steps, ETA", () => {
+  const p = new RunProgress();
+  assertEquals(p.line(), "waiting");
+  p.setStage("encoding the prompt");
+  assertEquals([p.line(), p.secondsPerStep(), p.etaSeconds()], [
+    "encoding the prompt",
+    undefined,
+    undefined,
+  ]);
+  // The first step pays for shader compilation; the average forgets it after 4 more.
+  for (const [i, ms] of [[1, 9000], [2, 500], [3, 700], [4, 600], [5, 400]]) p.addStep(i, 12, ms);
+  assertEquals(p.secondsPerStep(), 0.55);
+  assertEquals(p.etaSeconds()!.toFixed(2), "3.85");
+  assertEquals(p.line(), "sampling · step 5/12 · 0.55 s/step · ETA 3.9 s");
+  p.setStage("decoding");
+  assertEquals(p.line(), "decoding");
+});
+
+/** A stand-in for the browser's FileSystemEntry tree of a dropped folder (two batches per folder). */
+function fakeEntry(name: string, content: Record<string, unknown> | string): unknown {
+  if (typeof content === "string") {
+    return {
+      name,
+      isFile: true,
+      isDirectory: false,
+      file: (ok: (f: File) => void) => ok(new File([content], name)),
+    };
+  }
+  const children = Object.entries(content).map(([n, c]) =>
+    fakeEntry(n, c as Record<string, unknown>)
+  );
+  const batches = [children.slice(0, 1), children.slice(1), []];
+  return {
+    name,
+    isFile: false,
+    isDirectory: true,
+    createReader: () => ({
+      readEntries: (ok: (e: unknown[]) => void) => ok(batches.shift() ?? []),
+    }),
+  };
+}
+
+Deno.test("dropped folder: walked into files by path inside it, every batch read", async () => {
+  const tree = fakeEntry("tiny", {
+    tokenizer: { "tokenizer.json": "{}", "tokenizer_config.json": "{}" },
+    vae: { "config.json": "{}" },
+  });
+  const items = [{ webkitGetAsEntry: () => tree }] as unknown as DataTransferItemList;
+  const files = await droppedFiles(items);
+  assertEquals([...files.keys()].sort(), [
+    "tokenizer/tokenizer.json",
+    "tokenizer/tokenizer_config.json",
+    "vae/config.json",
+  ]);
+  const opened = openSource({ kind: "folder", files }, "http://x/");
+  assertEquals(opened.dir, "");
+  assertEquals(await opened.platform.readText("tokenizer/tokenizer.json"), "{}");
 });
