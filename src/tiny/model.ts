@@ -54,13 +54,19 @@ export interface QwenTokenizerFiles {
 const text = (s: string) => new TextEncoder().encode(s);
 const json = (o: unknown) => text(JSON.stringify(o, null, 2) + "\n");
 
-/** Every file of the embedded model, by path relative to the checkpoint folder. */
-export function tinyModelFiles(tok: QwenTokenizerFiles): Map<string, Uint8Array> {
+/** The `tokenizer/` files of a checkpoint (also the random checkpoints'), by path. */
+export function tokenizerFiles(tok: QwenTokenizerFiles): Map<string, Uint8Array> {
   const files = new Map<string, Uint8Array>();
   files.set("tokenizer/tokenizer.json", text(tok.tokenizer));
   files.set("tokenizer/tokenizer_config.json", text(tok.config));
   // transformers gives chat_template.jinja precedence over the config's template.
   files.set("tokenizer/chat_template.jinja", text(TINY_CHAT_TEMPLATE));
+  return files;
+}
+
+/** Every file of the embedded model, by path relative to the checkpoint folder. */
+export function tinyModelFiles(tok: QwenTokenizerFiles): Map<string, Uint8Array> {
+  const files = tokenizerFiles(tok);
 
   const encoder = { format: "nf4" as const, seed: 401, vocab: QWEN3_VOCAB, lmHead: false };
   files.set("text_encoder/config.json", json(tinyQwen3Config("nf4", false, QWEN3_VOCAB)));
