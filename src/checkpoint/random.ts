@@ -294,13 +294,14 @@ export function splitShards(tensors: LayoutTensors, count: number): LayoutTensor
   return shards;
 }
 
-/** Every tensor's bytes in memory (small checkpoints and one-block benchmarks). */
-export function randomTensorBytes(tensors: LayoutTensors, seed: number): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  for (const [name, t] of tensors) {
-    const bytes = new Uint8Array(tensorBytes(t));
-    new TensorFiller(name, t, seed).fill(bytes);
-    out.set(name, bytes);
+/** One whole safetensors file of random `tensors` in memory (one-block benchmarks, small models). */
+export function randomSafetensors(tensors: LayoutTensors, seed: number): Uint8Array<ArrayBuffer> {
+  const plan = planSafetensors(tensors);
+  const out = new Uint8Array(plan.size);
+  out.set(plan.prefix);
+  for (const e of plan.entries) {
+    const at = plan.prefix.length + e.offset;
+    new TensorFiller(e.name, e.tensor, seed).fill(out.subarray(at, at + e.size));
   }
   return out;
 }
