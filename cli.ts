@@ -8,6 +8,7 @@
  *   caption   build or pretty-print a JSON caption from flags
  *   generate  text → image (PNG); without --model on the embedded tiny model
  *   make-checkpoint  a random checkpoint in the published layout (nf4 / fp8)
+ *   dump      each component's output on fixed inputs as .npy (comparisons)
  */
 import { setPlatform } from "./src/platform/mod.ts";
 import { denoPlatform } from "./src/platform/deno.ts";
@@ -15,6 +16,7 @@ import { GpuContext } from "./src/gpu/context.ts";
 import { runCaption, runVerify } from "./src/cli/prompt_commands.ts";
 import { runGenerate } from "./src/cli/generate_command.ts";
 import { runMakeCheckpoint } from "./src/cli/make_checkpoint.ts";
+import { runDump } from "./src/cli/dump_command.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
@@ -25,6 +27,7 @@ commands:
   caption    build a JSON caption from flags (caption --help)
   generate   text to image: generate --prompt TEXT [--output out.png] (generate --help)
   make-checkpoint  random weights in the published layout: --format nf4|fp8 --out DIR [--small]
+  dump       each component's output as .npy: dump --model DIR --out DIR (dump --help)
 `;
 
 async function info(): Promise<number> {
@@ -63,6 +66,8 @@ async function main(args: string[]): Promise<number> {
       return await runGenerate(rest);
     case "make-checkpoint":
       return await runMakeCheckpoint(rest);
+    case "dump":
+      return await runDump(rest);
     case undefined:
     case "help":
     case "--help":

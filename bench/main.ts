@@ -1,5 +1,6 @@
 /**
- * The cross-platform GPU benchmark: `deno task bench [--quick] [--json]`.
+ * The cross-platform GPU benchmark: `deno task bench [--quick] [--json]`;
+ * `--model` projects the released model's times instead (`model.ts`).
  *
  * First measures the adapter's ceilings (copy bandwidth, FMA rate), then
  * times the kernels the model spends its time in and reports each as achieved
@@ -17,6 +18,10 @@ function fmt(n: number | undefined): string {
 }
 
 export async function runBench(args: string[]): Promise<number> {
+  if (args.includes("--model")) {
+    const { runModelBench } = await import("./model.ts");
+    return await runModelBench(args.filter((a) => a !== "--model"));
+  }
   const { values } = parseArgs({
     args,
     options: {
