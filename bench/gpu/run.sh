@@ -28,9 +28,11 @@
 #   --upstream   checkout of RyukoMatoiFan/ideogram4 at 415abf4 (PyTorch comparison)
 #   --memory     also the --gpu-memory 8/16/24 runs
 #   --carried    use the carried Deno of .device/ (source .device/enter.sh; GPU machine)
+#   --budget S   stop starting steps after S seconds (default 450)
+#   --limit-scale K  multiply every step's time limit by K (a slow or shared machine)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-SMALL=0 MEMORY=0 CARRIED=0 UPSTREAM="" BUDGET=450
+SMALL=0 MEMORY=0 CARRIED=0 UPSTREAM="" BUDGET=450 SCALE=1
 RESULTS="${OUT:-bench/results/gpu-$(date -u +%Y%m%dT%H%M%S)}"
 WORK=/tmp/ig4-gpu
 while [ $# -gt 0 ]; do
@@ -42,7 +44,8 @@ while [ $# -gt 0 ]; do
     --work) WORK="$2"; shift ;;
     --upstream) UPSTREAM="$2"; shift ;;
     --budget) BUDGET="$2"; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    --limit-scale) SCALE="$2"; shift ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown flag $1 (--help)" >&2; exit 2 ;;
   esac
   shift
@@ -68,7 +71,7 @@ export NO_COLOR=1 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 STATUS=()  # "step:rc:seconds"
 # step NAME LIMIT_SECONDS CMD...: runs CMD under a time limit unless the budget is spent.
 step() {
-  local name=$1 limit=$2; shift 2
+  local name=$1 limit=$(( $2 * SCALE )); shift 2
   local elapsed=$(( $(date +%s) - T0 ))
   if [ "$elapsed" -ge "$BUDGET" ]; then
     log "skip $name: budget of ${BUDGET}s spent"; STATUS+=("$name:skipped:0"); return 0
@@ -97,7 +100,7 @@ driver() {
   command -v vulkaninfo >/dev/null && vulkaninfo --summary 2>/dev/null | head -40
   return 0
 }
-step driver 30 driver
+step driver 30 bash -c "$(declare -f driver); driver"
 
 # 2. Adapter.
 step adapter 60 bash -c "$(declare -f run_deno); run_deno bench/gpu/adapter.ts > '$RESULTS/adapter.json'"

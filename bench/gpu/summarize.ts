@@ -83,9 +83,7 @@ const summary: Json = {
     ? { ...adapter.info, features: adapter.features, runtime: adapter.runtime?.describe }
     : "missing",
   limits: adapter?.limits,
-  kernels: bench
-    ? { ceilings: bench.ceilings, quick: bench.quick, rows: bench.rows }
-    : "missing",
+  kernels: bench ? { ceilings: bench.ceilings, quick: bench.quick, rows: bench.rows } : "missing",
   peers: peers ?? (log.includes("start peers") ? "missing" : "not run (no bench/peers)"),
   projection: model
     ? {
@@ -160,6 +158,9 @@ if (compare) {
     "torch DiT cond",
     `ours ${d.cond?.ours_vs_f32?.rel_l2} vs bf16 ${d.cond?.bf16_vs_f32?.rel_l2} (rel. to f32)`,
   );
-  line("torch VAE", `ours ${torchVae?.ours_vs_f32?.rel_l2} vs bf16 ${torchVae?.bf16_vs_f32?.rel_l2}`);
+  line(
+    "torch VAE",
+    `ours ${torchVae?.ours_vs_f32?.rel_l2} vs bf16 ${torchVae?.bf16_vs_f32?.rel_l2}`,
+  );
   line("speed ours/torch", JSON.stringify(summary.torch.speedRatioOursOverTorchBf16));
 } else line("torch", summary.torch);
