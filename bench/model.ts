@@ -28,7 +28,8 @@
  */
 import { parseArgs } from "node:util";
 import { ditTensors, textEncoderConfig, textEncoderTensors } from "../src/checkpoint/layout.ts";
-import { RELEASED_DIMS } from "../src/checkpoint/dims.ts";
+import { RELEASED_DIMS, SMALL_DIMS } from "../src/checkpoint/dims.ts";
+import type { CheckpointDims } from "../src/checkpoint/layout.ts";
 import { randomSafetensors } from "../src/checkpoint/random.ts";
 import { vaeTensors } from "../src/checkpoint/layout.ts";
 import { GpuContext } from "../src/gpu/context.ts";
@@ -87,10 +88,50 @@ async function timeRun(ctx: GpuContext, r: Reps, fn: () => Tensor | void): Promi
   return { ms: med("ms"), recordMs: med("recordMs"), submits: med("submits") };
 }
 
-/** Linear part × r, attention part × r² (never below the attention alone). */
-function project(totalMs: number, attentionMs: number, r: number): number {
-  const att = Math.min(attentionMs, totalMs);
-  return (totalMs - att) * r + att * r * r;
+/**
+ * Projects a run measured over `L` tokens to `real` tokens: everything but
+ * attention × real/L, attention × (real/Lbig)² from a separate timing at
+ * `Lbig` ≥ L tokens (at a handful of tokens attention is mostly fixed cost,
+ * which would be scaled quadratically otherwise).
+ */
+function project(
+  totalMs: number,
+  att: { atL: Timed; big: Timed; L: number; Lbig: number },
+  real: number,
+): number {
+  const attL = Math.min(att.atL.ms, totalMs);
+  return (totalMs - attL) * (real / att.L) + att.big.ms * (real / att.Lbig) ** 2;
+}
+
+/** Tokens of the second attention timing: up to 1024, never more than the real count. */
+const attentionTokens = (L: number, real: number) => Math.max(L, Math.min(real, 1024));
+
+/** Times attention over `L` and over {@link attentionTokens} rows of `[heads, d]` q and `[kvHeads, d]` k/v. */
+async function timeAttention(
+  ctx: GpuContext,
+  reps: Reps,
+  L: number,
+  real: number,
+  heads: number,
+  kvHeads: number,
+  d: number,
+  causal: boolean,
+): Promise<{ atL: Timed; big: Timed; L: number; Lbig: number }> {
+  const at = async (n: number) => {
+    const q = randomTensor(ctx, [n, heads, d], 3, "bench q");
+    const k = randomTensor(ctx, [n, kvHeads, d], 4, "bench k");
+    const v = randomTensor(ctx, [n, kvHeads, d], 5, "bench v");
+    const t = await timeRun(
+      ctx,
+      reps,
+      () => attention(ctx, q, k, v, { causal, scale: 1 / Math.sqrt(d) }),
+    );
+    for (const x of [q, k, v]) x.release();
+    return t;
+  };
+  const Lbig = attentionTokens(L, real);
+  const atL = await at(L);
+  return { atL, big: Lbig === L ? atL : await at(Lbig), L, Lbig };
 }
 
 const randomTensor = (ctx: GpuContext, shape: number[], seed: number, label: string) =>
@@ -99,7 +140,7 @@ const randomTensor = (ctx: GpuContext, shape: number[], seed: number, label: str
 export interface DiTResult {
   format: Format;
   /** The cond pass at the measured tokens: DiTs of one and two blocks, attention alone. */
-  measured: { oneBlock: Timed; twoBlocks: Timed; attention: Timed };
+  measured: { oneBlock: Timed; twoBlocks: Timed; attention: AttentionTiming };
   /** Projected to the real token counts, ms. */
   condBlockMs: number;
   uncondBlockMs: number;
@@ -117,17 +158,20 @@ async function ditBench(
   sizes: Sizes,
   reps: Reps,
 ): Promise<DiTResult> {
-  const c = { ...RELEASED_DIMS.dit, numLayers: 2 };
+  const c = { ...sizes.dims.dit, numLayers: 2 };
+  // What no shape reveals (sizes, the block count included, come from the weights).
+  const rope = { ropeTheta: c.ropeTheta, mropeSection: c.mropeSection, normEps: c.normEps };
   const file = await SafetensorsFile.open(
     memorySource(`random ${format} DiT`, randomSafetensors(ditTensors(format, c), 7)),
   );
   const one = await DiT.load(
     ctx,
     Checkpoint.fromFiles("DiT, 1 block", [file], (n) => !n.startsWith("layers.1.")),
-    { name: "bench.dit1" },
+    { name: "bench.dit1", config: rope },
   );
   const two = await DiT.load(ctx, Checkpoint.fromFiles("DiT, 2 blocks", [file]), {
     name: "bench.dit2",
+    config: rope,
   });
   const { gh, gw, text } = sizes;
   const latents = randomTensor(ctx, [gh * gw, c.inChannels], 1, "bench latents");
@@ -136,27 +180,32 @@ async function ditBench(
   // same blocks over the image tokens alone, so it is projected from it.
   const inputs = { latents, features, t: 0.7, gh, gw };
   const L = gh * gw + text;
-  const q = randomTensor(ctx, [L, c.numHeads, c.headDim], 3, "bench q");
-  const k = randomTensor(ctx, [L, c.numHeads, c.headDim], 4, "bench k");
-  const v = randomTensor(ctx, [L, c.numHeads, c.headDim], 5, "bench v");
-  const scale = 1 / Math.sqrt(c.headDim);
+  const realCond = REAL.imageTokens + REAL.textTokens;
   const m = {
     oneBlock: await timeRun(ctx, reps, () => one.forward(ctx, inputs)),
     twoBlocks: await timeRun(ctx, reps, () => two.forward(ctx, inputs)),
-    attention: await timeRun(ctx, reps, () => attention(ctx, q, k, v, { scale })),
+    attention: await timeAttention(
+      ctx,
+      reps,
+      L,
+      realCond,
+      c.numHeads,
+      c.numHeads,
+      c.headDim,
+      false,
+    ),
   };
-  for (const t of [q, k, v]) t.release();
   const blockS = Math.max(0, m.twoBlocks.ms - m.oneBlock.ms);
   const globalsS = Math.max(0, m.oneBlock.ms - blockS);
   const recBlock = Math.max(0, m.twoBlocks.recordMs - m.oneBlock.recordMs);
   const recGlobals = Math.max(0, m.oneBlock.recordMs - recBlock);
   const subBlock = Math.max(0, m.twoBlocks.submits - m.oneBlock.submits);
-  const n = RELEASED_DIMS.dit.numLayers;
+  const n = sizes.dims.dit.numLayers;
   const pass = (tokens: number) => {
-    const r = tokens / L, block = project(blockS, m.attention.ms, r);
-    return { block, forward: globalsS * r + n * block };
+    const block = project(blockS, m.attention, tokens);
+    return { block, forward: globalsS * (tokens / L) + n * block };
   };
-  const cond = pass(REAL.imageTokens + REAL.textTokens), uncond = pass(REAL.imageTokens);
+  const cond = pass(realCond), uncond = pass(REAL.imageTokens);
   const recPerForward = recGlobals + n * recBlock;
   const submitsPerForward = m.oneBlock.submits + (n - 1) * subBlock;
   for (const t of [latents, features]) t.release();
@@ -178,7 +227,7 @@ async function ditBench(
 
 export interface TextResult {
   format: Format;
-  measured: { layer: Timed; attention: Timed };
+  measured: { layer: Timed; attention: AttentionTiming };
   layerMs: number;
   encodeS: number;
   cpuRecordMs: number;
@@ -190,7 +239,7 @@ async function textBench(
   sizes: Sizes,
   reps: Reps,
 ): Promise<TextResult> {
-  const dims = RELEASED_DIMS.qwen3, prefix = "model.language_model.";
+  const dims = sizes.dims.qwen3, prefix = "model.language_model.";
   const all = textEncoderTensors(format, dims);
   const layer0 = new Map([...all].filter(([n]) => n.startsWith(`${prefix}layers.0.`)));
   const file = await SafetensorsFile.open(
@@ -211,25 +260,27 @@ async function textBench(
   const positions = Int32Array.from({ length: 3 * L }, (_, i) => Math.floor(i / 3));
   const rope = uploadRopeTables(ctx, ropeTables(positions, d, config.ropeTheta, null));
   const x = randomTensor(ctx, [L, config.hiddenSize], 9, "bench hidden");
-  const q = randomTensor(ctx, [L, config.numHeads, d], 10, "bench q");
-  const k = randomTensor(ctx, [L, config.numKvHeads, d], 11, "bench k");
-  const v = randomTensor(ctx, [L, config.numKvHeads, d], 12, "bench v");
   const layer = await timeRun(ctx, reps, () => {
     // The layer consumes its input: give it a copy's worth of fresh hidden state.
     const h = Tensor.empty(ctx, x.shape, "f32", "bench hidden copy");
     ctx.copy(x.buffer, x.offset, h.buffer, h.offset, x.byteSize);
     return qwen3LayerForward(ctx, config, w, h, rope);
   });
-  const att = await timeRun(
+  const att = await timeAttention(
     ctx,
     reps,
-    () => attention(ctx, q, k, v, { causal: true, scale: 1 / Math.sqrt(d) }),
+    L,
+    REAL.textTokens,
+    config.numHeads,
+    config.numKvHeads,
+    d,
+    true,
   );
-  for (const t of [x, q, k, v]) t.release();
+  x.release();
   rope.release();
   for (const t of [w.inputNorm, w.qNorm, w.kNorm, w.postNorm]) t.release();
   for (const l of [w.q, w.k, w.v, w.o, w.gate, w.up, w.down]) l.release();
-  const layerMs = project(layer.ms, att.ms, REAL.textTokens / L);
+  const layerMs = project(layer.ms, att, REAL.textTokens);
   return {
     format,
     measured: { layer, attention: att },
@@ -240,12 +291,12 @@ async function textBench(
 }
 
 export interface VaeResult {
-  measured: { px: number; decode: Timed; attention: Timed };
+  measured: { px: number; decode: Timed; attention: AttentionTiming };
   decodeS: number;
 }
 
 async function vaeBench(ctx: GpuContext, sizes: Sizes, reps: Reps): Promise<VaeResult> {
-  const c = RELEASED_DIMS.vae;
+  const c = sizes.dims.vae;
   const file = await SafetensorsFile.open(
     memorySource("random VAE", randomSafetensors(vaeTensors(c), 13)),
   );
@@ -253,23 +304,24 @@ async function vaeBench(ctx: GpuContext, sizes: Sizes, reps: Reps): Promise<VaeR
   file.close();
   const s = sizes.vaePx / 8, C = c.blockOutChannels[c.blockOutChannels.length - 1];
   const latent = randomTensor(ctx, [s, s, c.latentChannels], 14, "bench latent");
-  const qkv = [15, 16, 17].map((seed) => randomTensor(ctx, [s * s, 1, C], seed, "bench vae qkv"));
   const decode = await timeRun(ctx, reps, () => vae.decode(latent));
-  const att = await timeRun(
-    ctx,
-    reps,
-    () => attention(ctx, qkv[0], qkv[1], qkv[2], { scale: 1 / Math.sqrt(C) }),
-  );
-  for (const t of [latent, ...qkv]) t.release();
+  // The mid block's attention: one head of C channels over the latent's pixels.
+  const realL = (REAL.vaePx / 8) ** 2;
+  const att = await timeAttention(ctx, reps, s * s, realL, 1, 1, C, false);
+  latent.release();
   vae.release();
-  const r = (REAL.vaePx / sizes.vaePx) ** 2;
+  // Work grows with the pixels (L = latent pixels), attention with their square.
   return {
     measured: { px: sizes.vaePx, decode, attention: att },
-    decodeS: project(decode.ms, att.ms, r) / 1000,
+    decodeS: project(decode.ms, att, realL) / 1000,
   };
 }
 
+type AttentionTiming = Awaited<ReturnType<typeof timeAttention>>;
+
 interface Sizes {
+  /** The released dimensions, or the tiny ones of a smoke test. */
+  dims: CheckpointDims;
   gh: number;
   gw: number;
   text: number;
@@ -289,7 +341,9 @@ encoding, VAE decode and V4_QUALITY_48 image at 1024².
   --formats LIST     nf4,fp8 (default both)
   --reps N           timed runs per measurement after a warm-up (default 3; on
                      software adapters 1, without warm-up)
-  --json             machine-readable output
+  --json             machine-readable output (progress stays on stderr)
+  --small            the tiny test dimensions instead of the released ones: a quick
+                     check that the benchmark runs (its numbers project nothing)
 `;
 
 export async function runModelBench(args: string[]): Promise<number> {
@@ -303,6 +357,7 @@ export async function runModelBench(args: string[]): Promise<number> {
         formats: { type: "string", default: "nf4,fp8" },
         reps: { type: "string" },
         json: { type: "boolean", default: false },
+        small: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -343,10 +398,9 @@ export async function runModelBench(args: string[]): Promise<number> {
     // A software adapter spends seconds per run: no warm-up (compiling is a small part).
     const reps: Reps = { reps: n, warmup: !software };
     const text = Math.max(1, Math.round((REAL.textTokens * imageTokens) / REAL.imageTokens));
-    const sizes: Sizes = { gh: side, gw: side, text, vaePx };
-    const progress = (line: string) => {
-      if (!values.json) console.error(line);
-    };
+    const dims = values.small ? SMALL_DIMS : RELEASED_DIMS;
+    const sizes: Sizes = { dims, gh: side, gw: side, text, vaePx };
+    const progress = (line: string) => console.error(line);
     const t0 = performance.now();
     const dit: DiTResult[] = [], enc: TextResult[] = [];
     for (const f of formats) {
@@ -364,6 +418,7 @@ export async function runModelBench(args: string[]): Promise<number> {
     const result = {
       adapter: ctx.describe(),
       date: new Date().toISOString(),
+      dims: values.small ? "small (smoke test: projects nothing)" : "released",
       measured: { imageTokens, textTokens: text, vaePx, reps },
       projectedTo: REAL,
       dit,
@@ -398,7 +453,7 @@ function printTable(r: {
   const rows: [string, (i: number) => string][] = [
     ["DiT block, cond (ms)", (i) => f(r.dit[i].condBlockMs)],
     ["DiT block, uncond (ms)", (i) => f(r.dit[i].uncondBlockMs)],
-    ["sampling step, both DiTs × 34 (s)", (i) => f(r.dit[i].stepS)],
+    ["sampling step, both DiTs (s)", (i) => f(r.dit[i].stepS)],
     ["CPU recording per step (ms)", (i) => f(r.dit[i].cpuRecordMsPerStep)],
     ["submits per step", (i) => String(r.dit[i].submitsPerStep)],
     ["Qwen3 layer (ms)", (i) => f(r.textEncoder[i].layerMs)],

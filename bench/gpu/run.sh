@@ -112,7 +112,7 @@ if [ -d bench/peers ]; then
 fi
 
 # 4. Projection from released-size blocks.
-if [ "$SMALL" = 1 ]; then MODEL_ARGS=(--image-tokens 4 --vae-size 16 --formats nf4); else MODEL_ARGS=(); fi
+if [ "$SMALL" = 1 ]; then MODEL_ARGS=(--small --image-tokens 16 --vae-size 64); else MODEL_ARGS=(); fi
 step model 240 bash -c "$(declare -f run_deno); run_deno bench/main.ts --model --json ${MODEL_ARGS[*]} > '$RESULTS/model.json'"
 
 # 5. Random checkpoint.
