@@ -9,6 +9,8 @@
  *   generate  text → image (PNG); without --model on the embedded tiny model
  *   serve     HTTP server keeping the model warm (OpenAI-compatible images API)
  *   batch     many images from a JSONL file with the model loaded once
+ *   make-checkpoint  a random checkpoint in the published layout (nf4 / fp8)
+ *   dump      each component's output on fixed inputs as .npy (comparisons)
  */
 import { setPlatform } from "./src/platform/mod.ts";
 import { denoPlatform } from "./src/platform/deno.ts";
@@ -20,17 +22,21 @@ import { runBatch } from "./src/cli/batch_command.ts";
 import { redactedMessage } from "./src/redact.ts";
 import { EXIT_CODES_HELP, exitCodeOf } from "./src/cli/exit_codes.ts";
 import { adapterAdvice, ensureRuntimeDir } from "./src/cli/runtime_env.ts";
+import { runMakeCheckpoint } from "./src/cli/make_checkpoint.ts";
+import { runDump } from "./src/cli/dump_command.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
 
 commands:
   info       show the WebGPU adapter, its features and limits
-  bench      run the GPU benchmark (flags: --quick, --json; --serve [--images N] [--steps S])
+  bench      run the GPU benchmark (--quick, --json; --model; --serve; bench --help)
   verify     verify a JSON caption: verify [FILE] (stdin when omitted)
   caption    build a JSON caption from flags (caption --help)
   generate   text to image: generate --prompt TEXT [--output out.png] (generate --help)
   serve      HTTP server keeping the model warm: serve [--port N] (serve --help)
   batch      images from a JSONL file: batch prompts.jsonl --out DIR (batch --help)
+  make-checkpoint  random weights in the published layout: --format nf4|fp8 --out DIR [--small]
+  dump       each component's output as .npy: dump --model DIR --out DIR (dump --help)
 
 ${EXIT_CODES_HELP}
 `;
@@ -77,6 +83,10 @@ async function main(args: string[]): Promise<number> {
       return await runServe(rest);
     case "batch":
       return await runBatch(rest);
+    case "make-checkpoint":
+      return await runMakeCheckpoint(rest);
+    case "dump":
+      return await runDump(rest);
     case undefined:
     case "help":
     case "--help":

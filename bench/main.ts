@@ -1,5 +1,6 @@
 /**
- * The cross-platform GPU benchmark: `deno task bench [--quick] [--json]`.
+ * The cross-platform GPU benchmark: `deno task bench [--quick] [--json]`;
+ * `--model` projects the released model's times instead (`model.ts`).
  *
  * First measures the adapter's ceilings (copy bandwidth, FMA rate), then
  * times the kernels the model spends its time in and reports each as achieved
@@ -25,10 +26,16 @@ achieved GFLOP/s and GB/s as a fraction of them.
   --json    machine-readable output on stdout
   --serve   images/hour of the warm server vs one generate process per image
             (embedded model; --images N, default 4; --steps S, default 12)
+  --model   project the released model's times from one released-size block of each
+            component (bench --model --help)
 
 ${EXIT_CODES_HELP}`;
 
 export async function runBench(args: string[]): Promise<number> {
+  if (args.includes("--model")) {
+    const { runModelBench } = await import("./model.ts");
+    return await runModelBench(args.filter((a) => a !== "--model"));
+  }
   let values;
   try {
     values = parseArgs({

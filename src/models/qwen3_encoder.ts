@@ -23,7 +23,7 @@ import { gatherRowsHost } from "../ops/embedding.ts";
 import { interleaveInto } from "../ops/interleave.ts";
 import { linear, type LinearWeight, uploadLinear } from "../ops/linear.ts";
 import { rmsNorm } from "../ops/norm.ts";
-import { rmsNormRope, ropeTables, uploadRopeTables } from "../ops/rope.ts";
+import { type GpuRopeTables, rmsNormRope, ropeTables, uploadRopeTables } from "../ops/rope.ts";
 import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import { parseQwen3Config, QWEN3_TAP_LAYERS, type Qwen3Config } from "./qwen3_config.ts";
@@ -49,7 +49,8 @@ export interface Qwen3LoadOptions {
   platform?: Platform;
 }
 
-interface GpuLayer {
+/** One decoder layer's weights on the GPU. */
+export interface Qwen3GpuLayer {
   inputNorm: Tensor;
   q: LinearWeight;
   k: LinearWeight;
@@ -88,7 +89,7 @@ export class Qwen3TextEncoder {
     readonly activations: ActDType,
     /** Host embedding table (a view over the file when mapped). */
     private readonly embed: Qwen3HostWeights["embed"],
-    private readonly layers: GpuLayer[],
+    private readonly layers: Qwen3GpuLayer[],
     /** The checkpoint opened by {@link load} from a folder, closed on release. */
     private readonly owned: TensorStore | undefined,
   ) {}
@@ -126,7 +127,7 @@ export class Qwen3TextEncoder {
       if (activations === "f16" && !ctx.features.f16) {
         throw new Error("Qwen3TextEncoder: f16 activations need an adapter with shader-f16");
       }
-      const layers = host.layers.map((l, i) => uploadLayer(ctx, l, `qwen3.layers.${i}`));
+      const layers = host.layers.map((l, i) => uploadQwen3Layer(ctx, l, `qwen3.layers.${i}`));
       return new Qwen3TextEncoder(ctx, config, activations, host.embed, layers, owned);
     } catch (e) {
       owned?.close();
@@ -147,7 +148,7 @@ export class Qwen3TextEncoder {
   encodeFeatures(ids: Int32Array | number[]): Tensor {
     if (this.released) throw new Error("Qwen3TextEncoder: encodeFeatures() after release()");
     const { ctx, config: c } = this;
-    const L = ids.length, hid = c.hiddenSize, d = c.headDim, eps = c.rmsNormEps;
+    const L = ids.length, hid = c.hiddenSize, d = c.headDim;
     if (L === 0) throw new Error("Qwen3TextEncoder: no token ids");
     const rows = gatherRowsHost(
       this.embed.bytes,
@@ -163,34 +164,8 @@ export class Qwen3TextEncoder {
     const rope = uploadRopeTables(ctx, ropeTables(positions, d, c.ropeTheta, null));
     const taps = QWEN3_TAP_LAYERS.length;
     const features = Tensor.empty(ctx, [L, taps * hid], "f32", "qwen3.features");
-    const scale = 1 / Math.sqrt(d);
     this.layers.forEach((w, i) => {
-      const n = rmsNorm(ctx, x, w.inputNorm, eps);
-      const q = linear(ctx, n, w.q), k = linear(ctx, n, w.k), v = linear(ctx, n, w.v);
-      n.release();
-      const qr = rmsNormRope(ctx, q, rope, { heads: c.numHeads, headDim: d }, w.qNorm, eps);
-      const kr = rmsNormRope(ctx, k, rope, { heads: c.numKvHeads, headDim: d }, w.kNorm, eps);
-      q.release();
-      k.release();
-      const vh = v.view([L, c.numKvHeads, d]);
-      const a = attention(ctx, qr, kr, vh, { causal: true, scale });
-      for (const t of [qr, kr, vh, v]) t.release();
-      const o = linear(ctx, a.view([L, c.numHeads * d]), w.o);
-      a.release();
-      const x1 = binary(ctx, "add", x, o);
-      x.release();
-      o.release();
-      const m = rmsNorm(ctx, x1, w.postNorm, eps);
-      const g = linear(ctx, m, w.gate), u = linear(ctx, m, w.up);
-      m.release();
-      const h = binary(ctx, "siluGate", g, u);
-      g.release();
-      u.release();
-      const down = linear(ctx, h, w.down);
-      h.release();
-      x = binary(ctx, "add", x1, down);
-      x1.release();
-      down.release();
+      x = qwen3LayerForward(ctx, c, w, x, rope);
       const tap = QWEN3_TAP_LAYERS.indexOf(i);
       if (tap >= 0) interleaveInto(ctx, features, x, tap, taps);
     });
@@ -212,11 +187,12 @@ export class Qwen3TextEncoder {
   }
 }
 
-function uploadLayer(
+/** Uploads one host layer (weights stay in their stored format). */
+export function uploadQwen3Layer(
   ctx: GpuContext,
   l: Qwen3HostWeights["layers"][number],
   name: string,
-): GpuLayer {
+): Qwen3GpuLayer {
   const vec = (v: Float32Array, label: string) =>
     Tensor.upload(ctx, v, [v.length], "f32", `${name}.${label}`, true);
   const lin = (w: Qwen3HostWeights["layers"][number]["q"], label: string) =>
@@ -234,4 +210,46 @@ function uploadLayer(
     up: lin(l.up, "mlp.up_proj"),
     down: lin(l.down, "mlp.down_proj"),
   };
+}
+
+/**
+ * One decoder layer: `x + attn(norm(x))`, then `+ mlp(norm(·))`; returns the
+ * new hidden state. Consumes `x` (released as soon as it is read last, as
+ * the encoder's memory plan assumes). Records without waiting.
+ */
+export function qwen3LayerForward(
+  ctx: GpuContext,
+  c: Qwen3Config,
+  w: Qwen3GpuLayer,
+  x: Tensor,
+  rope: GpuRopeTables,
+): Tensor {
+  const L = x.shape[0], d = c.headDim, eps = c.rmsNormEps, scale = 1 / Math.sqrt(d);
+  const n = rmsNorm(ctx, x, w.inputNorm, eps);
+  const q = linear(ctx, n, w.q), k = linear(ctx, n, w.k), v = linear(ctx, n, w.v);
+  n.release();
+  const qr = rmsNormRope(ctx, q, rope, { heads: c.numHeads, headDim: d }, w.qNorm, eps);
+  const kr = rmsNormRope(ctx, k, rope, { heads: c.numKvHeads, headDim: d }, w.kNorm, eps);
+  q.release();
+  k.release();
+  const vh = v.view([L, c.numKvHeads, d]);
+  const a = attention(ctx, qr, kr, vh, { causal: true, scale });
+  for (const t of [qr, kr, vh, v]) t.release();
+  const o = linear(ctx, a.view([L, c.numHeads * d]), w.o);
+  a.release();
+  const x1 = binary(ctx, "add", x, o);
+  x.release();
+  o.release();
+  const m = rmsNorm(ctx, x1, w.postNorm, eps);
+  const g = linear(ctx, m, w.gate), u = linear(ctx, m, w.up);
+  m.release();
+  const h = binary(ctx, "siluGate", g, u);
+  g.release();
+  u.release();
+  const down = linear(ctx, h, w.down);
+  h.release();
+  const out = binary(ctx, "add", x1, down);
+  x1.release();
+  down.release();
+  return out;
 }

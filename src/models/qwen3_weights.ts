@@ -10,7 +10,7 @@
  * (`visual.*`) and `lm_head` are never touched.
  */
 import type { HostLinear } from "../io/host_linear.ts";
-import { loadHostLinear, loadHostTensorF32 } from "../io/linear_loader.ts";
+import { type LinearLoadOptions, loadHostLinear, loadHostTensorF32 } from "../io/linear_loader.ts";
 import type { TensorStore } from "../io/tensor_store.ts";
 import type { HostTableDType } from "../ops/embedding.ts";
 import { QWEN3_TAP_LAYERS, type Qwen3Config } from "./qwen3_config.ts";
@@ -82,7 +82,7 @@ export async function loadQwen3HostWeights(
 ): Promise<Qwen3HostWeights> {
   const lo = { torchBf16: opts.torchBf16 ?? true };
   const prefix = findQwen3Prefix(store);
-  const { hiddenSize: hid, headDim: d, numHeads, numKvHeads, intermediateSize: inter } = config;
+  const hid = config.hiddenSize;
 
   const embedName = `${prefix}embed_tokens.weight`;
   const embedInfo = store.info(embedName);
@@ -103,24 +103,36 @@ export async function loadQwen3HostWeights(
 
   const layers: Qwen3LayerHost[] = [];
   for (let i = 0; i < layersNeeded(); i++) {
-    const l = `${prefix}layers.${i}.`;
-    const vec = async (name: string, n: number) =>
-      (await loadHostTensorF32(store, l + name, [n])).data;
-    const lin = (name: string, out: number, inF: number) =>
-      loadHostLinear(store, `${l}${name}.weight`, [out, inF], lo);
-    layers.push({
-      inputNorm: await vec("input_layernorm.weight", hid),
-      q: await lin("self_attn.q_proj", numHeads * d, hid),
-      k: await lin("self_attn.k_proj", numKvHeads * d, hid),
-      v: await lin("self_attn.v_proj", numKvHeads * d, hid),
-      o: await lin("self_attn.o_proj", hid, numHeads * d),
-      qNorm: await vec("self_attn.q_norm.weight", d),
-      kNorm: await vec("self_attn.k_norm.weight", d),
-      postNorm: await vec("post_attention_layernorm.weight", hid),
-      gate: await lin("mlp.gate_proj", inter, hid),
-      up: await lin("mlp.up_proj", inter, hid),
-      down: await lin("mlp.down_proj", hid, inter),
-    });
+    layers.push(await loadQwen3HostLayer(store, config, prefix, i, lo));
   }
   return { config, prefix, embed, layers };
+}
+
+/** Decoder layer `i` of the language model under `prefix`, every shape checked. */
+export async function loadQwen3HostLayer(
+  store: TensorStore,
+  config: Qwen3Config,
+  prefix: string,
+  i: number,
+  lo: LinearLoadOptions = {},
+): Promise<Qwen3LayerHost> {
+  const { hiddenSize: hid, headDim: d, numHeads, numKvHeads, intermediateSize: inter } = config;
+  const l = `${prefix}layers.${i}.`;
+  const vec = async (name: string, n: number) =>
+    (await loadHostTensorF32(store, l + name, [n])).data;
+  const lin = (name: string, out: number, inF: number) =>
+    loadHostLinear(store, `${l}${name}.weight`, [out, inF], lo);
+  return {
+    inputNorm: await vec("input_layernorm.weight", hid),
+    q: await lin("self_attn.q_proj", numHeads * d, hid),
+    k: await lin("self_attn.k_proj", numKvHeads * d, hid),
+    v: await lin("self_attn.v_proj", numKvHeads * d, hid),
+    o: await lin("self_attn.o_proj", hid, numHeads * d),
+    qNorm: await vec("self_attn.q_norm.weight", d),
+    kNorm: await vec("self_attn.k_norm.weight", d),
+    postNorm: await vec("post_attention_layernorm.weight", hid),
+    gate: await lin("mlp.gate_proj", inter, hid),
+    up: await lin("mlp.up_proj", inter, hid),
+    down: await lin("mlp.down_proj", hid, inter),
+  };
 }

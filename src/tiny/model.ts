@@ -89,6 +89,16 @@ export const TINY_UPSTREAM_VAE_CONFIG = {
   norm_num_groups: FLUX2_VAE_DECODER.normGroups,
 };
 
+/** The `tokenizer/` files of a checkpoint (also the random checkpoints'), by path. */
+export function tokenizerFiles(tok: QwenTokenizerFiles): Map<string, Uint8Array> {
+  const files = new Map<string, Uint8Array>();
+  files.set("tokenizer/tokenizer.json", text(tok.tokenizer));
+  files.set("tokenizer/tokenizer_config.json", text(tok.config));
+  // transformers gives chat_template.jinja precedence over the config's template.
+  files.set("tokenizer/chat_template.jinja", text(TINY_CHAT_TEMPLATE));
+  return files;
+}
+
 /** Every file of the embedded model (or a variant), by path relative to the checkpoint folder. */
 export function tinyModelFiles(
   tok: QwenTokenizerFiles,
@@ -97,11 +107,7 @@ export function tinyModelFiles(
   const format = opts.format ?? "nf4", configs = opts.configs ?? true;
   const dims = opts.upstreamConstants ? TINY_UPSTREAM_DIT_DIMS : undefined;
   const vaeConfig = opts.upstreamConstants ? TINY_UPSTREAM_VAE_CONFIG : undefined;
-  const files = new Map<string, Uint8Array>();
-  files.set("tokenizer/tokenizer.json", text(tok.tokenizer));
-  files.set("tokenizer/tokenizer_config.json", text(tok.config));
-  // transformers gives chat_template.jinja precedence over the config's template.
-  files.set("tokenizer/chat_template.jinja", text(TINY_CHAT_TEMPLATE));
+  const files = tokenizerFiles(tok);
 
   const encoder = { format, seed: 401, vocab: QWEN3_VOCAB, lmHead: false };
   files.set("text_encoder/config.json", json(tinyQwen3Config(format, false, QWEN3_VOCAB)));
