@@ -1,5 +1,7 @@
 /**
- * The cross-platform GPU benchmark: `deno task bench [--quick] [--json]`.
+ * The cross-platform GPU benchmark: `deno task bench [--quick] [--json]`;
+ * `--peers` times the same kernels against onnxruntime-web and TensorFlow.js
+ * (`bench/peers/`).
  *
  * First measures the adapter's ceilings (copy bandwidth, FMA rate), then
  * times the kernels the model spends its time in and reports each as achieved
@@ -22,12 +24,23 @@ export async function runBench(args: string[]): Promise<number> {
     options: {
       quick: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      peers: { type: "boolean", default: false },
+      shapes: { type: "string", default: "quick" },
+      tokens: { type: "string" },
+      rounds: { type: "string" },
+      filter: { type: "string" },
     },
   });
   const ctx = await GpuContext.create();
   // Software adapters are ~1000× slower than a GPU: keep their run short.
   const quick = values.quick || /llvmpipe|lavapipe|swiftshader/i.test(ctx.describe());
   const ceilings = await measureCeilings(ctx, { quick });
+  if (values.peers) {
+    const { runPeerBench } = await import("./peers/main.ts");
+    const code = await runPeerBench(ctx, ceilings, { ...values, software: quick });
+    ctx.destroy();
+    return code;
+  }
   const rows: BenchRow[] = [];
   for (const run of [gemmCases, attentionCases, convCases]) {
     rows.push(...await run(ctx, ceilings, quick));
