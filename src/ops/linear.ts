@@ -22,8 +22,56 @@ export type LinearGpuFormat = "f32" | "f16" | "bf16" | "nf4" | "fp8";
 
 const FORMAT_CODE: Record<LinearGpuFormat, number> = { f32: 0, f16: 1, bf16: 2, nf4: 3, fp8: 4 };
 
-/** Tile shape: 64×64 outputs per workgroup of 16×16 threads, 4×4 each. */
-const TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 } as const;
+/** Weight elements per 32-bit word (the `EPW` constant of the shader). */
+const ELEMENTS_PER_WORD: Record<LinearGpuFormat, number> = {
+  f32: 1,
+  f16: 2,
+  bf16: 2,
+  nf4: 8,
+  fp8: 4,
+};
+
+/** A workgroup tile: BM×BN outputs, BK deep, TM×TN per thread (multiples of 4). */
+export interface LinearTile {
+  BM: number;
+  BN: number;
+  BK: number;
+  TM: number;
+  TN: number;
+}
+
+/**
+ * Tiles by shape. Large M is compute-bound: 64×64 outputs per workgroup of
+ * 8×8 threads, 8×8 each, 32 deep (16 KiB of workgroup memory, the WebGPU
+ * minimum): 4 vec4 reads of workgroup memory per 64 FMAs (measured on
+ * lavapipe: 1.4× the 4×4-per-thread tile, ahead of 128×64 and of one-row
+ * layouts). Small M (a few tokens, the modulation rows) is decode-bound: a
+ * 64-row tile would compute mostly padding, so 4 rows × 128 columns per
+ * workgroup of 32 threads in one row, whose X reads are then the same for
+ * all threads (4-5× the large tile at M = 4 on lavapipe).
+ */
+export const LINEAR_TILES = {
+  large: { BM: 64, BN: 64, BK: 32, TM: 8, TN: 8 },
+  small: { BM: 4, BN: 128, BK: 32, TM: 4, TN: 4 },
+} as const satisfies Record<string, LinearTile>;
+
+/** Rows of X up to which the small-M tile is used. */
+export const SMALL_M = 16;
+
+/** The tile for `m` rows of X. */
+export function linearTile(m: number): LinearTile {
+  return m <= SMALL_M ? LINEAR_TILES.small : LINEAR_TILES.large;
+}
+
+/**
+ * Whether the vectorised load path applies: X rows read as vec4 and weight
+ * words decoded whole, which needs K a multiple of 4 and of the elements per
+ * word (so no word straddles a row) and nf4 blocks a multiple of 8 values.
+ */
+export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: number): boolean {
+  const epw = ELEMENTS_PER_WORD[format];
+  return k % 4 === 0 && k % epw === 0 && (format !== "nf4" || nf4Block % 8 === 0);
+}
 
 /** One band of output rows `[row0, row0 + rows)` of a weight, in its own buffers. */
 interface LinearPart {
@@ -232,15 +280,24 @@ export function linear(
     }
   }
   if (m === 0) return y;
+  const tile = linearTile(m);
+  const vec = linearVectorLoads(w.format, k, w.nf4Block);
+  const act = actType(x.dtype);
   const code = composeWgsl({
     f16: x.dtype === "f16",
-    aliases: { act_t: actType(x.dtype) },
-    consts: { ...TILE, FORMAT: FORMAT_CODE[w.format], HAS_BIAS: !!w.bias },
+    aliases: { act_t: act, x_t: vec ? `vec4<${act}>` : act },
+    consts: {
+      ...tile,
+      FORMAT: FORMAT_CODE[w.format],
+      EPW: ELEMENTS_PER_WORD[w.format],
+      VEC: vec,
+      HAS_BIAS: !!w.bias,
+    },
   }, linearWgsl);
   for (const part of w.parts) {
     const params = new Uint32Array([m, part.rows, k, w.out, part.row0, w.nf4Block]);
     ctx.dispatch({
-      name: `linear_${w.format}_${x.dtype}`,
+      name: `linear_${w.format}_${x.dtype}${vec ? "_vec" : ""}_${tile.BM}x${tile.BN}`,
       code,
       params: true,
       storage: ["read", "read", "read", "read", "read_write"],
@@ -253,7 +310,7 @@ export function linear(
         (w.bias ?? part.weight).binding,
         y.binding,
       ],
-      workgroups: [Math.ceil(part.rows / TILE.BN), Math.ceil(m / TILE.BM)],
+      workgroups: [Math.ceil(part.rows / tile.BN), Math.ceil(m / tile.BM)],
     });
   }
   return y;
