@@ -22,6 +22,8 @@
 // - otherwise element by element (odd K), the same arithmetic.
 // Tiles live in workgroup memory k-major as vec4 along m / n, so the inner
 // loop is TM/4 + TN/4 vec4 reads per TM·TN FMAs, with f32 accumulators.
+// The host may split K into chunks (see `linear.ts`): each dispatch sums
+// [k_begin, k_end) and later chunks add to Y.
 
 struct Params {
   M: u32,
@@ -32,10 +34,15 @@ struct Params {
   ldy: u32,
   col0: u32,
   nf4_block: u32,
+  // The range of k this dispatch sums (a multiple of BK apart), and whether
+  // it adds to Y (a later K chunk) instead of starting it with the bias.
+  k_begin: u32,
+  k_end: u32,
+  accumulate: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> X: array<x_t>;
+@group(0) @binding(1) var<storage, read> X: array<act_t>;
 @group(0) @binding(2) var<storage, read> W: array<u32>;
 @group(0) @binding(3) var<storage, read> aux: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
@@ -146,8 +153,9 @@ fn load_tiles(m0: u32, n0: u32, k0: u32, li: u32) {
       let m = m0 + r;
       let k = k0 + c;
       var v = vec4<f32>(0.0);
-      if (m < p.M && k < p.K) {
-        v = vec4<f32>(vec4<act_t>(X[(m * p.K + k) >> 2u]));
+      if (m < p.M && k < p.k_end) {
+        let b = m * p.K + k;
+        v = vec4<f32>(f32(X[b]), f32(X[b + 1u]), f32(X[b + 2u]), f32(X[b + 3u]));
       }
       put_x(c, r, v.x);
       put_x(c + 1u, r, v.y);
@@ -160,7 +168,7 @@ fn load_tiles(m0: u32, n0: u32, k0: u32, li: u32) {
       let c = (i % WPR) * EPW;
       let n = n0 + r;
       let k = k0 + c;
-      if (n < p.N && k < p.K) {
+      if (n < p.N && k < p.k_end) {
         decode_word(n, n * p.K + k, r, c);
       } else {
         for (var j = 0u; j < EPW; j++) {
@@ -175,8 +183,8 @@ fn load_tiles(m0: u32, n0: u32, k0: u32, li: u32) {
       let m = m0 + r;
       let k = k0 + c;
       var v = 0.0;
-      if (m < p.M && k < p.K) {
-        v = f32(vec4<act_t>(X[m * p.K + k]).x);
+      if (m < p.M && k < p.k_end) {
+        v = f32(X[m * p.K + k]);
       }
       put_x(c, r, v);
     }
@@ -186,7 +194,7 @@ fn load_tiles(m0: u32, n0: u32, k0: u32, li: u32) {
       let n = n0 + r;
       let k = k0 + c;
       var v = 0.0;
-      if (n < p.N && k < p.K) {
+      if (n < p.N && k < p.k_end) {
         v = weight_at(n, k);
       }
       put_w(c, r, v);
@@ -208,7 +216,7 @@ fn main(
   let ty = select(lid.y, 0u, TY == 1u);
   // acc[r * TN4 + j]: row lid.y*TM + r, columns lid.x*TN + 4j .. +3.
   var acc: array<vec4<f32>, TM * TN4>;
-  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+  for (var k0 = p.k_begin; k0 < p.k_end; k0 += BK) {
     load_tiles(m0, n0, k0, li);
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
@@ -238,11 +246,14 @@ fn main(
       for (var c = 0u; c < 4u; c++) {
         let n = n0 + lid.x * TN + 4u * j + c;
         if (n < p.N) {
+          let at = m * p.ldy + p.col0 + n;
           var o = v[c];
-          if (HAS_BIAS) {
+          if (p.accumulate != 0u) {
+            o += f32(Y[at]);
+          } else if (HAS_BIAS) {
             o += bias[p.col0 + n];
           }
-          Y[m * p.ldy + p.col0 + n] = act_t(o);
+          Y[at] = act_t(o);
         }
       }
     }

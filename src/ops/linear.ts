@@ -58,6 +58,23 @@ export const LINEAR_TILES = {
 /** Rows of X up to which the small-M tile is used. */
 export const SMALL_M = 16;
 
+/**
+ * Most of K one dispatch sums on a CPU adapter. Mesa's llvmpipe/lavapipe stop
+ * a shader's loops after 65535 iterations in total per invocation (a guard
+ * against hangs), which silently truncated long reductions (the DiT's
+ * llm_proj, K = 53248): there, K is summed in chunks of this size, the later
+ * ones adding to Y. Real GPUs sum K in one dispatch.
+ */
+export const SOFTWARE_K_CHUNK = 4096;
+
+/** Whether the adapter is one of Mesa's CPU rasterisers. */
+export function isSoftwareAdapter(ctx: GpuContext): boolean {
+  const i = ctx.adapterInfo;
+  return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(
+    `${i.vendor} ${i.architecture} ${i.device} ${i.description}`,
+  );
+}
+
 /** The tile for `m` rows of X. */
 export function linearTile(m: number): LinearTile {
   return m <= SMALL_M ? LINEAR_TILES.small : LINEAR_TILES.large;
@@ -294,24 +311,38 @@ export function linear(
       HAS_BIAS: !!w.bias,
     },
   }, linearWgsl);
+  const chunk = isSoftwareAdapter(ctx) ? SOFTWARE_K_CHUNK : k;
   for (const part of w.parts) {
-    const params = new Uint32Array([m, part.rows, k, w.out, part.row0, w.nf4Block]);
-    ctx.dispatch({
-      name: `linear_${w.format}_${x.dtype}${vec ? "_vec" : ""}_${tile.BM}x${tile.BN}`,
-      code,
-      params: true,
-      storage: ["read", "read", "read", "read", "read_write"],
-    }, {
-      params,
-      bindings: [
-        x.binding,
-        part.weight.binding,
-        (part.aux ?? part.weight).binding,
-        (w.bias ?? part.weight).binding,
-        y.binding,
-      ],
-      workgroups: [Math.ceil(part.rows / tile.BN), Math.ceil(m / tile.BM)],
-    });
+    for (let k0 = 0; k0 < k; k0 += chunk) {
+      const k1 = Math.min(k, k0 + chunk);
+      const params = new Uint32Array([
+        m,
+        part.rows,
+        k,
+        w.out,
+        part.row0,
+        w.nf4Block,
+        k0,
+        k1,
+        +(k0 > 0),
+      ]);
+      ctx.dispatch({
+        name: `linear_${w.format}_${x.dtype}${vec ? "_vec" : ""}_${tile.BM}x${tile.BN}`,
+        code,
+        params: true,
+        storage: ["read", "read", "read", "read", "read_write"],
+      }, {
+        params,
+        bindings: [
+          x.binding,
+          part.weight.binding,
+          (part.aux ?? part.weight).binding,
+          (w.bias ?? part.weight).binding,
+          y.binding,
+        ],
+        workgroups: [Math.ceil(part.rows / tile.BN), Math.ceil(m / tile.BM)],
+      });
+    }
   }
   return y;
 }

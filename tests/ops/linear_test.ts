@@ -10,6 +10,7 @@ import {
   linearTile,
   linearVectorLoads,
   SMALL_M,
+  SOFTWARE_K_CHUNK,
   uploadLinear,
 } from "../../src/ops/linear.ts";
 import { linearRef } from "../../src/ops/linear_ref.ts";
@@ -105,6 +106,16 @@ Deno.test("linear: vector loads and both tiles over odd shapes, every format", a
   assert(!linearVectorLoads("nf4", k, 36), "nf4 block 36 must not take the vector path");
   await checkLinear("nf4", [3, 40, k], { nf4Block: 36, seed: 9 });
   await checkLinear("nf4", [66, 40, k], { nf4Block: 36, seed: 10 });
+});
+
+Deno.test("linear: long K (summed in chunks on CPU adapters) on both tiles and load paths", async () => {
+  // CPU adapters cap a shader's loop iterations (4K + 40 in one dispatch exceeds the cap on
+  // lavapipe); these K take 3-5 chunks there. 4K + 40 is not a multiple of the tile depth
+  // (element path); 2K + 64 takes the vector path.
+  const k = SOFTWARE_K_CHUNK;
+  await checkLinear("f32", [2, 9, 4 * k + 40], { bias: true, seed: 21 });
+  await checkLinear("nf4", [67, 5, 2 * k + 64], { bias: true, seed: 22 });
+  await checkLinear("fp8", [3, 7, 2 * k + 64], { seed: 23 });
 });
 
 Deno.test("linear: a weight over the buffer limit is split into row parts", async () => {
