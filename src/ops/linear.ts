@@ -59,11 +59,12 @@ export const LINEAR_TILES = {
 export const SMALL_M = 16;
 
 /**
- * Most of K one dispatch sums on a CPU adapter. Mesa's llvmpipe/lavapipe stop
- * a shader's loops after 65535 iterations in total per invocation (a guard
- * against hangs), which silently truncated long reductions (the DiT's
- * llm_proj, K = 53248): there, K is summed in chunks of this size, the later
- * ones adding to Y. Real GPUs sum K in one dispatch.
+ * Most of K one dispatch sums on a CPU adapter. Mesa's llvmpipe/lavapipe end
+ * a shader's loops after 65535 iterations shared by all its loops
+ * (`LP_MAX_TGSI_LOOP_ITERATIONS`, a guard against hangs), which silently
+ * truncated long reductions (the DiT's llm_proj, K = 53248, was wrong there
+ * with the previous kernel too): on those adapters K is summed in chunks of
+ * this size, the later ones adding to Y. Real GPUs sum K in one dispatch.
  */
 export const SOFTWARE_K_CHUNK = 4096;
 
