@@ -9,14 +9,20 @@
 export const OnnxType = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 
 class Writer {
-  private chunks: number[] = [];
+  /** Finished pieces (large payloads are kept as views, not copied byte by byte). */
+  private parts: Uint8Array[] = [];
+  private small: number[] = [];
+  private flushSmall(): void {
+    if (this.small.length) this.parts.push(Uint8Array.from(this.small));
+    this.small = [];
+  }
   varint(v: number | bigint): this {
     let b = BigInt.asUintN(64, BigInt(v));
     do {
       let byte = Number(b & 0x7fn);
       b >>= 7n;
       if (b) byte |= 0x80;
-      this.chunks.push(byte);
+      this.small.push(byte);
     } while (b);
     return this;
   }
@@ -28,22 +34,27 @@ class Writer {
   }
   float(field: number, v: number): this {
     this.tag(field, 5);
-    const b = new Uint8Array(new Float32Array([v]).buffer);
-    this.chunks.push(...b);
+    this.small.push(...new Uint8Array(new Float32Array([v]).buffer));
     return this;
   }
   bytes(field: number, data: Uint8Array): this {
     this.tag(field, 2).varint(data.length);
-    for (let i = 0; i < data.length; i += 65536) {
-      this.chunks.push(...data.subarray(i, i + 65536));
-    }
+    this.flushSmall();
+    this.parts.push(data);
     return this;
   }
   string(field: number, s: string): this {
     return this.bytes(field, new TextEncoder().encode(s));
   }
   finish(): Uint8Array {
-    return Uint8Array.from(this.chunks);
+    this.flushSmall();
+    const out = new Uint8Array(this.parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
   }
 }
 

@@ -8,7 +8,7 @@
 import * as ort from "onnxruntime-web/webgpu";
 import { type OnnxInitializer, onnxModel, type OnnxNode, OnnxType } from "./onnx_proto.ts";
 import { filler, fillerBytes } from "./random.ts";
-import type { Runner } from "./runner.ts";
+import { checkOutput, type Runner } from "./runner.ts";
 
 /** ORT's version, for the report. */
 export const ORT_VERSION = ort.env.versions.web ?? "?";
@@ -76,6 +76,12 @@ async function session(spec: GraphSpec): Promise<Runner> {
   return {
     async run() {
       const out = await s.run(feeds);
+      for (const t of Object.values(out)) t.dispose();
+    },
+    async check() {
+      const out = await s.run(feeds);
+      const first = out[Object.keys(spec.outputs)[0]];
+      checkOutput(await first.getData() as Float32Array, "onnxruntime-web");
       for (const t of Object.values(out)) t.dispose();
     },
     sync: () => device.queue.onSubmittedWorkDone(),

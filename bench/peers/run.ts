@@ -200,6 +200,7 @@ async function measureCase(c: CaseSpec, opts: PeerOptions): Promise<PeerRow> {
       continue;
     }
     try {
+      await r.check?.();
       const ms = await timeRunner(r, 1);
       reps.push(Math.max(1, Math.min(50, Math.round((opts.sampleSeconds * 1000) / ms))));
     } catch (e) {

@@ -7,6 +7,12 @@
  */
 export interface Runner {
   run(): void | Promise<void>;
+  /**
+   * Peers only: runs once and reads the output back, throwing unless it is
+   * finite and not all zero, so an operation a library silently skipped
+   * (e.g. a buffer over its limits) fails instead of timing as fast.
+   */
+  check?(): Promise<void>;
   sync(): Promise<void>;
   release(): void;
 }
@@ -21,6 +27,16 @@ export interface PeerCase {
   flops: number;
   /** The project's activation dtype, for the % of FMA ceiling. */
   dtype: "f32" | "f16";
+}
+
+/** Throws unless `values` holds finite numbers, not all zero. */
+export function checkOutput(values: ArrayLike<number>, what: string): void {
+  let nonzero = false;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) throw new Error(`${what}: non-finite output`);
+    if (values[i] !== 0) nonzero = true;
+  }
+  if (!nonzero) throw new Error(`${what}: output is all zero (the operation did not run)`);
 }
 
 /** Milliseconds per run: `reps` runs enqueued back to back, then one sync. */

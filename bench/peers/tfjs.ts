@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { filler } from "./random.ts";
-import type { Runner } from "./runner.ts";
+import { checkOutput, type Runner } from "./runner.ts";
 
 export const TFJS_VERSION = tf.version_core;
 
@@ -38,6 +38,11 @@ function runner(b: WebGPUBackend, tensors: tf.Tensor[], op: () => tf.Tensor): Ru
   return {
     run() {
       op().dispose();
+    },
+    async check() {
+      const y = op();
+      checkOutput(await y.data() as Float32Array, "tfjs");
+      y.dispose();
     },
     async sync() {
       // Close tfjs's open compute pass and submit its encoder, as its own readbacks do.
