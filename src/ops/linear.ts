@@ -45,18 +45,27 @@ export interface LinearTile {
  * 8×8 threads, 8×8 each, 32 deep (16 KiB of workgroup memory, the WebGPU
  * minimum): 4 vec4 reads of workgroup memory per 64 FMAs (measured on
  * lavapipe: 1.4× the 4×4-per-thread tile, ahead of 128×64 and of one-row
- * layouts). Small M (a few tokens, the modulation rows) is decode-bound: a
- * 64-row tile would compute mostly padding, so 4 rows × 128 columns per
- * workgroup of 32 threads in one row, whose X reads are then the same for
- * all threads (4-5× the large tile at M = 4 on lavapipe).
+ * layouts). Fewer rows would leave most of a 64-row tile computing padding,
+ * and the weight decode weighs more: up to 32 rows, 16×64 tiles of 8×4 per
+ * thread (1.2× the large tile at M = 32 on lavapipe, 2× at M = 16); up to 4
+ * rows, 4×128 tiles of 32 threads in one row, whose X reads are then the
+ * same for all threads (4–5× the large tile at M = 4, 1.6× the 16-row one).
  */
 export const LINEAR_TILES = {
-  large: { BM: 64, BN: 64, BK: 32, TM: 8, TN: 8 },
   small: { BM: 4, BN: 128, BK: 32, TM: 4, TN: 4 },
+  medium: { BM: 16, BN: 64, BK: 32, TM: 8, TN: 4 },
+  large: { BM: 64, BN: 64, BK: 32, TM: 8, TN: 8 },
 } as const satisfies Record<string, LinearTile>;
 
-/** Rows of X up to which the small-M tile is used. */
-export const SMALL_M = 16;
+/** Most rows of X the small and the medium tile are used for. */
+export const SMALL_M = 4;
+export const MEDIUM_M = 32;
+
+/** The tile for `m` rows of X. */
+export function linearTile(m: number): LinearTile {
+  if (m <= SMALL_M) return LINEAR_TILES.small;
+  return m <= MEDIUM_M ? LINEAR_TILES.medium : LINEAR_TILES.large;
+}
 
 /**
  * Most of K one dispatch sums on a CPU adapter. Mesa's llvmpipe/lavapipe end
@@ -74,11 +83,6 @@ export function isSoftwareAdapter(ctx: GpuContext): boolean {
   return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(
     `${i.vendor} ${i.architecture} ${i.device} ${i.description}`,
   );
-}
-
-/** The tile for `m` rows of X. */
-export function linearTile(m: number): LinearTile {
-  return m <= SMALL_M ? LINEAR_TILES.small : LINEAR_TILES.large;
 }
 
 /**

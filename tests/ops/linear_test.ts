@@ -7,8 +7,10 @@ import { type TensorMap, writeSafetensors } from "../../src/io/safetensors_write
 import { Tensor } from "../../src/gpu/tensor.ts";
 import {
   linear,
+  LINEAR_TILES,
   linearTile,
   linearVectorLoads,
+  MEDIUM_M,
   SMALL_M,
   SOFTWARE_K_CHUNK,
   uploadLinear,
@@ -91,12 +93,13 @@ Deno.test("linear: bias, M = 1, and shapes larger than one tile in every directi
   await checkLinear("nf4-double", [65, 96, 256], { bias: true, seed: 7 });
 });
 
-Deno.test("linear: vector loads and both tiles over odd shapes, every format", async () => {
+Deno.test("linear: vector loads and every tile over odd shapes, every format", async () => {
   // K = 72: vec4 / whole-word loads (a multiple of 8) but not of the 32-deep tile, and rows
-  // that straddle nf4 blocks of 64. M = 1 and 5 take the small-M tile, 70 the large one;
+  // that straddle nf4 blocks of 64. M = 1, 5 and 70 take the small, medium and large tile;
   // N is never a multiple of a tile's width.
   const k = 72;
-  assert(linearTile(1) !== linearTile(70) && linearTile(SMALL_M) === linearTile(1), "tiles");
+  assert(SMALL_M < 5 && 5 <= MEDIUM_M && MEDIUM_M < 70, "one shape per tile");
+  assert(linearTile(1) === LINEAR_TILES.small && linearTile(70) === LINEAR_TILES.large, "tiles");
   for (const format of FORMATS) {
     const f = format === "nf4-double" ? "nf4" : format;
     assert(linearVectorLoads(f, k, 64), `${format}: K = ${k} should take the vector path`);
@@ -108,21 +111,21 @@ Deno.test("linear: vector loads and both tiles over odd shapes, every format", a
   await checkLinear("nf4", [66, 40, k], { nf4Block: 36, seed: 10 });
 });
 
-Deno.test("linear: long K (summed in chunks on CPU adapters) on both tiles and load paths", async () => {
+Deno.test("linear: long K (summed in chunks on CPU adapters) on every tile and load path", async () => {
   // CPU adapters cap a shader's loop iterations (4K + 40 in one dispatch exceeds the cap on
   // lavapipe); these K take 3-5 chunks there. 4K + 40 is not a multiple of the tile depth
   // (element path); 2K + 64 takes the vector path.
   const k = SOFTWARE_K_CHUNK;
   await checkLinear("f32", [2, 9, 4 * k + 40], { bias: true, seed: 21 });
   await checkLinear("nf4", [67, 5, 2 * k + 64], { bias: true, seed: 22 });
-  await checkLinear("fp8", [3, 7, 2 * k + 64], { seed: 23 });
+  await checkLinear("fp8", [9, 7, 2 * k + 64], { seed: 23 });
 });
 
 Deno.test("linear: a weight over the buffer limit is split into row parts", async () => {
   // [600, 64] f32 = 153.6 kB; parts of 256 rows (65.5 kB) → 3 parts, the last short.
   for (const format of ["f32", "nf4", "fp8"] as const) {
     const bytesPerRow = format === "f32" ? 256 : format === "fp8" ? 64 : 32;
-    for (const m of [19, 2]) {
+    for (const m of [70, 19, 2]) {
       const w = await checkLinear(format, [m, 600, 64], {
         bias: true,
         maxPartBytes: 300 * bytesPerRow,
