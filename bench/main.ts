@@ -1,6 +1,8 @@
 /**
  * The cross-platform GPU benchmark: `deno task bench [--quick] [--json]`;
- * `--model` projects the released model's times instead (`model.ts`).
+ * `--model` projects the released model's times instead (`model.ts`);
+ * `--peers` times the same kernels against onnxruntime-web and TensorFlow.js
+ * (`bench/peers/`).
  *
  * First measures the adapter's ceilings (copy bandwidth, FMA rate), then
  * times the kernels the model spends its time in and reports each as achieved
@@ -14,6 +16,7 @@
 import { parseArgs } from "node:util";
 import { GpuContext } from "../src/gpu/context.ts";
 import { formatBenchReport, runBenchmark } from "../src/bench/report.ts";
+import { measureCeilings } from "../src/bench/ceilings.ts";
 import { EXIT_CODES_HELP } from "../src/cli/exit_codes.ts";
 import { ensureRuntimeDir } from "../src/cli/runtime_env.ts";
 
@@ -44,6 +47,11 @@ export async function runBench(args: string[]): Promise<number> {
         quick: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         serve: { type: "boolean", default: false },
+        peers: { type: "boolean", default: false },
+        shapes: { type: "string", default: "quick" },
+        tokens: { type: "string" },
+        rounds: { type: "string" },
+        filter: { type: "string" },
         images: { type: "string", default: "4" },
         steps: { type: "string", default: "12" },
         help: { type: "boolean", short: "h", default: false },
@@ -67,6 +75,17 @@ export async function runBench(args: string[]): Promise<number> {
       steps: Number(values.steps),
       json: values.json,
     }, adapter);
+  }
+  if (values.peers) {
+    try {
+      // Software adapters are ~1000× slower than a GPU: keep their run short.
+      const quick = values.quick || ctx.isSoftware;
+      const ceilings = await measureCeilings(ctx, { quick });
+      const { runPeerBench } = await import("./peers/main.ts");
+      return await runPeerBench(ctx, ceilings, { ...values, software: quick });
+    } finally {
+      ctx.destroy();
+    }
   }
   try {
     const report = await runBenchmark(ctx, { quick: values.quick });

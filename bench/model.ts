@@ -48,7 +48,6 @@ import { randn } from "../src/tiny/random.ts";
 
 /** The released model at 1024²: 64×64 latent tokens, text tokens of a long caption. */
 export const REAL = { imageTokens: 4096, textTokens: 512, vaePx: 1024, steps: 48 } as const;
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
 
 type Format = "nf4" | "fp8";
 
@@ -386,7 +385,7 @@ export async function runModelBench(args: string[]): Promise<number> {
   const int = (s: string | undefined) => (s === undefined ? undefined : Number(s));
   const ctx = await GpuContext.create();
   try {
-    const software = SOFTWARE.test(ctx.describe());
+    const software = ctx.isSoftware;
     // Software: 49 + 6 tokens, one 64-row GEMM tile (more rows would cost a second tile).
     const imageTokens = int(values["image-tokens"]) ?? (software ? 49 : REAL.imageTokens);
     const side = Math.round(Math.sqrt(imageTokens));

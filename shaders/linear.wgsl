@@ -1,13 +1,14 @@
 // Y[m, col0 + n] = sum_k X[m, k] * W[n, k] (+ bias[n]): a Linear layer
 // (`Y = X · Wᵀ + b`) with the weight decoded inside the tile loads.
 //
-// Header (src/ops/linear.ts): `act_t` (f32 | f16), FORMAT (0 f32, 1 f16,
-// 2 bf16, 3 nf4, 4 fp8, 5 fp8 and 6 nf4 as the bf16 reference decodes them), HAS_BIAS, the tile sizes BM x BN x BK and the
-// per-thread block TM x TN (workgroup = (BN/TN) x (BM/TM) threads).
+// Header (src/ops/linear.ts): `act_t` (f32 | f16), `x_t` (vec4<act_t> when
+// VEC, else act_t), FORMAT (0 f32, 1 f16, 2 bf16, 3 nf4, 4 fp8, 5 fp8 and
+// 6 nf4 as the bf16 reference decodes them), EPW (weight elements per 32-bit
+// word: 1, 2, 2, 8, 4, 4, 8), VEC, HAS_BIAS, the tile BM x BN x BK and the
+// per-thread block TM x TN (multiples of 4; workgroup = BN/TN x BM/TM).
 //
 // Every weight format is read as 32-bit words and indexed by the flat element
-// index e = n*K + k, so no row needs to start on a word boundary (odd K, nf4
-// blocks that straddle rows) and nothing is ever expanded to a dense copy:
+// index e = n*K + k, so nothing is ever expanded to a dense copy:
 //   f32  word e;               f16 / bf16  half (e & 1) of word e/2;
 //   nf4  byte e/2, high nibble for even e, times quant_map[code] * absmax[e / blocksize];
 //   fp8  byte e of the words, e4m3fn decoded, times scale[n];
@@ -17,6 +18,17 @@
 //        `dequantize_4bit` into a bf16 output does.
 // `aux` holds the small decode tables: nf4 → quant_map[16] then absmax[],
 // fp8 → scale[N]; unused for dense weights.
+//
+// Two load paths, chosen by the host from K:
+// - VEC (K a multiple of 4 and of EPW, nf4 blocks a multiple of 8): X is read
+//   as vec4 and W a whole word at a time; each word is decoded once into its
+//   EPW values (one absmax / scale per word), since a word never straddles a
+//   row, an nf4 block or the end of K.
+// - otherwise element by element (odd K), the same arithmetic.
+// Tiles live in workgroup memory k-major as vec4 along m / n, so the inner
+// loop is TM/4 + TN/4 vec4 reads per TM·TN FMAs, with f32 accumulators.
+// The host may split K into chunks (see `linear.ts`): each dispatch sums
+// [k_begin, k_end) and later chunks add to Y.
 
 struct Params {
   M: u32,
@@ -27,6 +39,11 @@ struct Params {
   ldy: u32,
   col0: u32,
   nf4_block: u32,
+  // The range of k this dispatch sums (a multiple of BK apart), and whether
+  // it adds to Y (a later K chunk) instead of starting it with the bias.
+  k_begin: u32,
+  k_end: u32,
+  accumulate: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,10 +56,15 @@ struct Params {
 const TX = BN / TN;
 const TY = BM / TM;
 const THREADS = TX * TY;
+const BM4 = BM / 4;
+const BN4 = BN / 4;
+const TN4 = TN / 4;
+const TM4 = TM / 4;
+// Weight words per tile row (VEC path).
+const WPR = BK / EPW;
 
-// Tiles are stored k-major so the inner product reads a row of each.
-var<workgroup> xs: array<array<f32, BM>, BK>;
-var<workgroup> ws: array<array<f32, BN>, BK>;
+var<workgroup> xs: array<vec4<f32>, BK * BM4>;
+var<workgroup> ws: array<vec4<f32>, BK * BN4>;
 
 fn byte_at(e: u32) -> u32 {
   return (W[e >> 2u] >> ((e & 3u) * 8u)) & 0xffu;
@@ -71,6 +93,24 @@ fn round_bf16(v: f32) -> f32 {
   return bitcast<f32>((x + 0x7fffu + ((x >> 16u) & 1u)) & 0xffff0000u);
 }
 
+fn bf16_lo(word: u32) -> f32 {
+  return bitcast<f32>(word << 16u);
+}
+
+fn bf16_hi(word: u32) -> f32 {
+  return bitcast<f32>(word & 0xffff0000u);
+}
+
+// An nf4 or fp8 value as the chosen decode gives it: rounded to bfloat16 for
+// FORMAT 5 / 6 (the bf16 reference), else as computed.
+fn scaled(v: f32) -> f32 {
+  if (FORMAT >= 5u) {
+    return round_bf16(v);
+  }
+  return v;
+}
+
+// One weight element, for the element-by-element path.
 fn weight_at(n: u32, k: u32) -> f32 {
   let e = n * p.K + k;
   if (FORMAT == 0u) {
@@ -79,19 +119,107 @@ fn weight_at(n: u32, k: u32) -> f32 {
     return unpack2x16float(W[e >> 1u])[e & 1u];
   } else if (FORMAT == 2u) {
     let word = W[e >> 1u];
-    return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (e & 1u) == 1u));
+    return select(bf16_lo(word), bf16_hi(word), (e & 1u) == 1u);
   } else if (FORMAT == 3u || FORMAT == 6u) {
     let byte = byte_at(e >> 1u);
     let code = select(byte & 0xfu, byte >> 4u, (e & 1u) == 0u);
-    let v = aux[code] * aux[16u + e / p.nf4_block];
-    if (FORMAT == 6u) {
-      return round_bf16(v);
-    }
-    return v;
-  } else if (FORMAT == 4u) {
-    return fp8_e4m3(byte_at(e)) * aux[n];
+    return scaled(aux[code] * aux[16u + e / p.nf4_block]);
   } else {
-    return round_bf16(fp8_e4m3(byte_at(e)) * aux[n]);
+    return scaled(fp8_e4m3(byte_at(e)) * aux[n]);
+  }
+}
+
+fn put_w(k: u32, r: u32, v: f32) {
+  ws[k * BN4 + (r >> 2u)][r & 3u] = v;
+}
+
+fn put_x(k: u32, r: u32, v: f32) {
+  xs[k * BM4 + (r >> 2u)][r & 3u] = v;
+}
+
+// Decodes the weight word holding elements [e, e + EPW) of row n (local row r,
+// first tile column c) into ws; each byte and scale is read once.
+fn decode_word(n: u32, e: u32, r: u32, c: u32) {
+  let word = W[e / EPW];
+  if (FORMAT == 0u) {
+    put_w(c, r, bitcast<f32>(word));
+  } else if (FORMAT == 1u) {
+    let h = unpack2x16float(word);
+    put_w(c, r, h.x);
+    put_w(c + 1u, r, h.y);
+  } else if (FORMAT == 2u) {
+    put_w(c, r, bf16_lo(word));
+    put_w(c + 1u, r, bf16_hi(word));
+  } else if (FORMAT == 3u || FORMAT == 6u) {
+    let s = aux[16u + e / p.nf4_block];
+    for (var j = 0u; j < 4u; j++) {
+      let byte = (word >> (8u * j)) & 0xffu;
+      put_w(c + 2u * j, r, scaled(aux[byte >> 4u] * s));
+      put_w(c + 2u * j + 1u, r, scaled(aux[byte & 0xfu] * s));
+    }
+  } else {
+    let s = aux[n];
+    for (var j = 0u; j < 4u; j++) {
+      put_w(c + j, r, scaled(fp8_e4m3((word >> (8u * j)) & 0xffu) * s));
+    }
+  }
+}
+
+fn load_tiles(m0: u32, n0: u32, k0: u32, li: u32) {
+  if (VEC) {
+    // X: BM rows of BK/4 vec4s.
+    for (var i = li; i < BM * BK / 4u; i += THREADS) {
+      let r = i / (BK / 4u);
+      let c = (i % (BK / 4u)) * 4u;
+      let m = m0 + r;
+      let k = k0 + c;
+      var v = vec4<f32>(0.0);
+      if (m < p.M && k < p.k_end) {
+        let b = m * p.K + k;
+        v = vec4<f32>(f32(X[b]), f32(X[b + 1u]), f32(X[b + 2u]), f32(X[b + 3u]));
+      }
+      put_x(c, r, v.x);
+      put_x(c + 1u, r, v.y);
+      put_x(c + 2u, r, v.z);
+      put_x(c + 3u, r, v.w);
+    }
+    // W: BN rows of WPR words.
+    for (var i = li; i < BN * WPR; i += THREADS) {
+      let r = i / WPR;
+      let c = (i % WPR) * EPW;
+      let n = n0 + r;
+      let k = k0 + c;
+      if (n < p.N && k < p.k_end) {
+        decode_word(n, n * p.K + k, r, c);
+      } else {
+        for (var j = 0u; j < EPW; j++) {
+          put_w(c + j, r, 0.0);
+        }
+      }
+    }
+  } else {
+    for (var i = li; i < BM * BK; i += THREADS) {
+      let r = i / BK;
+      let c = i % BK;
+      let m = m0 + r;
+      let k = k0 + c;
+      var v = 0.0;
+      if (m < p.M && k < p.k_end) {
+        v = f32(X[m * p.K + k]);
+      }
+      put_x(c, r, v);
+    }
+    for (var i = li; i < BN * BK; i += THREADS) {
+      let r = i / BK;
+      let c = i % BK;
+      let n = n0 + r;
+      let k = k0 + c;
+      var v = 0.0;
+      if (n < p.N && k < p.k_end) {
+        v = weight_at(n, k);
+      }
+      put_w(c, r, v);
+    }
   }
 }
 
@@ -103,63 +231,51 @@ fn main(
 ) {
   let n0 = wg.x * BN;
   let m0 = wg.y * BM;
-  var acc: array<array<f32, TN>, TM>;
-  for (var k0 = 0u; k0 < p.K; k0 += BK) {
-    // Cooperative loads: consecutive threads take consecutive k of one row.
-    for (var i = li; i < BM * BK; i += THREADS) {
-      let r = i / BK;
-      let c = i % BK;
-      let m = m0 + r;
-      let k = k0 + c;
-      var v = 0.0;
-      if (m < p.M && k < p.K) {
-        v = f32(X[m * p.K + k]);
-      }
-      xs[c][r] = v;
-    }
-    for (var i = li; i < BN * BK; i += THREADS) {
-      let r = i / BK;
-      let c = i % BK;
-      let n = n0 + r;
-      let k = k0 + c;
-      var v = 0.0;
-      if (n < p.N && k < p.K) {
-        v = weight_at(n, k);
-      }
-      ws[c][r] = v;
-    }
+  // With one thread row (TY = 1) the X reads below are the same for every
+  // thread: a constant row index lets the compiler see that (a broadcast on
+  // CPU adapters instead of a gather).
+  let ty = select(lid.y, 0u, TY == 1u);
+  // acc[r * TN4 + j]: row lid.y*TM + r, columns lid.x*TN + 4j .. +3.
+  var acc: array<vec4<f32>, TM * TN4>;
+  for (var k0 = p.k_begin; k0 < p.k_end; k0 += BK) {
+    load_tiles(m0, n0, k0, li);
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
-      var a: array<f32, TM>;
-      var b: array<f32, TN>;
-      // Strided ownership (row ty + TY*i) keeps a warp's reads on distinct banks.
-      for (var i = 0u; i < TM; i++) {
-        a[i] = xs[kk][lid.y + TY * i];
+      var b: array<vec4<f32>, TN4>;
+      for (var j = 0u; j < TN4; j++) {
+        b[j] = ws[kk * BN4 + lid.x * TN4 + j];
       }
-      for (var j = 0u; j < TN; j++) {
-        b[j] = ws[kk][lid.x + TX * j];
-      }
-      for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) {
-          acc[i][j] = fma(a[i], b[j], acc[i][j]);
+      for (var i = 0u; i < TM4; i++) {
+        let a = xs[kk * BM4 + ty * TM4 + i];
+        for (var j = 0u; j < TN4; j++) {
+          acc[(4u * i) * TN4 + j] = fma(vec4<f32>(a.x), b[j], acc[(4u * i) * TN4 + j]);
+          acc[(4u * i + 1u) * TN4 + j] = fma(vec4<f32>(a.y), b[j], acc[(4u * i + 1u) * TN4 + j]);
+          acc[(4u * i + 2u) * TN4 + j] = fma(vec4<f32>(a.z), b[j], acc[(4u * i + 2u) * TN4 + j]);
+          acc[(4u * i + 3u) * TN4 + j] = fma(vec4<f32>(a.w), b[j], acc[(4u * i + 3u) * TN4 + j]);
         }
       }
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + lid.y + TY * i;
+  for (var r = 0u; r < TM; r++) {
+    let m = m0 + ty * TM + r;
     if (m >= p.M) {
-      continue;
+      break;
     }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid.x + TX * j;
-      if (n < p.N) {
-        var v = acc[i][j];
-        if (HAS_BIAS) {
-          v += bias[p.col0 + n];
+    for (var j = 0u; j < TN4; j++) {
+      let v = acc[r * TN4 + j];
+      for (var c = 0u; c < 4u; c++) {
+        let n = n0 + lid.x * TN + 4u * j + c;
+        if (n < p.N) {
+          let at = m * p.ldy + p.col0 + n;
+          var o = v[c];
+          if (p.accumulate != 0u) {
+            o += f32(Y[at]);
+          } else if (HAS_BIAS) {
+            o += bias[p.col0 + n];
+          }
+          Y[at] = act_t(o);
         }
-        Y[m * p.ldy + p.col0 + n] = act_t(v);
       }
     }
   }

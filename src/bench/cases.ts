@@ -54,7 +54,7 @@ function row(
 }
 
 /** A weight of `n × k` random-looking bytes in `format` (contents do not affect speed). */
-function syntheticWeight(format: string, n: number, k: number): HostLinear {
+export function syntheticWeight(format: string, n: number, k: number): HostLinear {
   const bytes = (len: number) => {
     const b = new Uint8Array(len);
     // Keep bf16/f16/f32/fp8 values finite: small exponents only.

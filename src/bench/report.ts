@@ -20,18 +20,13 @@ export interface BenchReport {
   rows: BenchRow[];
 }
 
-/** Whether an adapter is a CPU rasteriser, ~1000× slower than a GPU. */
-export function isSoftwareAdapter(description: string): boolean {
-  return /llvmpipe|lavapipe|swiftshader/i.test(description);
-}
-
 /** Measures the ceilings, then the GEMM, attention and conv cases; `onRow` sees each row. */
 export async function runBenchmark(
   ctx: GpuContext,
   opts: { quick?: boolean; onRow?: (row: BenchRow) => void; onStage?: (s: string) => void } = {},
 ): Promise<BenchReport> {
   // Chromium names SwiftShader only in the adapter's architecture ("google", "swiftshader").
-  const software = isSoftwareAdapter(`${ctx.describe()} ${ctx.adapterInfo.architecture ?? ""}`);
+  const software = ctx.isSoftware;
   const quick = (opts.quick ?? false) || software;
   opts.onStage?.("measuring the ceilings");
   const ceilings = await measureCeilings(ctx, { quick });

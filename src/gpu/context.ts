@@ -172,6 +172,18 @@ export class GpuContext {
     return `${name} [${f.join(", ") || "no optional features"}]`;
   }
 
+  /**
+   * Whether the adapter is a CPU rasteriser (Mesa's llvmpipe / lavapipe /
+   * softpipe, SwiftShader, which Chromium names only by its architecture):
+   * ~1000× slower than a GPU, and Mesa's cap long shader loops.
+   */
+  get isSoftware(): boolean {
+    const i = this.adapterInfo;
+    return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(
+      `${i.vendor} ${i.architecture} ${i.device} ${i.description}`,
+    );
+  }
+
   /** Compiles (once) and returns the kernel for a spec. */
   kernel(spec: KernelSpec): Kernel {
     return this.pipelines.get(spec);

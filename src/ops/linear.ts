@@ -34,8 +34,73 @@ const FORMAT_CODE: Record<LinearGpuFormat, number> = {
   nf4_bf16: 6,
 };
 
-/** Tile shape: 64×64 outputs per workgroup of 16×16 threads, 4×4 each. */
-const TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 } as const;
+/** Weight elements per 32-bit word (the `EPW` constant of the shader). */
+const ELEMENTS_PER_WORD: Record<LinearGpuFormat, number> = {
+  f32: 1,
+  f16: 2,
+  bf16: 2,
+  nf4: 8,
+  fp8: 4,
+  fp8_bf16: 4,
+  nf4_bf16: 8,
+};
+
+/** A workgroup tile: BM×BN outputs, BK deep, TM×TN per thread (multiples of 4). */
+export interface LinearTile {
+  BM: number;
+  BN: number;
+  BK: number;
+  TM: number;
+  TN: number;
+}
+
+/**
+ * Tiles by shape. Large M is compute-bound: 64×64 outputs per workgroup of
+ * 8×8 threads, 8×8 each, 32 deep (16 KiB of workgroup memory, the WebGPU
+ * minimum): 4 vec4 reads of workgroup memory per 64 FMAs (measured on
+ * lavapipe: 1.4× the 4×4-per-thread tile, ahead of 128×64 and of one-row
+ * layouts). Fewer rows would leave most of a 64-row tile computing padding,
+ * and the weight decode weighs more: up to 32 rows, 16×64 tiles of 8×4 per
+ * thread (1.2× the large tile at M = 32 on lavapipe, 2× at M = 16); up to 4
+ * rows, 4×128 tiles of 32 threads in one row, whose X reads are then the
+ * same for all threads (4–5× the large tile at M = 4, 1.6× the 16-row one).
+ */
+export const LINEAR_TILES = {
+  small: { BM: 4, BN: 128, BK: 32, TM: 4, TN: 4 },
+  medium: { BM: 16, BN: 64, BK: 32, TM: 8, TN: 4 },
+  large: { BM: 64, BN: 64, BK: 32, TM: 8, TN: 8 },
+} as const satisfies Record<string, LinearTile>;
+
+/** Most rows of X the small and the medium tile are used for. */
+export const SMALL_M = 4;
+export const MEDIUM_M = 32;
+
+/** The tile for `m` rows of X. */
+export function linearTile(m: number): LinearTile {
+  if (m <= SMALL_M) return LINEAR_TILES.small;
+  return m <= MEDIUM_M ? LINEAR_TILES.medium : LINEAR_TILES.large;
+}
+
+/**
+ * Most of K one dispatch sums on a CPU adapter. Mesa's llvmpipe/lavapipe end
+ * a shader's loops after 65535 iterations shared by all its loops
+ * (`LP_MAX_TGSI_LOOP_ITERATIONS`, a guard against hangs), which silently
+ * truncated long reductions (the DiT's llm_proj, K = 53248, was wrong there
+ * with the previous kernel too): on those adapters K is summed in chunks of
+ * this size, the later ones adding to Y. Real GPUs sum K in one dispatch.
+ */
+export const SOFTWARE_K_CHUNK = 4096;
+
+/**
+ * Whether the vectorised load path applies: X rows read as vec4 and weight
+ * words decoded whole, which needs K a multiple of 4 and of the elements per
+ * word (so no word straddles a row) and nf4 blocks a multiple of 8 values.
+ */
+export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: number): boolean {
+  const epw = ELEMENTS_PER_WORD[format];
+  const nf4 = format === "nf4" || format === "nf4_bf16";
+  return k % 4 === 0 && k % epw === 0 && (!nf4 || nf4Block % 8 === 0);
+}
 
 /** One band of output rows `[row0, row0 + rows)` of a weight, in its own buffers. */
 export interface LinearPart {
@@ -255,29 +320,52 @@ export function linear(
     }
   }
   if (m === 0) return y;
+  const tile = linearTile(m);
+  const vec = linearVectorLoads(w.format, k, w.nf4Block);
+  const act = actType(x.dtype);
   const code = composeWgsl({
     f16: x.dtype === "f16",
-    aliases: { act_t: actType(x.dtype) },
-    consts: { ...TILE, FORMAT: FORMAT_CODE[w.format], HAS_BIAS: !!w.bias },
+    aliases: { act_t: act, x_t: vec ? `vec4<${act}>` : act },
+    consts: {
+      ...tile,
+      FORMAT: FORMAT_CODE[w.format],
+      EPW: ELEMENTS_PER_WORD[w.format],
+      VEC: vec,
+      HAS_BIAS: !!w.bias,
+    },
   }, linearWgsl);
+  const chunk = ctx.isSoftware ? SOFTWARE_K_CHUNK : k;
   for (const part of w.parts) {
-    const params = new Uint32Array([m, part.rows, k, w.out, part.row0, w.nf4Block]);
-    ctx.dispatch({
-      name: `linear_${w.format}_${x.dtype}`,
-      code,
-      params: true,
-      storage: ["read", "read", "read", "read", "read_write"],
-    }, {
-      params,
-      bindings: [
-        x.binding,
-        part.weight.binding,
-        (part.aux ?? part.weight).binding,
-        (w.bias ?? part.weight).binding,
-        y.binding,
-      ],
-      workgroups: [Math.ceil(part.rows / TILE.BN), Math.ceil(m / TILE.BM)],
-    });
+    for (let k0 = 0; k0 < k; k0 += chunk) {
+      const k1 = Math.min(k, k0 + chunk);
+      const params = new Uint32Array([
+        m,
+        part.rows,
+        k,
+        w.out,
+        part.row0,
+        w.nf4Block,
+        k0,
+        k1,
+        +(k0 > 0),
+      ]);
+      ctx.dispatch({
+        name: `linear_${w.format}_${x.dtype}${vec ? "_vec" : ""}_${tile.BM}x${tile.BN}`,
+        code,
+        params: true,
+        storage: ["read", "read", "read", "read", "read_write"],
+      }, {
+        params,
+        bindings: [
+          x.binding,
+          part.weight.binding,
+          (part.aux ?? part.weight).binding,
+          (w.bias ?? part.weight).binding,
+          y.binding,
+        ],
+        workgroups: [Math.ceil(part.rows / tile.BN), Math.ceil(m / tile.BM)],
+      });
+    }
   }
   return y;
 }

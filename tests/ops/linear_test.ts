@@ -5,7 +5,16 @@ import { denseTensor, quantizeFp8, quantizeNf4 } from "../../src/io/quantize.ts"
 import { SafetensorsFile } from "../../src/io/safetensors.ts";
 import { type TensorMap, writeSafetensors } from "../../src/io/safetensors_writer.ts";
 import { Tensor } from "../../src/gpu/tensor.ts";
-import { linear, uploadLinear } from "../../src/ops/linear.ts";
+import {
+  linear,
+  LINEAR_TILES,
+  linearTile,
+  linearVectorLoads,
+  MEDIUM_M,
+  SMALL_M,
+  SOFTWARE_K_CHUNK,
+  uploadLinear,
+} from "../../src/ops/linear.ts";
 import { linearRef } from "../../src/ops/linear_ref.ts";
 import { assert, assertRejects } from "../assert.ts";
 import { actDTypes, assertClose, randn, roundF16, testGpu, TOL } from "../util.ts";
@@ -18,10 +27,19 @@ type Format = typeof FORMATS[number];
  * A host weight in `format`, produced the way the runtime gets one: written
  * to a safetensors file by the quantizers and read back by the loader.
  */
-async function hostLinear(format: Format, values: Float32Array, out: number, inF: number) {
+async function hostLinear(
+  format: Format,
+  values: Float32Array,
+  out: number,
+  inF: number,
+  nf4Block?: number,
+) {
   const name = "layer.weight";
   const tensors: TensorMap = format === "nf4" || format === "nf4-double"
-    ? quantizeNf4(name, values, [out, inF], { doubleQuant: format === "nf4-double" })
+    ? quantizeNf4(name, values, [out, inF], {
+      doubleQuant: format === "nf4-double",
+      blocksize: nf4Block,
+    })
     : format === "fp8"
     ? quantizeFp8(name, values, [out, inF])
     : { [name]: denseTensor(values, [out, inF], format.toUpperCase() as "F32" | "F16" | "BF16") };
@@ -32,11 +50,17 @@ async function hostLinear(format: Format, values: Float32Array, out: number, inF
 async function checkLinear(
   format: Format,
   [m, n, k]: [number, number, number],
-  opts: { bias?: boolean; maxPartBytes?: number; seed?: number } = {},
+  opts: { bias?: boolean; maxPartBytes?: number; seed?: number; nf4Block?: number } = {},
 ) {
   const ctx = await testGpu();
   const seed = opts.seed ?? 1;
-  const host: HostLinear = await hostLinear(format, randn(n * k, seed, 1 / Math.sqrt(k)), n, k);
+  const host: HostLinear = await hostLinear(
+    format,
+    randn(n * k, seed, 1 / Math.sqrt(k)),
+    n,
+    k,
+    opts.nf4Block,
+  );
   const bias = opts.bias ? randn(n, seed + 1) : undefined;
   const w = uploadLinear(ctx, host, `w_${format}`, { bias, maxPartBytes: opts.maxPartBytes });
   try {
@@ -69,16 +93,46 @@ Deno.test("linear: bias, M = 1, and shapes larger than one tile in every directi
   await checkLinear("nf4-double", [65, 96, 256], { bias: true, seed: 7 });
 });
 
+Deno.test("linear: vector loads and every tile over odd shapes, every format", async () => {
+  // K = 72: vec4 / whole-word loads (a multiple of 8) but not of the 32-deep tile, and rows
+  // that straddle nf4 blocks of 64. M = 1, 5 and 70 take the small, medium and large tile;
+  // N is never a multiple of a tile's width.
+  const k = 72;
+  assert(SMALL_M < 5 && 5 <= MEDIUM_M && MEDIUM_M < 70, "one shape per tile");
+  assert(linearTile(1) === LINEAR_TILES.small && linearTile(70) === LINEAR_TILES.large, "tiles");
+  for (const format of FORMATS) {
+    const f = format === "nf4-double" ? "nf4" : format;
+    assert(linearVectorLoads(f, k, 64), `${format}: K = ${k} should take the vector path`);
+    for (const m of [1, 5, 70]) await checkLinear(format, [m, 133, k], { bias: m === 5, seed: m });
+  }
+  // The element-by-element path when nf4 blocks are not a multiple of 8 values.
+  assert(!linearVectorLoads("nf4", k, 36), "nf4 block 36 must not take the vector path");
+  await checkLinear("nf4", [3, 40, k], { nf4Block: 36, seed: 9 });
+  await checkLinear("nf4", [66, 40, k], { nf4Block: 36, seed: 10 });
+});
+
+Deno.test("linear: long K (summed in chunks on CPU adapters) on every tile and load path", async () => {
+  // CPU adapters cap a shader's loop iterations (4K + 40 in one dispatch exceeds the cap on
+  // lavapipe); these K take 3-5 chunks there. 4K + 40 is not a multiple of the tile depth
+  // (element path); 2K + 64 takes the vector path.
+  const k = SOFTWARE_K_CHUNK;
+  await checkLinear("f32", [2, 9, 4 * k + 40], { bias: true, seed: 21 });
+  await checkLinear("nf4", [67, 5, 2 * k + 64], { bias: true, seed: 22 });
+  await checkLinear("fp8", [9, 7, 2 * k + 64], { seed: 23 });
+});
+
 Deno.test("linear: a weight over the buffer limit is split into row parts", async () => {
   // [600, 64] f32 = 153.6 kB; parts of 256 rows (65.5 kB) → 3 parts, the last short.
   for (const format of ["f32", "nf4", "fp8"] as const) {
     const bytesPerRow = format === "f32" ? 256 : format === "fp8" ? 64 : 32;
-    const w = await checkLinear(format, [19, 600, 64], {
-      bias: true,
-      maxPartBytes: 300 * bytesPerRow,
-      seed: 11,
-    });
-    assert(w.parts.length === 3, `${format}: expected 3 parts, got ${w.parts.length}`);
+    for (const m of [70, 19, 2]) {
+      const w = await checkLinear(format, [m, 600, 64], {
+        bias: true,
+        maxPartBytes: 300 * bytesPerRow,
+        seed: 11 + m,
+      });
+      assert(w.parts.length === 3, `${format}: expected 3 parts, got ${w.parts.length}`);
+    }
   }
 });
 
