@@ -15,6 +15,7 @@
 import { f32ToBf16 } from "../dtype.ts";
 import { toFp8e4m3 } from "../io/quantize.ts";
 import { ITEM_BYTES, numelOf } from "../io/tensor_store.ts";
+import { safetensorsPrefix } from "../io/safetensors_writer.ts";
 import { randn } from "../tiny/random.ts";
 import { FP8_UNIT, type LayoutTensor, type LayoutTensors } from "./layout.ts";
 
@@ -268,11 +269,7 @@ export function planSafetensors(tensors: LayoutTensors): SafetensorsPlan {
     entries.push({ name, tensor, offset, size });
     offset += size;
   }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const headerLen = Math.ceil(json.byteLength / 8) * 8;
-  const prefix = new Uint8Array(8 + headerLen).fill(0x20);
-  new DataView(prefix.buffer).setBigUint64(0, BigInt(headerLen), true);
-  prefix.set(json, 8);
+  const prefix = safetensorsPrefix(header);
   return { prefix, entries, size: prefix.length + offset };
 }
 

@@ -23,9 +23,9 @@
 import { parseArgs } from "node:util";
 import { createGpu, type GpuContext } from "../gpu/context.ts";
 import { encodePng } from "../image/png.ts";
-import { type HubProgress, type Quantization, resolveModel } from "../io/hub.ts";
+import { type HubProgress, resolveModel } from "../io/hub.ts";
 import { ensureEmbeddedModel } from "./embedded_model.ts";
-import { imageRequestFromFlags, numberOption } from "./generate_request.ts";
+import { imageRequestFromFlags, modelFlags } from "./generate_request.ts";
 import { EXIT_CODES_HELP, exitCodeOf } from "./exit_codes.ts";
 import { checkOutputPath } from "./output_path.ts";
 import { adapterAdvice } from "./runtime_env.ts";
@@ -215,21 +215,14 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   ) {
     throw new PromptRejectedError("give exactly one of --prompt and --prompt-file");
   }
-  const gpuMemory = numberOption("gpu-memory", v["gpu-memory"]);
-  if (gpuMemory !== undefined && !(gpuMemory > 0)) {
-    throw new PromptRejectedError(`--gpu-memory ${v["gpu-memory"]}: must be a number of GiB > 0`);
-  }
-  const budgetBytes = gpuMemory === undefined ? DEFAULT_GPU_BUDGET_BYTES : gpuMemory * GIB;
-  if (v.quantization !== undefined && v.quantization !== "nf4" && v.quantization !== "fp8") {
-    throw new PromptRejectedError(`--quantization ${v.quantization}: use nf4 or fp8`);
-  }
+  const { budgetBytes, quantization } = modelFlags(v);
   for (const k of KEY_FLAGS) {
     if (v[k] !== undefined && v[k]!.trim() === "") {
       throw new PromptRejectedError(`--${k} is empty; pass the key, or leave the flag out`);
     }
   }
   const model = v.model ?? env("IDEOGRAM4_MODEL");
-  const embedded = model === undefined && v.quantization === undefined;
+  const embedded = model === undefined && quantization === undefined;
   const { width, height, seed, sampling, plan, planName } = imageRequestFromFlags(v, embedded);
   const sizeWarning = sizeAdvice(width, height);
   if (sizeWarning) io.stderr(`warning: ${sizeWarning}`);
@@ -265,7 +258,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   };
   const hubSpec = {
     model,
-    quantization: v.quantization as Quantization | undefined,
+    quantization,
     revision: v.revision,
     env,
     network: { onRetry: (m: string) => io.stderr(`warning: ${m}`) },

@@ -9,6 +9,8 @@
 import { PromptRejectedError } from "../prompt/errors.ts";
 import { resolveSampling, type SamplingOptions, type SamplingPlan } from "../pipeline/presets.ts";
 import { validateSize } from "../pipeline/size.ts";
+import { DEFAULT_GPU_BUDGET_BYTES, GIB } from "../pipeline/memory_plan.ts";
+import type { Quantization } from "../io/hub.ts";
 
 /** What a run on the embedded model uses unless options say otherwise: quick on any adapter. */
 export const EMBEDDED_DEFAULTS = { width: 256, height: 256, preset: "V4_TURBO_12" } as const;
@@ -172,4 +174,26 @@ export function flagsFromJson(
     }
   }
   return out;
+}
+
+/**
+ * The flags that pick the model and its GPU plan, checked: `--gpu-memory GIB`
+ * (a number > 0; default {@link DEFAULT_GPU_BUDGET_BYTES}) and
+ * `--quantization nf4|fp8`. Shared by `generate`, `serve` and `batch`.
+ */
+export function modelFlags(
+  v: { "gpu-memory"?: string; quantization?: string },
+): { budgetBytes: number; quantization: Quantization | undefined } {
+  const gpuMemory = numberOption("gpu-memory", v["gpu-memory"]);
+  if (gpuMemory !== undefined && !(gpuMemory > 0)) {
+    throw new PromptRejectedError(`--gpu-memory ${v["gpu-memory"]}: must be a number of GiB > 0`);
+  }
+  const q = v.quantization;
+  if (q !== undefined && q !== "nf4" && q !== "fp8") {
+    throw new PromptRejectedError(`--quantization ${q}: use nf4 or fp8`);
+  }
+  return {
+    budgetBytes: gpuMemory === undefined ? DEFAULT_GPU_BUDGET_BYTES : gpuMemory * GIB,
+    quantization: q,
+  };
 }

@@ -3,14 +3,14 @@
  * picks it), the GPU memory budget, and the prompt step's services, turned
  * into one warm {@link ImageEngine}.
  */
-import { type Quantization, resolveModel } from "../io/hub.ts";
+import { resolveModel } from "../io/hub.ts";
 import { DEFAULT_GPU_BUDGET_BYTES, formatBytes, GIB } from "../pipeline/memory_plan.ts";
 import { platform } from "../platform/mod.ts";
 import { PromptRejectedError } from "../prompt/errors.ts";
 import { ImageEngine } from "../serve/engine.ts";
 import { ensureEmbeddedModel } from "./embedded_model.ts";
 import { downloadProgress, type GenerateIo } from "./generate_command.ts";
-import { EMBEDDED_DEFAULTS, MODEL_DEFAULTS, numberOption } from "./generate_request.ts";
+import { EMBEDDED_DEFAULTS, MODEL_DEFAULTS, modelFlags } from "./generate_request.ts";
 import { createGpu, type GpuContext } from "../gpu/context.ts";
 import { Ideogram4Pipeline } from "../pipeline/pipeline.ts";
 import { MAX_PROMPT_TOKENS } from "../text/tokenizer.ts";
@@ -66,14 +66,7 @@ export async function openEngineFromFlags(
 ): Promise<{ engine: ImageEngine; embedded: boolean; dir: string }> {
   const p = platform();
   const env: EnvLookup = io.env ?? ((name) => p.env(name));
-  const gpuMemory = numberOption("gpu-memory", v["gpu-memory"]);
-  if (gpuMemory !== undefined && !(gpuMemory > 0)) {
-    throw new PromptRejectedError(`--gpu-memory ${v["gpu-memory"]}: must be a number of GiB > 0`);
-  }
-  const budgetBytes = gpuMemory === undefined ? DEFAULT_GPU_BUDGET_BYTES : gpuMemory * GIB;
-  if (v.quantization !== undefined && v.quantization !== "nf4" && v.quantization !== "fp8") {
-    throw new PromptRejectedError(`--quantization ${v.quantization}: use nf4 or fp8`);
-  }
+  const { budgetBytes, quantization } = modelFlags(v);
   const settings = await promptSettingsFromFlags(v, env);
   for (const w of settings.warnings) io.stderr(`warning: ${w}`);
   const textEncoder = v["text-encoder"] ?? "auto";
@@ -81,10 +74,10 @@ export async function openEngineFromFlags(
     throw new PromptRejectedError(`--text-encoder ${textEncoder}: use auto, keep or free`);
   }
   const model = v.model ?? env("IDEOGRAM4_MODEL");
-  const embedded = model === undefined && v.quantization === undefined;
+  const embedded = model === undefined && quantization === undefined;
   const dir = embedded ? await ensureEmbeddedModel(env) : await resolveModel({
     model,
-    quantization: v.quantization as Quantization | undefined,
+    quantization,
     revision: v.revision,
     offline: v.offline ? true : undefined,
     env,

@@ -37,6 +37,20 @@ function checkTensor(name: string, t: WriterTensor): void {
   }
 }
 
+/**
+ * The bytes before a safetensors file's data: the header length (u64 little
+ * endian), then the JSON header padded with spaces to a multiple of 8, so the
+ * data starts 8-aligned. `header` maps names to `{dtype, shape, data_offsets}`.
+ */
+export function safetensorsPrefix(header: Record<string, unknown>): Uint8Array<ArrayBuffer> {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const headerLen = Math.ceil(json.byteLength / 8) * 8;
+  const prefix = new Uint8Array(8 + headerLen).fill(0x20); // spaces: valid JSON whitespace
+  new DataView(prefix.buffer).setBigUint64(0, BigInt(headerLen), true);
+  prefix.set(json, 8);
+  return prefix;
+}
+
 /** One safetensors file holding `tensors`, with optional string metadata. */
 export function writeSafetensors(
   tensors: TensorMap,
@@ -61,13 +75,10 @@ export function writeSafetensors(
     };
     offset += t.data.byteLength;
   }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const headerLen = Math.ceil(json.byteLength / 8) * 8; // data starts at 8 + headerLen, 8-aligned
-  const out = new Uint8Array(8 + headerLen + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLen), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.byteLength, 8 + headerLen); // spaces: valid JSON whitespace
-  let at = 8 + headerLen;
+  const prefix = safetensorsPrefix(header);
+  const out = new Uint8Array(prefix.length + offset);
+  out.set(prefix);
+  let at = prefix.length;
   for (const [, t] of entries) {
     out.set(t.data, at);
     at += t.data.byteLength;

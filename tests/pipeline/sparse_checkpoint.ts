@@ -21,6 +21,7 @@ import {
 } from "../../src/checkpoint/layout.ts";
 import { RELEASED_DIMS } from "../../src/checkpoint/dims.ts";
 import { ITEM_BYTES, numelOf } from "../../src/io/tensor_store.ts";
+import { safetensorsPrefix } from "../../src/io/safetensors_writer.ts";
 
 export { QWEN3_VL_8B };
 export type SparseFormat = "nf4" | "fp8";
@@ -57,16 +58,12 @@ export async function writeSparseSafetensors(
     if (x.data) writes.push({ offset, data: x.data });
     offset += size;
   }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const headerLen = Math.ceil(json.byteLength / 8) * 8;
-  const prefix = new Uint8Array(8 + headerLen).fill(0x20);
-  new DataView(prefix.buffer).setBigUint64(0, BigInt(headerLen), true);
-  prefix.set(json, 8);
-  const total = 8 + headerLen + offset;
+  const prefix = safetensorsPrefix(header);
+  const total = prefix.length + offset;
   using file = await Deno.open(path, { write: true, create: true, truncate: true });
   await file.truncate(total); // the whole file a hole first: nothing below is allocated
   await writeAt(file, 0, prefix);
-  for (const w of writes) await writeAt(file, 8 + headerLen + w.offset, w.data);
+  for (const w of writes) await writeAt(file, prefix.length + w.offset, w.data);
   return total;
 }
 
