@@ -30,18 +30,13 @@ import type { FromWorker, Job, ToWorker } from "./protocol.ts";
 import type { KeptCheckpoint } from "./opfs_cache.ts";
 import { RunProgress } from "./progress.ts";
 import { droppedFiles } from "./dropped_folder.ts";
+import { el } from "./dom.ts";
 
 /** What the embedded-model button runs: the CLI's defaults for that model. */
 const EMBEDDED_RUN = { width: 256, height: 256, preset: "V4_TURBO_12", seed: 0 } as const;
 const EXAMPLE_PROMPT = "a red fox in fresh snow, morning light";
 
 type PageState = "loading" | "ready" | "no-webgpu" | "running" | "done" | "error";
-
-const el = <T extends HTMLElement = HTMLElement>(id: string): T => {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`the page has no #${id}`);
-  return e as T;
-};
 
 const ui = {
   adapter: el("adapter"),

@@ -13,12 +13,8 @@
 import { createGpu, type GpuContext } from "./ideogram4.ts";
 import type { BenchRow } from "../src/bench/cases.ts";
 import { ceilingsLine, fmtNumber, runBenchmark } from "../src/bench/report.ts";
+import { el } from "./dom.ts";
 
-const el = <T extends HTMLElement = HTMLElement>(id: string): T => {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`the page has no #${id}`);
-  return e as T;
-};
 const ui = {
   adapter: el("adapter"),
   noWebGpu: el("no-webgpu"),
