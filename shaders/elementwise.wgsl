@@ -5,15 +5,12 @@
 //   binary:  out[i] = a[i] OP b          (add, mul, sub, siluGate, modulate)
 //   unary:   out[i] = OP(a[i])           (silu, tanh)
 //   gatedResidual: out[i] = a[i] + tanh(c) * b   (DiT: h + tanh(gate) * y)
-//   axpby:   out[i] = alpha * a[i] + beta * b    (CFG mix, Euler step)
 struct Params {
   count: u32,
   b_div: u32,
   b_len: u32,
   c_div: u32,
   c_len: u32,
-  alpha: f32,
-  beta: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<act_t>;
@@ -35,7 +32,6 @@ fn apply(x: f32, y: f32, z: f32) -> f32 {
     case 5u: { return silu(x); }
     case 6u: { return tanh(x); }
     case 7u: { return x + tanh(z) * y; }    // gated residual: h + tanh(gate) * y
-    case 8u: { return p.alpha * x + p.beta * y; }
     default: { return x; }
   }
 }

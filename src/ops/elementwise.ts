@@ -1,6 +1,6 @@
 /**
  * Element-wise ops (add, mul, sub, SiLU-gate, AdaLN modulation, SiLU, tanh,
- * the DiT's gated residual and a scaled sum) on f32 or f16 tensors, with
+ * the DiT's gated residual) on f32 or f16 tensors, with
  * broadcasting of the other operands. One shader (`shaders/elementwise.wgsl`)
  * parameterised by the op code. CPU reference: `elementwise_ref.ts`.
  */
@@ -13,7 +13,6 @@ import { actType, assertActivation } from "./common.ts";
 export const BINARY_OPS = { add: 0, mul: 1, sub: 2, siluGate: 3, modulate: 4 } as const;
 export const UNARY_OPS = { silu: 5, tanh: 6 } as const;
 const GATED_RESIDUAL = 7;
-const AXPBY = 8;
 export type BinaryOp = keyof typeof BINARY_OPS;
 export type UnaryOp = keyof typeof UNARY_OPS;
 
@@ -30,13 +29,9 @@ function run(
   a: Tensor,
   b: Operand,
   c: Operand,
-  alpha = 0,
-  beta = 0,
 ): Tensor {
   const out = Tensor.empty(ctx, a.shape, a.dtype, name);
-  const params = new ArrayBuffer(28);
-  new Uint32Array(params, 0, 5).set([a.numel, b.div, b.t.numel, c.div, c.t.numel]);
-  new Float32Array(params, 20, 2).set([alpha, beta]);
+  const params = new Uint32Array([a.numel, b.div, b.t.numel, c.div, c.t.numel]);
   ctx.dispatch({
     name: `elementwise_${name}_${a.dtype}`,
     code: composeWgsl({
@@ -47,7 +42,7 @@ function run(
     params: true,
     storage: ["read", "read", "read", "read_write"],
   }, {
-    params: new Uint8Array(params),
+    params: new Uint8Array(params.buffer),
     bindings: [a.binding, b.t.binding, c.t.binding, out.binding],
     workgroups: grid(ctx, Math.ceil(a.numel / 256)),
   });
@@ -105,23 +100,4 @@ export function gatedResidual(
   }
   checkOperand(op, h, gate, gateDiv, "gate");
   return run(ctx, GATED_RESIDUAL, op, h, { t: y, div: 1 }, { t: gate, div: gateDiv });
-}
-
-/**
- * `alpha * a + beta * b` with scalar weights (given as f32): the CFG mix
- * `g * v_cond + (1 - g) * v_uncond` and the Euler step `z + (s - t) * v`.
- * `b` broadcasts like in {@link binary}.
- */
-export function axpby(
-  ctx: GpuContext,
-  alpha: number,
-  a: Tensor,
-  beta: number,
-  b: Tensor,
-  bDiv = 1,
-): Tensor {
-  assertActivation(a, "axpby");
-  checkOperand("axpby", a, b, bDiv, "b");
-  const opb = { t: b, div: bDiv };
-  return run(ctx, AXPBY, "axpby", a, opb, opb, alpha, beta);
 }

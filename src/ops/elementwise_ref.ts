@@ -31,13 +31,3 @@ export function gatedResidualRef(
 ): Float32Array {
   return h.map((x, i) => x + Math.tanh(at(gate, i, gateDiv)) * y[i]);
 }
-
-export function axpbyRef(
-  alpha: number,
-  a: Float32Array,
-  beta: number,
-  b: Float32Array,
-  bDiv = 1,
-): Float32Array {
-  return a.map((x, i) => alpha * x + beta * at(b, i, bDiv));
-}

@@ -2,15 +2,14 @@
  * Embedding lookups. Small tables (the DiT's `embed_image_indicator`, 2 rows)
  * live on the GPU and are gathered by `shaders/embedding.wgsl`; huge ones
  * (Qwen's 151936 × 4096 bf16 `embed_tokens`, 1.2 GB) stay in host memory and
- * only the rows a prompt uses are decoded to f32 ({@link gatherRowsHost},
- * {@link gatherRowsFromSource}) and then uploaded. CPU reference: `embedding_ref.ts`.
+ * only the rows a prompt uses are decoded to f32 ({@link gatherRowsHost}) and
+ * then uploaded. CPU reference: `embedding_ref.ts`.
  */
 import embeddingWgsl from "../../shaders/embedding.wgsl" with { type: "text" };
 import { f16ToF32 } from "../dtype.ts";
 import { type GpuContext, grid } from "../gpu/context.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import { composeWgsl } from "../gpu/wgsl.ts";
-import type { ByteSource } from "../platform/types.ts";
 import { actType, assertActivation } from "./common.ts";
 
 /** Element types a host embedding table may be stored in. */
@@ -140,37 +139,6 @@ export function gatherRowsHost(
   for (let i = 0; i < ids.length; i++) {
     const start = ids[i] * rowBytes;
     decodeRow(bytes.subarray(start, start + rowBytes), dtype, dim, out, i * dim);
-  }
-  return out;
-}
-
-/**
- * {@link gatherRowsHost} for a table inside a {@link ByteSource} (file,
- * blob, HTTP range) starting at byte `offset`: reads each distinct row once,
- * so a browser never loads the whole table.
- */
-export async function gatherRowsFromSource(
-  source: ByteSource,
-  offset: number,
-  dtype: HostTableDType,
-  rows: number,
-  dim: number,
-  ids: ArrayLike<number>,
-  what = `embedding table in ${source.name}`,
-): Promise<Float32Array> {
-  checkTable(source.size - offset, dtype, rows, dim, what);
-  checkIds(ids, rows, what);
-  const rowBytes = dim * ELEMENT_BYTES[dtype];
-  const out = new Float32Array(ids.length * dim);
-  const firstUse = new Map<number, number>();
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i], seen = firstUse.get(id);
-    if (seen !== undefined) {
-      out.copyWithin(i * dim, seen * dim, (seen + 1) * dim);
-      continue;
-    }
-    firstUse.set(id, i);
-    decodeRow(await source.read(offset + id * rowBytes, rowBytes), dtype, dim, out, i * dim);
   }
   return out;
 }

@@ -48,7 +48,8 @@ export interface GroupNormApplyOptions {
 
 /** Values per workgroup in the statistics pass (≈128 per thread). */
 const VALUES_PER_WORKGROUP = 32768;
-const PARAMS_BYTES = 36;
+/** Bytes of the shader's `Params` struct (eight u32 and one f32). */
+const GROUP_NORM_PARAMS_BYTES = 36;
 
 function kernel(x: Tensor, entryPoint: string, slots: number, silu: boolean, storage: number) {
   return {
@@ -75,7 +76,7 @@ function params(v: {
   count?: number;
   eps?: number;
 }): Uint8Array {
-  const buf = new ArrayBuffer(PARAMS_BYTES);
+  const buf = new ArrayBuffer(GROUP_NORM_PARAMS_BYTES);
   new Uint32Array(buf, 0, 8).set([
     v.pix0 ?? 0,
     v.npix ?? 0,
@@ -186,35 +187,4 @@ export function groupNormApply(
     workgroups: grid(ctx, Math.ceil(x.numel / 256)),
   });
   return out;
-}
-
-/** Statistics and normalisation of one whole tensor. */
-export function groupNorm(
-  ctx: GpuContext,
-  x: Tensor,
-  groups: number,
-  gamma: Tensor,
-  beta: Tensor,
-  eps: number,
-  opts: GroupNormApplyOptions = {},
-): Tensor {
-  const stats = groupNormStats(ctx, x, groups);
-  const out = groupNormApply(ctx, x, stats, gamma, beta, eps, opts);
-  stats.tensor.release();
-  return out;
-}
-
-/** Reads statistics back: per group the count, mean and (biased) variance. */
-export async function readGroupNormStats(
-  stats: GroupNormStats,
-): Promise<{ count: number[]; mean: number[]; variance: number[] }> {
-  const raw = await stats.tensor.read() as Uint32Array;
-  const f = new Float32Array(raw.buffer, raw.byteOffset, raw.length);
-  const count: number[] = [], mean: number[] = [], variance: number[] = [];
-  for (let g = 0; g < stats.groups; g++) {
-    count.push(raw[4 * g]);
-    mean.push(f[4 * g + 1]);
-    variance.push(f[4 * g + 2] / raw[4 * g]);
-  }
-  return { count, mean, variance };
 }

@@ -39,8 +39,6 @@ interface NormArgs {
   weight?: Tensor;
   eps: number;
   epilogue: Epilogue;
-  /** Row length; defaults to the last axis of `x` (per-head norms pass the head dim). */
-  cols?: number;
 }
 
 function checkVector(op: string, t: Tensor, cols: number, dtype: string, role: string): void {
@@ -61,7 +59,7 @@ function checkVector(op: string, t: Tensor, cols: number, dtype: string, role: s
 function normRows(ctx: GpuContext, a: NormArgs): Tensor {
   const { op, x, weight, epilogue } = a;
   assertActivation(x, op);
-  const cols = a.cols ?? rowsCols(x.shape)[1];
+  const cols = rowsCols(x.shape)[1];
   if (!(cols > 0) || x.numel % cols !== 0) {
     throw new Error(`${op}: '${x.label}' ${shapeStr(x.shape)} does not split into rows of ${cols}`);
   }
@@ -112,38 +110,6 @@ function normRows(ctx: GpuContext, a: NormArgs): Tensor {
 /** RMSNorm over the last axis: `x / sqrt(mean(x²) + eps) * weight` (weight f32, optional). */
 export function rmsNorm(ctx: GpuContext, x: Tensor, weight: Tensor | undefined, eps: number) {
   return normRows(ctx, { op: "rmsNorm", x, layer: false, weight, eps, epilogue: { kind: "none" } });
-}
-
-/**
- * Per-head RMSNorm of `x` (`[L, H*D]` or `[L, H, D]`, contiguous) with one
- * `[D]` weight shared by the heads: the same op over rows of `D`. (For q/k
- * that are about to be rotated, `rmsNormRope` in rope.ts does both in one pass.)
- */
-export function rmsNormHeads(
-  ctx: GpuContext,
-  x: Tensor,
-  heads: number,
-  weight: Tensor,
-  eps: number,
-): Tensor {
-  // The weight's length is the head dim; the last axis holds one head or all of them.
-  const headDim = weight.numel;
-  const last = x.shape[x.shape.length - 1];
-  if (last !== headDim && last !== heads * headDim) {
-    throw new Error(
-      `rmsNormHeads: '${x.label}' ${shapeStr(x.shape)} is neither [.., ${heads}*${headDim}] ` +
-        `nor [.., ${heads}, ${headDim}] for a weight of ${headDim}`,
-    );
-  }
-  return normRows(ctx, {
-    op: "rmsNormHeads",
-    x,
-    layer: false,
-    weight,
-    eps,
-    epilogue: { kind: "none" },
-    cols: headDim,
-  });
 }
 
 /** `rmsNorm(x) * weight * (1 + scale)`: a DiT block's pre-norm with its AdaLN modulation. */

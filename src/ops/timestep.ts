@@ -21,9 +21,3 @@ export function sinusoidEmbedding(s: number, dim: number, base = 1e4): Float32Ar
   }
   return out;
 }
-
-/** The DiT's time-embedding input for flow time `t` in [0, 1]: `sinusoid(1e4 · t, dim)`. */
-export function ditTimestepInput(t: number, dim = 4608): Float32Array {
-  if (!(t >= 0 && t <= 1)) throw new Error(`ditTimestepInput: t = ${t} is outside [0, 1]`);
-  return sinusoidEmbedding(1e4 * t, dim);
-}

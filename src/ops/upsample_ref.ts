@@ -1,4 +1,7 @@
-/** CPU reference for `upsample.ts`: nearest ×2 of `[H, W, C]` → `[2H, 2W, C]`. */
+/**
+ * Nearest ×2 of `[H, W, C]` → `[2H, 2W, C]` on the CPU: the reference for
+ * `conv2d`'s fused `upsample` option (the VAE decoder's upsamplers).
+ */
 export function upsampleNearest2xRef(
   x: Float32Array,
   h: number,

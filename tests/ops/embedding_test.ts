@@ -1,14 +1,8 @@
 import { f32ToBf16, f32ToF16 } from "../../src/dtype.ts";
 import { Tensor } from "../../src/gpu/tensor.ts";
-import {
-  embedding,
-  gatherRowsFromSource,
-  gatherRowsHost,
-  type HostTableDType,
-} from "../../src/ops/embedding.ts";
+import { embedding, gatherRowsHost, type HostTableDType } from "../../src/ops/embedding.ts";
 import { decodeTableRef, embeddingRef } from "../../src/ops/embedding_ref.ts";
-import type { ByteSource } from "../../src/platform/types.ts";
-import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { assertEquals, assertRejects } from "../assert.ts";
 import { actDTypes, assertClose, randn, rng, roundF16, testGpu, TOL } from "../util.ts";
 
 const [V, D, L] = [13, 101, 37];
@@ -89,35 +83,4 @@ Deno.test("gatherRowsHost rejects out-of-range ids and short tables with clear e
     () => gatherRowsHost(values, "bf16", V, D, [0]),
     "Float32Array given for a bf16",
   );
-});
-
-Deno.test("gatherRowsFromSource reads each distinct row once from a ByteSource", async () => {
-  const values = randn(V * D, 94);
-  const header = 40; // the table starts inside the file, like a safetensors tensor
-  const file = new Uint8Array(header + V * D * 2);
-  file.set(storedTable(values, "bf16", 0), header);
-  const reads: [number, number][] = [];
-  const source: ByteSource = {
-    name: "memory.safetensors",
-    size: file.byteLength,
-    kind: "memory",
-    read(offset, length) {
-      reads.push([offset, length]);
-      return Promise.resolve(file.subarray(offset, offset + length));
-    },
-    close() {},
-  };
-  const ids = [4, 9, 4, 4, 0, 9];
-  const got = await gatherRowsFromSource(source, header, "bf16", V, D, ids);
-  assertEquals(
-    Array.from(got),
-    Array.from(gatherRowsHost(file.subarray(header), "bf16", V, D, ids)),
-  );
-  assertEquals(reads, [[header + 4 * D * 2, D * 2], [header + 9 * D * 2, D * 2], [header, D * 2]]);
-  await assertRejects(
-    () => gatherRowsFromSource(source, header, "bf16", V, D, [99]),
-    "memory.safetensors",
-    "id 99",
-  );
-  assert(reads.length === 3, "a rejected id must not read anything");
 });

@@ -1,15 +1,47 @@
 import { Tensor } from "../../src/gpu/tensor.ts";
+import type { GpuContext } from "../../src/gpu/context.ts";
 import {
-  groupNorm,
   groupNormApply,
+  type GroupNormApplyOptions,
+  type GroupNormStats,
   groupNormStats,
-  readGroupNormStats,
 } from "../../src/ops/group_norm.ts";
 import { groupNormRef, groupNormStatsRef } from "../../src/ops/group_norm_ref.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { actDTypes, assertClose, randn, relErr, roundF16, testGpu, TOL } from "../util.ts";
 
 const EPS = 1e-6;
+
+/** Statistics and normalisation of one whole tensor. */
+function groupNorm(
+  ctx: GpuContext,
+  x: Tensor,
+  groups: number,
+  gamma: Tensor,
+  beta: Tensor,
+  eps: number,
+  opts: GroupNormApplyOptions = {},
+): Tensor {
+  const stats = groupNormStats(ctx, x, groups);
+  const out = groupNormApply(ctx, x, stats, gamma, beta, eps, opts);
+  stats.tensor.release();
+  return out;
+}
+
+/** Reads statistics back: per group the count, mean and (biased) variance. */
+async function readGroupNormStats(
+  stats: GroupNormStats,
+): Promise<{ count: number[]; mean: number[]; variance: number[] }> {
+  const raw = await stats.tensor.read() as Uint32Array;
+  const f = new Float32Array(raw.buffer, raw.byteOffset, raw.length);
+  const count: number[] = [], mean: number[] = [], variance: number[] = [];
+  for (let g = 0; g < stats.groups; g++) {
+    count.push(raw[4 * g]);
+    mean.push(f[4 * g + 1]);
+    variance.push(f[4 * g + 2] / raw[4 * g]);
+  }
+  return { count, mean, variance };
+}
 
 /** N(mean, 1) values plus a per-channel offset, so groups differ. */
 function data(pixels: number, channels: number, mean: number, seed: number): Float32Array {

@@ -1,11 +1,5 @@
 import { Tensor } from "../../src/gpu/tensor.ts";
-import {
-  layerNorm,
-  rmsNorm,
-  rmsNormGatedResidual,
-  rmsNormHeads,
-  rmsNormModulate,
-} from "../../src/ops/norm.ts";
+import { layerNorm, rmsNorm, rmsNormGatedResidual, rmsNormModulate } from "../../src/ops/norm.ts";
 import { normRef } from "../../src/ops/norm_ref.ts";
 import { assertRejects } from "../assert.ts";
 import { actDTypes, assertClose, randn, roundF16, testGpu, TOL } from "../util.ts";
@@ -49,26 +43,6 @@ Deno.test("rmsNorm (with and without weight) and layerNorm match the CPU referen
       tx.release();
       tw.release();
     }
-  }
-});
-
-Deno.test("rmsNormHeads normalises each head of [L, H*D] with a shared [D] weight", async () => {
-  const ctx = await testGpu();
-  const [L, H, D] = [37, 3, 40];
-  for (const dtype of actDTypes(ctx)) {
-    let x = rowsWithMean(L * H, D, 5);
-    if (dtype === "f16") x = roundF16(x);
-    const w = randn(D, 7);
-    const tx = Tensor.fromF32(ctx, x, [L, H * D], dtype), tw = Tensor.fromF32(ctx, w, [D]);
-    const out = rmsNormHeads(ctx, tx, H, tw, 1e-5);
-    assertClose(
-      await out.toF32(),
-      normRef(x, D, 1e-5, { weight: w }),
-      TOL[dtype],
-      `heads ${dtype}`,
-    );
-    await assertRejects(() => rmsNormHeads(ctx, tx, 4, tw, 1e-5), "rmsNormHeads", "[37, 120]");
-    for (const t of [tx, tw, out]) t.release();
   }
 });
 

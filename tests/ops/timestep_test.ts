@@ -1,4 +1,5 @@
-import { ditTimestepInput, sinusoidEmbedding } from "../../src/ops/timestep.ts";
+import { ditTimeInput } from "../../src/models/dit.ts";
+import { sinusoidEmbedding } from "../../src/ops/timestep.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 
 Deno.test("sinusoidEmbedding matches an independent power-form computation", () => {
@@ -19,12 +20,12 @@ Deno.test("sinusoidEmbedding end points: f_0 = 1 and f_{half-1} = 1e-4", () => {
   assert(Math.abs(e[0] - Math.sin(5000)) < 1e-7 && Math.abs(e[4] - Math.cos(5000)) < 1e-7);
   assert(Math.abs(e[3] - Math.sin(0.5)) < 1e-7 && Math.abs(e[7] - Math.cos(0.5)) < 1e-7);
   // t = 0: all sines 0, all cosines 1.
-  const z = ditTimestepInput(0, 4608);
+  const z = ditTimeInput(0, 4608, false);
   assert(z.subarray(0, 2304).every((v) => v === 0) && z.subarray(2304).every((v) => v === 1));
 });
 
-Deno.test("ditTimestepInput scales t by 1e4 and rejects t outside [0, 1]", async () => {
-  assertEquals(Array.from(ditTimestepInput(0.25, 64)), Array.from(sinusoidEmbedding(2500, 64)));
-  await assertRejects(() => ditTimestepInput(1.5), "t = 1.5");
+Deno.test("ditTimeInput scales t by 1e4 and rejects t outside [0, 1]", async () => {
+  assertEquals(Array.from(ditTimeInput(0.25, 64, false)), Array.from(sinusoidEmbedding(2500, 64)));
+  await assertRejects(() => ditTimeInput(1.5, 64, false), "t = 1.5");
   await assertRejects(() => sinusoidEmbedding(1, 3), "dimension 3");
 });
