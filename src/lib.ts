@@ -35,7 +35,14 @@ export { countNonFinite, nonFiniteCounters } from "./ops/nonfinite.ts";
 
 // Pipeline and sampler
 export { Ideogram4Pipeline } from "./pipeline/pipeline.ts";
-export { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./pipeline/layout.ts";
+export { COMPONENT_FOLDERS } from "./pipeline/layout.ts";
+import { TOKEN_CHANNELS } from "./ops/unpatchify.ts";
+export { TOKEN_CHANNELS };
+/**
+ * @deprecated Use {@link TOKEN_CHANNELS} (the same 128): "latent channels"
+ * also names the VAE's 32 (`VaeConfig.latentChannels`).
+ */
+export const LATENT_CHANNELS: typeof TOKEN_CHANNELS = TOKEN_CHANNELS;
 export type {
   GenerateOptions,
   GenerateResult,

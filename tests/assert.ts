@@ -1,6 +1,6 @@
 /**
  * Minimal assertions (the JSR standard library is not reachable from our
- * machines, and these four cover the tests).
+ * machines, and these cover the tests).
  */
 export class AssertionError extends Error {
   override name = "AssertionError";
@@ -19,6 +19,20 @@ export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
 export async function assertRejects(fn: () => unknown, ...parts: string[]): Promise<Error> {
   try {
     await fn();
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    for (const p of parts) {
+      if (!msg.includes(p)) throw new AssertionError(`error "${msg}" does not mention "${p}"`);
+    }
+    return e as Error;
+  }
+  throw new AssertionError(`expected an error mentioning ${parts.map((p) => `"${p}"`).join(", ")}`);
+}
+
+/** Runs `fn` and checks it throws synchronously an error whose message contains every `parts` string. */
+export function assertThrows(fn: () => unknown, ...parts: string[]): Error {
+  try {
+    fn();
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     for (const p of parts) {

@@ -33,7 +33,7 @@ export interface GpuOptions {
 }
 
 /** Bytes reserved per dispatch in the uniform arena (`Params` must fit). */
-export const PARAMS_BYTES = 256;
+export const PARAMS_SLOT_BYTES = 256;
 const ARENA_SLOTS = 4096;
 
 /** The limits we raise to the adapter's maximum. */
@@ -70,7 +70,7 @@ export interface BufferBinding {
 
 /** One compute dispatch: its uniform parameters, storage bindings and workgroup counts. */
 export interface DispatchArgs {
-  /** `Params` bytes (≤ {@link PARAMS_BYTES}); required iff the kernel has params. */
+  /** `Params` bytes (≤ {@link PARAMS_SLOT_BYTES}); required iff the kernel has params. */
   params?: ArrayBufferView;
   /** One entry per storage binding of the kernel. */
   bindings: BufferBinding[];
@@ -111,7 +111,7 @@ export class GpuContext {
   private encoder: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private arena: GPUBuffer;
-  private arenaStaging = new Uint8Array(ARENA_SLOTS * PARAMS_BYTES);
+  private arenaStaging = new Uint8Array(ARENA_SLOTS * PARAMS_SLOT_BYTES);
   private arenaUsed = 0;
   private bindGroups = new Map<string, GPUBindGroup>();
   private bufferIds = new WeakMap<GPUBuffer, number>();
@@ -131,7 +131,7 @@ export class GpuContext {
     this.pool = new BufferPool(device);
     this.arena = device.createBuffer({
       label: "uniform arena",
-      size: ARENA_SLOTS * PARAMS_BYTES,
+      size: ARENA_SLOTS * PARAMS_SLOT_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     device.addEventListener("uncapturederror", (e) => {
@@ -211,13 +211,13 @@ export class GpuContext {
     if (x === 0 || y === 0 || z === 0) return;
     let dynamicOffset = 0;
     if (args.params) {
-      if (args.params.byteLength > PARAMS_BYTES) {
+      if (args.params.byteLength > PARAMS_SLOT_BYTES) {
         throw new Error(
-          `${spec.name}: params are ${args.params.byteLength} bytes > ${PARAMS_BYTES}`,
+          `${spec.name}: params are ${args.params.byteLength} bytes > ${PARAMS_SLOT_BYTES}`,
         );
       }
       if (this.arenaUsed === ARENA_SLOTS) this.flush();
-      dynamicOffset = this.arenaUsed * PARAMS_BYTES;
+      dynamicOffset = this.arenaUsed * PARAMS_SLOT_BYTES;
       this.arenaStaging.set(
         new Uint8Array(args.params.buffer, args.params.byteOffset, args.params.byteLength),
         dynamicOffset,
@@ -247,7 +247,7 @@ export class GpuContext {
         0,
         this.arenaStaging,
         0,
-        this.arenaUsed * PARAMS_BYTES,
+        this.arenaUsed * PARAMS_SLOT_BYTES,
       );
     }
     this.device.queue.submit([this.encoder.finish()]);
@@ -342,7 +342,10 @@ export class GpuContext {
     }
     const entries: GPUBindGroupEntry[] = [];
     if (k.spec.params) {
-      entries.push({ binding: 0, resource: { buffer: this.arena, offset: 0, size: PARAMS_BYTES } });
+      entries.push({
+        binding: 0,
+        resource: { buffer: this.arena, offset: 0, size: PARAMS_SLOT_BYTES },
+      });
     }
     bindings.forEach((b, i) =>
       entries.push({

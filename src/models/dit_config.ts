@@ -13,6 +13,7 @@
  * naming both the file and the tensor.
  */
 import type { MropeSections } from "../ops/rope.ts";
+import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
 
 /** The DiT's sizes and constants (reference field names in camelCase). */
 export interface DiTConfig {
@@ -28,7 +29,7 @@ export interface DiTConfig {
   intermediateSize: number;
   /** Width of the AdaLN conditioning vector. */
   adanlnDim: number;
-  /** Latent channels per token (32 VAE channels × 2×2 patch = 128). */
+  /** Channels per latent token ({@link TOKEN_CHANNELS}: 32 VAE channels × 2×2 patch). */
   inChannels: number;
   /** Text feature width (13 taps × Qwen3 hidden = 53248). */
   llmFeaturesDim: number;
@@ -48,7 +49,7 @@ export const IDEOGRAM4_DIT: Readonly<DiTConfig> = {
   headDim: 256,
   intermediateSize: 12288,
   adanlnDim: 512,
-  inChannels: 128,
+  inChannels: TOKEN_CHANNELS,
   llmFeaturesDim: 53248,
   ropeTheta: 5_000_000,
   mropeSection: [24, 20, 20],

@@ -8,9 +8,13 @@ import unpatchifyWgsl from "../../shaders/unpatchify.wgsl" with { type: "text" }
 import { type GpuContext, grid } from "../gpu/context.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 
-/** Channels of one DiT token, and of the VAE latent it unpacks into (2×2 pixels). */
+/**
+ * Channels of one DiT latent token: 2×2 VAE latent pixels × 32 channels
+ * (one 16×16 patch of the image). The one place this number is written.
+ */
 export const TOKEN_CHANNELS = 128;
-export const VAE_LATENT_CHANNELS = 32;
+/** Channels of the VAE latent a token unpacks into (the VAE config's `latentChannels`). */
+const VAE_LATENT_CHANNELS = TOKEN_CHANNELS / 4;
 
 const KERNEL = {
   name: "unpatchify",

@@ -50,7 +50,8 @@ import {
   type VaeFootprint,
   vaeFootprint,
 } from "./memory_footprint.ts";
-import { COMPONENT_FOLDERS, LATENT_CHANNELS, missingComponentFiles } from "./layout.ts";
+import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
+import { COMPONENT_FOLDERS, missingComponentFiles } from "./layout.ts";
 
 /** Problems listed per component before the rest is summarised. */
 export const MAX_PROBLEMS_PER_COMPONENT = 8;
@@ -290,14 +291,14 @@ function crossChecks(
     }
   }
   for (const [name, c] of [["transformer", cond], ["unconditional_transformer", uncond]] as const) {
-    if (c && c.inChannels !== LATENT_CHANNELS) {
+    if (c && c.inChannels !== TOKEN_CHANNELS) {
       problems.push(
         `${dir}: ${name}/ has in_channels ${c.inChannels}; the pipeline's latent tokens have ` +
-          `${LATENT_CHANNELS} (32 VAE channels × 2×2 patch)`,
+          `${TOKEN_CHANNELS} (32 VAE channels × 2×2 patch)`,
       );
     }
   }
-  if (vae && (4 * vae.latentChannels !== LATENT_CHANNELS || vaeScaleFactor(vae) !== 8)) {
+  if (vae && (4 * vae.latentChannels !== TOKEN_CHANNELS || vaeScaleFactor(vae) !== 8)) {
     problems.push(
       `${dir}: vae/ has ${vae.latentChannels} latent channels and scale ${vaeScaleFactor(vae)}; ` +
         `the pipeline needs 32 and 8 (2×2 patches of 16×16 pixels)`,

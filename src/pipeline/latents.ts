@@ -6,18 +6,16 @@
  */
 import type { GpuContext } from "../gpu/context.ts";
 import { Tensor } from "../gpu/tensor.ts";
+import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
 import latentNormJson from "./latent_norm.json" with { type: "json" };
-
-/** Channels of a DiT latent token. */
-export const LATENT_TOKEN_CHANNELS = 128;
 
 function channels(key: "scale" | "shift"): Float32Array {
   const v: unknown = (latentNormJson as Record<string, unknown>)[key];
   if (
-    !Array.isArray(v) || v.length !== LATENT_TOKEN_CHANNELS ||
+    !Array.isArray(v) || v.length !== TOKEN_CHANNELS ||
     v.some((x) => typeof x !== "number" || !Number.isFinite(x))
   ) {
-    throw new Error(`latent_norm.json: '${key}' must be ${LATENT_TOKEN_CHANNELS} finite numbers`);
+    throw new Error(`latent_norm.json: '${key}' must be ${TOKEN_CHANNELS} finite numbers`);
   }
   return Float32Array.from(v as number[]);
 }
@@ -37,10 +35,10 @@ const tables = new WeakMap<GpuContext, Tensor>();
 export function latentNormTable(ctx: GpuContext): Tensor {
   let t = tables.get(ctx);
   if (!t || t.released) {
-    const data = new Float32Array(2 * LATENT_TOKEN_CHANNELS);
+    const data = new Float32Array(2 * TOKEN_CHANNELS);
     data.set(LATENT_NORM.scale, 0);
-    data.set(LATENT_NORM.shift, LATENT_TOKEN_CHANNELS);
-    t = Tensor.upload(ctx, data, [2, LATENT_TOKEN_CHANNELS], "f32", "latent norm", true);
+    data.set(LATENT_NORM.shift, TOKEN_CHANNELS);
+    t = Tensor.upload(ctx, data, [2, TOKEN_CHANNELS], "f32", "latent norm", true);
     tables.set(ctx, t);
   }
   return t;

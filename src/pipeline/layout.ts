@@ -22,9 +22,6 @@ export const COMPONENT_FOLDERS = [
 
 export type ComponentFolder = typeof COMPONENT_FOLDERS[number];
 
-/** Latent channels per image token (16×16 pixels → 2×2 VAE pixels × 32 channels). */
-export const LATENT_CHANNELS = 128;
-
 /** The file a component folder must hold besides its weights (undefined: weights alone). */
 export function requiredFile(folder: ComponentFolder): string | undefined {
   return folder === "tokenizer"

@@ -8,6 +8,7 @@
  * with spaces and ending in `\n`, then the raw data.
  */
 import { f16ToF32 } from "../dtype.ts";
+import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** Element types read, with their sizes; all converted to f32. */
@@ -139,7 +140,7 @@ export function initNoiseFromNpy(
   bytes: Uint8Array,
   name: string,
   tokens: number,
-  channels = 128,
+  channels = TOKEN_CHANNELS,
 ): Float32Array<ArrayBuffer> {
   const { shape, data } = readNpy(bytes, name);
   const ok = (shape.length === 2 && shape[0] === tokens && shape[1] === channels) ||

@@ -21,7 +21,8 @@ import type { Platform } from "../platform/types.ts";
 import { loadTokenizer } from "../text/load.ts";
 import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
 import { checkCheckpoint } from "./checkpoint_check.ts";
-import { COMPONENT_FOLDERS, LATENT_CHANNELS, missingComponentFiles } from "./layout.ts";
+import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
+import { COMPONENT_FOLDERS, missingComponentFiles } from "./layout.ts";
 import { latentNormTable } from "./latents.ts";
 import type { ModelFootprint } from "./memory_footprint.ts";
 import { type MemoryPlan, planMemory } from "./memory_plan.ts";
@@ -36,8 +37,6 @@ import { resolveSampling, type SamplingOptions, type SamplingPlan } from "./pres
 import { eulerSteps } from "./schedule.ts";
 import { latentGrid, sizeAdvice, validateSize } from "./size.ts";
 import { checkPrompt } from "../prompt/check.ts";
-
-export { COMPONENT_FOLDERS, LATENT_CHANNELS } from "./layout.ts";
 
 /** How {@link Ideogram4Pipeline.open} runs the checkpoint. */
 export interface PipelineOptions {
@@ -342,17 +341,17 @@ export class Ideogram4Pipeline {
     let seed: bigint | undefined;
     let noise = opts.initNoise;
     if (noise) {
-      if (noise.length !== tokens * LATENT_CHANNELS) {
+      if (noise.length !== tokens * TOKEN_CHANNELS) {
         throw new Error(
           `initial noise has ${noise.length} values; ${width}x${height} needs ` +
-            `[${tokens}, ${LATENT_CHANNELS}] = ${tokens * LATENT_CHANNELS}`,
+            `[${tokens}, ${TOKEN_CHANNELS}] = ${tokens * TOKEN_CHANNELS}`,
         );
       }
       const bad = noise.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) throw new Error(`initial noise value ${bad} is ${noise[bad]}`);
     } else {
       seed = opts.seed === undefined ? randomSeed() : BigInt(opts.seed);
-      noise = gaussianNoise(seed, tokens * LATENT_CHANNELS);
+      noise = gaussianNoise(seed, tokens * TOKEN_CHANNELS);
     }
     const status = opts.onStatus ?? (() => {});
     const signal = opts.signal;
@@ -387,7 +386,7 @@ export class Ideogram4Pipeline {
       const { cond, uncond } = await this.loadTransformers(
         this.opts.residency ?? memory?.residency,
       );
-      z = Tensor.fromF32(this.ctx, noise, [tokens, LATENT_CHANNELS], "f32", "latents");
+      z = Tensor.fromF32(this.ctx, noise, [tokens, TOKEN_CHANNELS], "f32", "latents");
       status(`sampling ${steps.length} steps at ${width}x${height}`);
       for (let n = 0; n < steps.length; n++) {
         const { t, s, guidance } = steps[n];

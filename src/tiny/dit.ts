@@ -15,6 +15,7 @@ import { denseTensor, quantizeFp8, quantizeNf4 } from "../io/quantize.ts";
 import type { TensorMap } from "../io/safetensors_writer.ts";
 import { type DiTConfig, ditConfigJson } from "../models/dit_config.ts";
 import { ditTensorLayout } from "../models/dit_layout.ts";
+import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
 import { randn } from "./random.ts";
 import { TINY_QWEN3, type TinyFormat } from "./qwen3.ts";
 
@@ -27,7 +28,7 @@ export const TINY_DIT: Readonly<DiTConfig> = {
   headDim: 32,
   intermediateSize: 96,
   adanlnDim: 16,
-  inChannels: 128,
+  inChannels: TOKEN_CHANNELS,
   llmFeaturesDim: 13 * TINY_QWEN3.hidden,
   ropeTheta: 5_000_000,
   mropeSection: [8, 4, 4],

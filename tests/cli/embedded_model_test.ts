@@ -10,7 +10,7 @@ import {
   ensureEmbeddedModel,
 } from "../../src/cli/embedded_model.ts";
 import { EMBEDDED_MODEL_VERSION } from "../../src/tiny/model.ts";
-import { COMPONENT_FOLDERS } from "../../src/pipeline/pipeline.ts";
+import { COMPONENT_FOLDERS } from "../../src/pipeline/layout.ts";
 
 async function tree(dir: string, base = dir, out = new Map<string, Uint8Array>()) {
   for await (const e of Deno.readDir(dir)) {

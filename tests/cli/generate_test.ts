@@ -9,11 +9,11 @@ import { withTempDir } from "../io/io_util.ts";
 import { withServer } from "../prompt/local_server.ts";
 import { PLAIN_TEXT_WARNING } from "../../src/prompt/check.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "../../src/prompt/system_prompt.ts";
-import { type FakeFile, FakeHub } from "../io/fake_hub_server.ts";
+import { FakeHub } from "../io/fake_hub_server.ts";
 import { decodePngRgb, readPngText } from "../../src/image/png.ts";
 import { writeNpy } from "../../src/pipeline/npy.ts";
 import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
-import { gen } from "./cli_util.ts";
+import { gen, hubFiles } from "./cli_util.ts";
 
 const TINY = await ensureEmbeddedModel();
 
@@ -353,15 +353,7 @@ Deno.test("generate: a pretty-printed caption reaches the model as written; plai
 
 Deno.test("generate: --model ORG/NAME downloads into the HF cache, then runs offline", async () => {
   // The embedded model served by a local Hub (weights as LFS files behind a CDN redirect).
-  const files: FakeFile[] = [];
-  for (
-    const sub of ["tokenizer", "text_encoder", "transformer", "unconditional_transformer", "vae"]
-  ) {
-    for await (const e of Deno.readDir(`${TINY}/${sub}`)) {
-      const bytes = await Deno.readFile(`${TINY}/${sub}/${e.name}`);
-      files.push({ path: `${sub}/${e.name}`, bytes, lfs: e.name.endsWith(".safetensors") });
-    }
-  }
+  const files = await hubFiles(TINY);
   const commit = "0123456789abcdef0123456789abcdef01234567";
   const hub = FakeHub.start({ repo: "test-org/tiny", commit, files });
   try {

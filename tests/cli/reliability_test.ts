@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { withTempDir } from "../io/io_util.ts";
-import { type FakeFile, FakeHub } from "../io/fake_hub_server.ts";
+import { FakeHub } from "../io/fake_hub_server.ts";
 import { damagedModel } from "../pipeline/damaged_model.ts";
 import { decodePngRgb } from "../../src/image/png.ts";
 import { writeNpy } from "../../src/pipeline/npy.ts";
@@ -14,7 +14,7 @@ import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
 import { adapterAdvice } from "../../src/cli/runtime_env.ts";
 import { runCaption, runVerify } from "../../src/cli/prompt_commands.ts";
 import { runBench } from "../../bench/main.ts";
-import { gen } from "./cli_util.ts";
+import { gen, hubFiles } from "./cli_util.ts";
 
 const TINY = await ensureEmbeddedModel();
 
@@ -68,15 +68,7 @@ Deno.test("generate: bad input is refused with exit 2 before the Hub or the GPU 
 });
 
 Deno.test("generate: a prompt over 2048 tokens is refused after fetching only the tokenizer", async () => {
-  const files: FakeFile[] = [];
-  for (
-    const sub of ["tokenizer", "text_encoder", "transformer", "unconditional_transformer", "vae"]
-  ) {
-    for await (const e of Deno.readDir(`${TINY}/${sub}`)) {
-      const bytes = await Deno.readFile(`${TINY}/${sub}/${e.name}`);
-      files.push({ path: `${sub}/${e.name}`, bytes, lfs: e.name.endsWith(".safetensors") });
-    }
-  }
+  const files = await hubFiles(TINY);
   const hub = FakeHub.start({ repo: "test-org/tiny", commit: "ab".repeat(20), files });
   try {
     await withTempDir(async (dir) => {

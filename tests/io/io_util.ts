@@ -1,8 +1,10 @@
 /**
  * Helpers for the I/O tests: temp folders that clean up after themselves, the
  * two Deno platforms (mmap and plain reads), and hand-made safetensors files
- * for the error paths a correct writer can never produce.
+ * for the error paths a correct writer can never produce, and a tensor store
+ * that records what a loader reads.
  */
+import type { TensorStore } from "../../src/io/tensor_store.ts";
 import { denoPlatform } from "../../src/platform/deno.ts";
 
 /** Runs `fn` in a fresh temp folder and removes it afterwards. */
@@ -42,4 +44,17 @@ export function randomBytes(n: number, seed: number): Uint8Array<ArrayBuffer> {
     out[i] = a >>> 24;
   }
   return out;
+}
+
+/** `store`, adding to `seen` the name of every tensor whose info or data is asked for. */
+export function recording(store: TensorStore, seen: Set<string>): TensorStore {
+  return {
+    name: store.name,
+    names: () => store.names(),
+    has: (n) => store.has(n),
+    info: (n) => (seen.add(n), store.info(n)),
+    bytes: (n) => (seen.add(n), store.bytes(n)),
+    f32: (n) => (seen.add(n), store.f32(n)),
+    close: () => store.close(),
+  };
 }

@@ -33,7 +33,7 @@ import { setPlatform } from "../../src/platform/mod.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { mmapPlatform, randomBytes, withTempDir } from "../io/io_util.ts";
 import { randn, relErr, testGpu } from "../util.ts";
-import { tinyDitConfig, type TinyFormat, writeTinyDit } from "./tiny_dit.ts";
+import { tinyDitConfig, type TinyFormat, withTinyDit } from "./tiny_dit.ts";
 
 setPlatform(mmapPlatform);
 
@@ -48,14 +48,6 @@ const FEATURES = randn(LTXT * CFG.llmFeaturesDim, 22);
 const SLOT_BUFFER = 32 * 1024;
 
 const FORMATS: TinyFormat[] = ["f32", "bf16", "nf4", "nf4-double", "fp8"];
-
-async function withTiny(format: TinyFormat, seed: number, fn: (dir: string) => Promise<void>) {
-  await withTempDir(async (root) => {
-    const dir = `${root}/transformer`;
-    await writeTinyDit(dir, { format, seed, dims: DIMS });
-    await fn(dir);
-  });
-}
 
 function streamOpts(extra: DiTLoadOptions = {}): DiTLoadOptions {
   return { residency: "stream", streamBufferBytes: SLOT_BUFFER, ...extra };
@@ -157,7 +149,7 @@ Deno.test("WeightSlots: a slot is rewritten only after the commands reading it a
 for (const format of FORMATS) {
   Deno.test(`streamed DiT (${format}) equals the resident one, forward after forward`, async () => {
     const ctx = await testGpu();
-    await withTiny(format, 31, async (dir) => {
+    await withTinyDit({ format, seed: 31, dims: DIMS }, async (dir) => {
       const resident = await DiT.load(ctx, dir);
       const stream = await DiT.load(ctx, dir, streamOpts());
       assertEquals(stream.residency, "stream");
@@ -196,7 +188,7 @@ for (const format of FORMATS) {
 Deno.test("streamed DiT with f16 activations equals the resident one", async () => {
   const ctx = await testGpu();
   if (!ctx.features.f16) return;
-  await withTiny("nf4-double", 34, async (dir) => {
+  await withTinyDit({ format: "nf4-double", seed: 34, dims: DIMS }, async (dir) => {
     const resident = await DiT.load(ctx, dir, { activations: "f16" });
     const stream = await DiT.load(ctx, dir, streamOpts({ activations: "f16" }));
     for (const conditional of [true, false, true]) {
@@ -210,7 +202,7 @@ Deno.test("streamed DiT with f16 activations equals the resident one", async () 
 
 Deno.test("streamed DiT holds the globals and two slots, not every block; release frees all", async () => {
   const ctx = await testGpu();
-  await withTiny("f32", 32, async (dir) => {
+  await withTinyDit({ format: "f32", seed: 32, dims: DIMS }, async (dir) => {
     await ctx.sync();
     const before = ctx.pool.stats.liveBytes;
     /** Highest live bytes above `before` during a forward (after one that caches the rope tables). */
@@ -257,7 +249,7 @@ Deno.test("streamed DiT holds the globals and two slots, not every block; releas
 
 Deno.test("streamed DiT over a caller's store: the store stays the caller's; closing it early is an error", async () => {
   const ctx = await testGpu();
-  await withTiny("nf4", 33, async (dir) => {
+  await withTinyDit({ format: "nf4", seed: 33, dims: DIMS }, async (dir) => {
     const ckpt = await Checkpoint.open(dir, { stem: "diffusion_pytorch_model" });
     const config = parseDiTConfig(await Deno.readTextFile(`${dir}/config.json`), "config.json");
     const resident = await DiT.load(ctx, ckpt, { config });

@@ -2,24 +2,22 @@ import type { GpuContext } from "../../src/gpu/context.ts";
 import { Tensor } from "../../src/gpu/tensor.ts";
 import { Checkpoint } from "../../src/io/checkpoint.ts";
 import { writeSafetensors, writeShardedSafetensors } from "../../src/io/safetensors_writer.ts";
-import type { TensorStore } from "../../src/io/tensor_store.ts";
 import { DiT, type DiTLoadOptions, ditPositions } from "../../src/models/dit.ts";
 import { IDEOGRAM4_DIT, parseDiTConfig, resolveDiTConfig } from "../../src/models/dit_config.ts";
 import { ditForwardRef, type DiTRefOptions } from "../../src/models/dit_ref.ts";
 import { loadDiTHostWeights } from "../../src/models/dit_weights.ts";
 import { setPlatform } from "../../src/platform/mod.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { mmapPlatform, readPlatform, withTempDir } from "../io/io_util.ts";
+import { mmapPlatform, readPlatform, recording, withTempDir } from "../io/io_util.ts";
 import { assertClose, randn, relErr, testGpu, TOL } from "../util.ts";
 import { withTorchBf16Weights } from "./torch_bf16_ref.ts";
 import {
   TINY_DIT,
   tinyDitConfig,
   tinyDitConfigJson,
-  type TinyDitOptions,
   tinyDitTensors,
   type TinyFormat,
-  writeTinyDit,
+  withTinyDit,
 } from "./tiny_dit.ts";
 
 setPlatform(mmapPlatform);
@@ -27,14 +25,6 @@ setPlatform(mmapPlatform);
 const LTXT = 7, GH = 3, GW = 4, T = 0.37;
 const LATENTS = randn(GH * GW * TINY_DIT.inChannels, 11);
 const FEATURES = randn(LTXT * TINY_DIT.llmFeaturesDim, 12);
-
-async function withTiny(opts: TinyDitOptions, fn: (dir: string) => Promise<void>) {
-  await withTempDir(async (root) => {
-    const dir = `${root}/transformer`;
-    await writeTinyDit(dir, opts);
-    await fn(dir);
-  });
-}
 
 /** Host weights read without mmap, so they outlive the closed checkpoint. */
 async function hostWeights(dir: string, text = true, torchBf16 = true) {
@@ -93,7 +83,7 @@ for (const format of FORMATS) {
     const how = sharded ? "sharded" : "single file";
     Deno.test(`DiT (${format}, ${how}) matches the CPU reference, conditional and not`, async () => {
       const ctx = await testGpu();
-      await withTiny({ format, seed: 3, sharded }, async (dir) => {
+      await withTinyDit({ format, seed: 3, sharded }, async (dir) => {
         const host = await hostWeights(dir);
         const dit = await DiT.load(ctx, dir);
         assertEquals(dit.config, tinyDitConfig());
@@ -126,7 +116,7 @@ for (const format of FORMATS) {
 Deno.test("DiT with f16 activations stays close to the CPU reference", async () => {
   const ctx = await testGpu();
   if (!ctx.features.f16) return;
-  await withTiny({ format: "nf4-double", seed: 4 }, async (dir) => {
+  await withTinyDit({ format: "nf4-double", seed: 4 }, async (dir) => {
     const host = await hostWeights(dir);
     const dit = await DiT.load(ctx, dir, { activations: "f16" });
     for (const conditional of [true, false]) {
@@ -141,7 +131,7 @@ Deno.test("DiT with f16 activations stays close to the CPU reference", async () 
 
 Deno.test("MRoPE: the image offset and the axis of each grid coordinate matter", async () => {
   const ctx = await testGpu();
-  await withTiny({ format: "f32", seed: 5 }, async (dir) => {
+  await withTinyDit({ format: "f32", seed: 5 }, async (dir) => {
     const host = await hostWeights(dir);
     const dit = await DiT.load(ctx, dir);
     const got = await gpuForward(ctx, dit, true);
@@ -173,7 +163,7 @@ Deno.test("MRoPE: the image offset and the axis of each grid coordinate matter",
 
 Deno.test("torchBf16: off gives the exact formulas, on the reference's t / inv_freq rounding", async () => {
   const ctx = await testGpu();
-  await withTiny({ format: "bf16", seed: 6 }, async (dir) => {
+  await withTinyDit({ format: "bf16", seed: 6 }, async (dir) => {
     const host = await hostWeights(dir);
     const exact = await DiT.load(ctx, dir, { torchBf16: false });
     const parity = await DiT.load(ctx, dir);
@@ -208,7 +198,7 @@ for (const format of ["fp8", "nf4-double"] as const) {
   const rule = format === "fp8" ? "bf16(fp8 · bf16(scale))" : "bf16(code · absmax)";
   Deno.test(`${format}: bf16 parity decodes as ${rule}, resident and streamed`, async () => {
     const ctx = await testGpu();
-    await withTiny({ format, seed: 8 }, async (dir) => {
+    await withTinyDit({ format, seed: 8 }, async (dir) => {
       // References from the raw file values: the reference's decode, and the exact one.
       const raw = await hostWeights(dir, true, false);
       const torch = withTorchBf16Weights(raw);
@@ -250,13 +240,13 @@ Deno.test("ditPositions: text (i, i, i), image (65536, 65536 + gy, 65536 + gx), 
 Deno.test("config: sizes inferred from shapes (nf4 quant states too), rope from config.json", async () => {
   const ctx = await testGpu();
   for (const format of ["nf4", "bf16"] as TinyFormat[]) {
-    await withTiny({ format, seed: 7, config: "rope", prefix: "model." }, async (dir) => {
+    await withTinyDit({ format, seed: 7, config: "rope", prefix: "model." }, async (dir) => {
       const dit = await DiT.load(ctx, dir);
       assertEquals(dit.config, tinyDitConfig(), `inferred (${format})`);
       dit.release();
     });
   }
-  await withTiny(
+  await withTinyDit(
     { format: "f32", seed: 7, config: "none", dims: { numLayers: 2 } },
     async (dir) => {
       // No config.json: the released mrope sections do not fit head dim 32.
@@ -277,7 +267,7 @@ Deno.test("config: sizes inferred from shapes (nf4 quant states too), rope from 
     [{ mrope_section: [24, 20, 20] }, ["mrope_section", "head dim 32"]],
     [{ rope_theta: "big" }, ["rope_theta", "positive number"]],
   ];
-  await withTiny({ format: "bf16", seed: 7, dims: { numLayers: 3 } }, async (dir) => {
+  await withTinyDit({ format: "bf16", seed: 7, dims: { numLayers: 3 } }, async (dir) => {
     for (const [change, parts] of cases) {
       await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ ...full, ...change }));
       await assertRejects(() => DiT.load(ctx, dir), "config.json", ...parts);
@@ -366,22 +356,9 @@ Deno.test("bad checkpoints give errors naming the file and tensor", async () => 
   });
 });
 
-/** A store that records every tensor name asked for. */
-function recording(store: TensorStore, seen: Set<string>): TensorStore {
-  return {
-    name: store.name,
-    names: () => store.names(),
-    has: (n) => store.has(n),
-    info: (n) => (seen.add(n), store.info(n)),
-    bytes: (n) => (seen.add(n), store.bytes(n)),
-    f32: (n) => (seen.add(n), store.f32(n)),
-    close: () => store.close(),
-  };
-}
-
 Deno.test("textConditioning: false skips the text weights; unconditional pass unchanged", async () => {
   const ctx = await testGpu();
-  await withTiny({ format: "fp8", seed: 8 }, async (dir) => {
+  await withTinyDit({ format: "fp8", seed: 8 }, async (dir) => {
     const host = await hostWeights(dir, false);
     const ckpt = await Checkpoint.open(dir, { stem: "diffusion_pytorch_model" });
     const seen = new Set<string>();
@@ -407,7 +384,7 @@ Deno.test("textConditioning: false skips the text weights; unconditional pass un
 
 Deno.test("one forward records without submits; rope tables cached; release frees all", async () => {
   const ctx = await testGpu();
-  await withTiny({ format: "nf4", seed: 9 }, async (dir) => {
+  await withTinyDit({ format: "nf4", seed: 9 }, async (dir) => {
     await ctx.sync();
     const before = ctx.pool.stats.liveBytes;
     const dit = await DiT.load(ctx, dir);

@@ -1,22 +1,20 @@
 import { Checkpoint } from "../../src/io/checkpoint.ts";
 import { writeSafetensors, writeShardedSafetensors } from "../../src/io/safetensors_writer.ts";
-import type { TensorStore } from "../../src/io/tensor_store.ts";
 import { parseQwen3Config, QWEN3_TAP_LAYERS } from "../../src/models/qwen3_config.ts";
 import { Qwen3TextEncoder } from "../../src/models/qwen3_encoder.ts";
 import { qwen3EncodeRef, qwen3HiddenRef } from "../../src/models/qwen3_encoder_ref.ts";
 import { loadQwen3HostWeights } from "../../src/models/qwen3_weights.ts";
 import { setPlatform } from "../../src/platform/mod.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { mmapPlatform, readPlatform, withTempDir } from "../io/io_util.ts";
+import { mmapPlatform, readPlatform, recording, withTempDir } from "../io/io_util.ts";
 import { assertClose, relErr, testGpu, TOL } from "../util.ts";
 import { withTorchBf16Weights } from "./torch_bf16_ref.ts";
 import {
   TINY_QWEN3,
   type TinyFormat,
   tinyQwen3Config,
-  type TinyQwen3Options,
   tinyQwen3Tensors,
-  writeTinyQwen3,
+  withTinyQwen3,
 } from "./tiny_qwen3.ts";
 
 setPlatform(mmapPlatform);
@@ -24,17 +22,6 @@ setPlatform(mmapPlatform);
 /** 11 prompt tokens, repeats included (the host gather must handle them). */
 const IDS = [151 % TINY_QWEN3.vocab, 7, 299, 0, 42, 7, 123, 256, 3, 42, 88];
 const TAPS = QWEN3_TAP_LAYERS.length;
-
-/** Writes a tiny checkpoint, opens it, and runs `fn` with the folder and the host weights. */
-async function withTiny(
-  opts: TinyQwen3Options,
-  fn: (dir: string) => Promise<void>,
-): Promise<void> {
-  await withTempDir(async (dir) => {
-    await writeTinyQwen3(dir, opts);
-    await fn(dir);
-  });
-}
 
 /**
  * CPU reference features for the checkpoint in `dir`. Read without mmap so
@@ -54,7 +41,7 @@ async function reference(dir: string) {
 for (const format of ["f32", "bf16", "nf4", "nf4-double", "fp8"] as TinyFormat[]) {
   Deno.test(`qwen3 encoder (${format}) matches the CPU reference`, async () => {
     const ctx = await testGpu();
-    await withTiny({ format, seed: 3 }, async (dir) => {
+    await withTinyQwen3({ format, seed: 3 }, async (dir) => {
       const ref = await reference(dir);
       const enc = await Qwen3TextEncoder.load(ctx, dir, { activations: "f32" });
       assertEquals(
@@ -76,7 +63,7 @@ for (const format of ["f32", "bf16", "nf4", "nf4-double", "fp8"] as TinyFormat[]
 for (const format of ["fp8", "nf4"] as const) {
   Deno.test(`qwen3 encoder ${format}: bf16 parity rounds decoded weights as the reference`, async () => {
     const ctx = await testGpu();
-    await withTiny({ format, seed: 5 }, async (dir) => {
+    await withTinyQwen3({ format, seed: 5 }, async (dir) => {
       const config = parseQwen3Config(await Deno.readTextFile(`${dir}/config.json`), "config.json");
       const ckpt = await Checkpoint.open(dir, { stem: "model", platform: readPlatform });
       const raw = await loadQwen3HostWeights(ckpt, config, { torchBf16: false });
@@ -103,7 +90,7 @@ for (const format of ["fp8", "nf4"] as const) {
 Deno.test("qwen3 encoder with f16 activations stays close to the CPU reference", async () => {
   const ctx = await testGpu();
   if (!ctx.features.f16) return;
-  await withTiny({ format: "nf4-double", seed: 4 }, async (dir) => {
+  await withTinyQwen3({ format: "nf4-double", seed: 4 }, async (dir) => {
     const ref = await reference(dir);
     const enc = await Qwen3TextEncoder.load(ctx, dir, { activations: "f16" });
     const feats = enc.encodeFeatures(IDS);
@@ -117,7 +104,7 @@ Deno.test("qwen3 encoder with f16 activations stays close to the CPU reference",
 
 Deno.test("features hold the hidden state after tap layer t at column h*13 + t", async () => {
   const ctx = await testGpu();
-  await withTiny(
+  await withTinyQwen3(
     { format: "f32", seed: 5, prefix: "language_model.", ropeParameters: true },
     async (dir) => {
       const ref = await reference(dir);
@@ -147,7 +134,7 @@ Deno.test("features hold the hidden state after tap layer t at column h*13 + t",
 
 Deno.test("qwen3 encoder loads a sharded checkpoint (index + shards)", async () => {
   const ctx = await testGpu();
-  await withTiny({ format: "bf16", seed: 8 }, async (dir) => {
+  await withTinyQwen3({ format: "bf16", seed: 8 }, async (dir) => {
     const ref = await reference(dir);
     await Deno.remove(`${dir}/model.safetensors`);
     const files = writeShardedSafetensors(tinyQwen3Tensors({ format: "bf16", seed: 8 }), {
@@ -163,22 +150,9 @@ Deno.test("qwen3 encoder loads a sharded checkpoint (index + shards)", async () 
   });
 });
 
-/** A store that records every tensor name asked for. */
-function recording(store: TensorStore, seen: Set<string>): TensorStore {
-  return {
-    name: store.name,
-    names: () => store.names(),
-    has: (n) => store.has(n),
-    info: (n) => (seen.add(n), store.info(n)),
-    bytes: (n) => (seen.add(n), store.bytes(n)),
-    f32: (n) => (seen.add(n), store.f32(n)),
-    close: () => store.close(),
-  };
-}
-
 Deno.test("loading never reads the vision tower, lm_head or the final norm", async () => {
   const ctx = await testGpu();
-  await withTiny({ format: "nf4", seed: 6 }, async (dir) => {
+  await withTinyQwen3({ format: "nf4", seed: 6 }, async (dir) => {
     const config = parseQwen3Config(await Deno.readTextFile(`${dir}/config.json`), "config.json");
     // Make the vision tower visible so only the encoder's own restraint keeps it unread.
     const ckpt = await Checkpoint.open(dir, { stem: "model", include: () => true });
@@ -198,7 +172,7 @@ Deno.test("loading never reads the vision tower, lm_head or the final norm", asy
 
 Deno.test("release frees every weight; encoding afterwards is an error", async () => {
   const ctx = await testGpu();
-  await withTiny({ format: "fp8", seed: 7 }, async (dir) => {
+  await withTinyQwen3({ format: "fp8", seed: 7 }, async (dir) => {
     await ctx.sync();
     const before = ctx.pool.stats.liveBytes;
     const enc = await Qwen3TextEncoder.load(ctx, dir, { activations: "f32" });

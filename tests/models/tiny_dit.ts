@@ -3,6 +3,7 @@
  * writes it into a folder, single file or sharded.
  */
 import { writeSafetensors, writeShardedSafetensors } from "../../src/io/safetensors_writer.ts";
+import { withTempDir } from "../io/io_util.ts";
 import { tinyDitConfigJson, type TinyDitOptions, tinyDitTensors } from "../../src/tiny/dit.ts";
 
 export * from "../../src/tiny/dit.ts";
@@ -25,4 +26,19 @@ export async function writeTinyDit(dir: string, opts: TinyDitOptions): Promise<v
   } else {
     await Deno.writeFile(`${dir}/${stem}.safetensors`, writeSafetensors(tensors));
   }
+}
+
+/**
+ * Writes a tiny DiT into `<temp>/transformer`, runs `fn` with that folder,
+ * then removes the temp folder.
+ */
+export async function withTinyDit(
+  opts: TinyDitOptions,
+  fn: (dir: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (root) => {
+    const dir = `${root}/transformer`;
+    await writeTinyDit(dir, opts);
+    await fn(dir);
+  });
 }

@@ -17,7 +17,13 @@ import { setPlatform } from "../../src/platform/mod.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { mmapPlatform, readPlatform, withTempDir } from "../io/io_util.ts";
 import { assertClose, randn, relErr, testGpu, TOL } from "../util.ts";
-import { TINY_VAE_CONFIG, type TinyVaeOptions, tinyVaeTensors, writeTinyVae } from "./tiny_vae.ts";
+import {
+  TINY_VAE_CONFIG,
+  type TinyVaeOptions,
+  tinyVaeTensors,
+  withTinyVae,
+  writeTinyVae,
+} from "./tiny_vae.ts";
 
 setPlatform(mmapPlatform);
 
@@ -60,13 +66,6 @@ async function decodeF32(
   const pixels = await out.toF32();
   out.release();
   return { pixels, peak: ctx.pool.stats.peakBytes - before, shape };
-}
-
-async function withTinyVae(opts: TinyVaeOptions, fn: (dir: string) => Promise<void>) {
-  await withTempDir(async (dir) => {
-    await writeTinyVae(dir, opts);
-    await fn(dir);
-  });
 }
 
 for (

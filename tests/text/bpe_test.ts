@@ -2,7 +2,7 @@
  * BPE merging, added tokens and format errors on tiny hand-made byte-level
  * tokenizers, where the expected ids can be worked out by hand.
  */
-import { assert, assertEquals } from "../assert.ts";
+import { assertEquals, assertThrows } from "../assert.ts";
 import { BYTE_TO_CHAR } from "../../src/text/byte_level.ts";
 import { Qwen3Tokenizer } from "../../src/text/tokenizer.ts";
 
@@ -40,17 +40,6 @@ function tiny(o: TinyOptions): Record<string, unknown> {
 const A = 97, B = 98, C = 99, SPACE = 0x20;
 /** Id of the n-th merged token in {@link tiny}. */
 const merged = (n: number) => 256 + n;
-
-function throwsWith(fn: () => unknown, ...parts: string[]): void {
-  let msg: string | undefined;
-  try {
-    fn();
-  } catch (e) {
-    msg = (e as Error).message;
-  }
-  assert(msg !== undefined, `expected an error mentioning ${parts.join(", ")}`);
-  for (const p of parts) assert(msg.includes(p), `error "${msg}" does not mention "${p}"`);
-}
 
 Deno.test("bpe: lowest rank merges first, whatever its position", () => {
   const bcFirst = Qwen3Tokenizer.fromJson(tiny({ merges: [["b", "c"], ["a", "b"]] }));
@@ -151,44 +140,44 @@ Deno.test("tokenizer.json errors name the key", () => {
     j.model = { ...(j.model as object), ...patch };
     return j;
   };
-  throwsWith(() => Qwen3Tokenizer.fromJson(null), "tokenizer.json", "JSON object");
-  throwsWith(() => Qwen3Tokenizer.fromJson({}), "tokenizer.json: model");
-  throwsWith(() => Qwen3Tokenizer.fromJson(withModel({ type: "WordPiece" })), "WordPiece");
-  throwsWith(() => Qwen3Tokenizer.fromJson(withModel({ dropout: 0.1 })), "dropout");
-  throwsWith(
+  assertThrows(() => Qwen3Tokenizer.fromJson(null), "tokenizer.json", "JSON object");
+  assertThrows(() => Qwen3Tokenizer.fromJson({}), "tokenizer.json: model");
+  assertThrows(() => Qwen3Tokenizer.fromJson(withModel({ type: "WordPiece" })), "WordPiece");
+  assertThrows(() => Qwen3Tokenizer.fromJson(withModel({ dropout: 0.1 })), "dropout");
+  assertThrows(
     () => Qwen3Tokenizer.fromJson(withModel({ merges: [["a", "b"], ["q", "zz"]] })),
     "merges[1]",
     '"zz"',
   );
-  throwsWith(() => Qwen3Tokenizer.fromJson(withModel({ merges: ["a b c"] })), "merges[0]");
-  throwsWith(() => Qwen3Tokenizer.fromJson(withModel({ merges: [42] })), "merges[0]");
+  assertThrows(() => Qwen3Tokenizer.fromJson(withModel({ merges: ["a b c"] })), "merges[0]");
+  assertThrows(() => Qwen3Tokenizer.fromJson(withModel({ merges: [42] })), "merges[0]");
   const noByte = ok();
   delete (noByte.model as { vocab: Record<string, number> }).vocab["Ġ"];
-  throwsWith(() => Qwen3Tokenizer.fromJson(noByte), "byte 0x20");
-  throwsWith(
+  assertThrows(() => Qwen3Tokenizer.fromJson(noByte), "byte 0x20");
+  assertThrows(
     () => Qwen3Tokenizer.fromJson({ ...ok(), normalizer: { type: "BertNormalizer" } }),
     "normalizer",
     "BertNormalizer",
   );
-  throwsWith(
+  assertThrows(
     () => Qwen3Tokenizer.fromJson({ ...ok(), pre_tokenizer: null }),
     "only byte-level BPE",
   );
-  throwsWith(
+  assertThrows(
     () => Qwen3Tokenizer.fromJson({ ...ok(), decoder: { type: "WordPiece" } }),
     "decoder.type",
   );
-  throwsWith(
+  assertThrows(
     () => Qwen3Tokenizer.fromJson({ ...ok(), added_tokens: [{ id: 98, content: "a" }] }),
     '"a"',
     "id 98",
     "97",
   );
-  throwsWith(
+  assertThrows(
     () => Qwen3Tokenizer.fromJson({ ...ok(), added_tokens: [{ id: 300 }] }),
     "added_tokens[0].content",
   );
-  throwsWith(
+  assertThrows(
     () =>
       Qwen3Tokenizer.fromJson(ok(), {
         chat_template: [{ name: "a", template: "x" }, { name: "b", template: "y" }],
