@@ -15,18 +15,29 @@ export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
   if (a !== e) throw new AssertionError(`${msg ? msg + ": " : ""}expected ${e}, got ${a}`);
 }
 
+/** Checks that `e` is an error whose message contains every `parts` string; returns it. */
+function mentioning(e: unknown, parts: string[]): Error {
+  const msg = e instanceof Error ? e.message : String(e);
+  for (const p of parts) {
+    if (!msg.includes(p)) throw new AssertionError(`error "${msg}" does not mention "${p}"`);
+  }
+  return e as Error;
+}
+
+function noError(parts: string[]): AssertionError {
+  return new AssertionError(
+    `expected an error mentioning ${parts.map((p) => `"${p}"`).join(", ")}`,
+  );
+}
+
 /** Runs `fn` and checks it throws an error whose message contains every `parts` string. */
 export async function assertRejects(fn: () => unknown, ...parts: string[]): Promise<Error> {
   try {
     await fn();
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    for (const p of parts) {
-      if (!msg.includes(p)) throw new AssertionError(`error "${msg}" does not mention "${p}"`);
-    }
-    return e as Error;
+    return mentioning(e, parts);
   }
-  throw new AssertionError(`expected an error mentioning ${parts.map((p) => `"${p}"`).join(", ")}`);
+  throw noError(parts);
 }
 
 /** Runs `fn` and checks it throws synchronously an error whose message contains every `parts` string. */
@@ -34,11 +45,7 @@ export function assertThrows(fn: () => unknown, ...parts: string[]): Error {
   try {
     fn();
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    for (const p of parts) {
-      if (!msg.includes(p)) throw new AssertionError(`error "${msg}" does not mention "${p}"`);
-    }
-    return e as Error;
+    return mentioning(e, parts);
   }
-  throw new AssertionError(`expected an error mentioning ${parts.map((p) => `"${p}"`).join(", ")}`);
+  throw noError(parts);
 }

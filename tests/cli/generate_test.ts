@@ -5,7 +5,7 @@
  * exit code and no output file.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { withTempDir } from "../io/io_util.ts";
+import { exists, listDir, withTempDir } from "../io/io_util.ts";
 import { withServer } from "../prompt/local_server.ts";
 import { PLAIN_TEXT_WARNING } from "../../src/prompt/check.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "../../src/prompt/system_prompt.ts";
@@ -16,22 +16,6 @@ import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
 import { gen, hubFiles } from "./cli_util.ts";
 
 const TINY = await ensureEmbeddedModel();
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Names in `dir` (a failed run must leave nothing, not even a temp file). */
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(dir)) names.push(e.name);
-  return names.sort();
-}
 
 Deno.test("generate: the embedded model writes a PNG with its text chunks; same seed, same bytes", async () => {
   await withTempDir(async (dir) => {

@@ -5,7 +5,7 @@
  * line, and no third-party noise on the terminal.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { withTempDir } from "../io/io_util.ts";
+import { listDir, withTempDir } from "../io/io_util.ts";
 import { FakeHub } from "../io/fake_hub_server.ts";
 import { damagedModel } from "../pipeline/damaged_model.ts";
 import { decodePngRgb } from "../../src/image/png.ts";
@@ -17,12 +17,6 @@ import { runBench } from "../../bench/main.ts";
 import { gen, hubFiles } from "./cli_util.ts";
 
 const TINY = await ensureEmbeddedModel();
-
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(dir)) names.push(e.name);
-  return names.sort();
-}
 
 Deno.test("generate: bad input is refused with exit 2 before the Hub or the GPU is reached", async () => {
   await withTempDir(async (dir) => {

@@ -101,13 +101,3 @@ export const blobsOf = (cacheDir: string) => `${cacheDir}/models--ideogram-ai--t
 export const noNetwork: typeof fetch = () => {
   throw new Error("test: no request may be made");
 };
-
-/** Whether anything (a dangling link too) is at `path`. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

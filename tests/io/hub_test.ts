@@ -12,7 +12,6 @@ import { gitBlobId, sha256Hex } from "./fake_hub_server.ts";
 import {
   blobsOf,
   COMMIT,
-  exists,
   FAST_NETWORK,
   NEEDED,
   noNetwork,
@@ -24,7 +23,7 @@ import {
   VISION_SHARD,
   withHub,
 } from "./hub_fixture.ts";
-import { withTempDir } from "./io_util.ts";
+import { exists, withTempDir } from "./io_util.ts";
 
 setPlatform(denoPlatform());
 

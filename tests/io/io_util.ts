@@ -1,8 +1,8 @@
 /**
  * Helpers for the I/O tests: temp folders that clean up after themselves, the
  * two Deno platforms (mmap and plain reads), and hand-made safetensors files
- * for the error paths a correct writer can never produce, and a tensor store
- * that records what a loader reads.
+ * for the error paths a correct writer can never produce, a tensor store
+ * that records what a loader reads, and folder listings.
  */
 import type { TensorStore } from "../../src/io/tensor_store.ts";
 import { denoPlatform } from "../../src/platform/deno.ts";
@@ -57,4 +57,21 @@ export function recording(store: TensorStore, seen: Set<string>): TensorStore {
     f32: (n) => (seen.add(n), store.f32(n)),
     close: () => store.close(),
   };
+}
+
+/** Whether anything (a dangling link too) is at `path`. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sorted names in `dir` (a failed run must leave nothing, not even a temp file). */
+export async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  return names.sort();
 }
