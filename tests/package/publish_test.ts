@@ -141,7 +141,9 @@ Deno.test("package: imported from a URL, it builds the embedded model and draws 
         "--output",
         cliOut,
         "-q",
-      ]);
+        // Its own cache too: both models are built by this checkout's code, whatever the
+        // machine's shared cache holds or other runs do to it meanwhile.
+      ], { IDEOGRAM4_CACHE: `${project}/cli-cache` });
       assertEquals(cli.code, 0, cli.err.join("\n"));
 
       const a = decodePngRgb(await Deno.readFile(out));
