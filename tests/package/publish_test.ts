@@ -76,6 +76,7 @@ function consumerSource(modUrl: string): string {
 const [output, prompt, seed] = Deno.args;
 const dir: string = await ensureEmbeddedModel();
 const ctx = await createGpu();
+console.error(\`adapter: \${ctx.describe()}\`);
 const pipe = await Ideogram4Pipeline.open(ctx, dir);
 try {
   const img = await pipe.generate({
@@ -140,7 +141,6 @@ Deno.test("package: imported from a URL, it builds the embedded model and draws 
         "V4_TURBO_12",
         "--output",
         cliOut,
-        "-q",
         // Its own cache too: both models are built by this checkout's code, whatever the
         // machine's shared cache holds or other runs do to it meanwhile.
       ], { IDEOGRAM4_CACHE: `${project}/cli-cache` });
@@ -152,7 +152,10 @@ Deno.test("package: imported from a URL, it builds the embedded model and draws 
       const differ = a.rgb.findIndex((v, i) => v !== b.rgb[i]);
       assert(
         differ < 0,
-        `the URL-imported library's pixels differ from the CLI's at byte ${differ}`,
+        `the URL-imported library's pixels differ from the CLI's at byte ${differ} ` +
+          `(${a.rgb[differ]} vs ${b.rgb[differ]}); URL run: ${run.stderr.trim()}; CLI: ${
+            cli.err.filter((l) => l.startsWith("adapter")).join(" ")
+          }`,
       );
       assert(new Set(a.rgb).size > 16, "a flat image");
     });
