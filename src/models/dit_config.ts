@@ -14,6 +14,7 @@
  */
 import type { MropeSections } from "../ops/rope.ts";
 import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
+import { type ConfigJson, parseConfigObject } from "./config_json.ts";
 
 /** The DiT's sizes and constants (reference field names in camelCase). */
 export interface DiTConfig {
@@ -81,24 +82,13 @@ export const DIT_CONFIG_KEYS: Record<keyof DiTDeclared, string> = {
   normEps: "norm_eps",
 };
 
-type Json = Record<string, unknown>;
-
 /** Parses `config.json` (`file` names it in errors); unknown keys (`_class_name`, …) are ignored. */
 export function parseDiTConfig(text: string, file: string): DiTDeclared {
-  let root: unknown;
-  try {
-    root = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : e})`);
-  }
-  if (typeof root !== "object" || root === null || Array.isArray(root)) {
-    throw new Error(`${file}: not a JSON object`);
-  }
-  return ditDeclaredFromJson(root as Json, file);
+  return ditDeclaredFromJson(parseConfigObject(text, file), file);
 }
 
 /** Reads and type-checks the known fields of a parsed `config.json`. */
-export function ditDeclaredFromJson(root: Json, file: string): DiTDeclared {
+export function ditDeclaredFromJson(root: ConfigJson, file: string): DiTDeclared {
   const out: DiTDeclared = {};
   const bad = (key: string, v: unknown, what: string) =>
     new Error(`${file}: "${key}" is ${JSON.stringify(v)}; expected ${what}`);

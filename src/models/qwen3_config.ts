@@ -10,7 +10,9 @@
  * (fp8); otherwise dense. The loader detects each Linear's format from its
  * tensors anyway; the declared format is for logs and sanity checks.
  */
+import { type ConfigJson, isConfigObject, parseConfigObject } from "./config_json.ts";
 
+/** How the text encoder's Linear weights are stored, as its config declares it. */
 export type Qwen3WeightFormat = "dense" | "nf4" | "fp8";
 
 /** The text encoder's language-model sizes and constants. */
@@ -40,28 +42,15 @@ export interface Qwen3Config {
 /** Hidden states tapped for Ideogram 4's features (after these decoder layers, 0-based). */
 export const QWEN3_TAP_LAYERS: readonly number[] = [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 35];
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** Parses the text of `config.json`; `file` names it in errors. */
 export function parseQwen3Config(text: string, file: string): Qwen3Config {
-  let root: unknown;
-  try {
-    root = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : e})`);
-  }
-  if (!isObject(root)) throw new Error(`${file}: not a JSON object`);
-  return qwen3ConfigFromJson(root, file);
+  return qwen3ConfigFromJson(parseConfigObject(text, file), file);
 }
 
 /** Reads the fields from a parsed config object (nested `text_config` or flat). */
-export function qwen3ConfigFromJson(root: Json, file: string): Qwen3Config {
+export function qwen3ConfigFromJson(root: ConfigJson, file: string): Qwen3Config {
   const nested = root.text_config;
-  if (nested !== undefined && !isObject(nested)) {
+  if (nested !== undefined && !isConfigObject(nested)) {
     throw new Error(`${file}: "text_config" is not an object`);
   }
   const cfg = nested ?? root;
@@ -122,16 +111,16 @@ export function qwen3ConfigFromJson(root: Json, file: string): Qwen3Config {
 }
 
 /** `rope_theta`, from the field itself or from `rope_parameters` / `rope_scaling`. */
-function ropeTheta(cfg: Json, file: string, where: string): number {
+function ropeTheta(cfg: ConfigJson, file: string, where: string): number {
   const places: [string, unknown][] = [
     ["rope_theta", cfg.rope_theta],
     [
       "rope_parameters.rope_theta",
-      isObject(cfg.rope_parameters) ? cfg.rope_parameters.rope_theta : undefined,
+      isConfigObject(cfg.rope_parameters) ? cfg.rope_parameters.rope_theta : undefined,
     ],
     [
       "rope_scaling.rope_theta",
-      isObject(cfg.rope_scaling) ? cfg.rope_scaling.rope_theta : undefined,
+      isConfigObject(cfg.rope_scaling) ? cfg.rope_scaling.rope_theta : undefined,
     ],
   ];
   const found = places.find(([, v]) => v !== undefined);
@@ -148,7 +137,7 @@ function ropeTheta(cfg: Json, file: string, where: string): number {
   return v;
 }
 
-function declaredFormat(root: Json, file: string): Qwen3WeightFormat {
+function declaredFormat(root: ConfigJson, file: string): Qwen3WeightFormat {
   const fp8 = root.ideogram_fp8_weight_only === true;
   const q = root.quantization_config;
   if (fp8 && q !== undefined) {
@@ -159,7 +148,7 @@ function declaredFormat(root: Json, file: string): Qwen3WeightFormat {
   }
   if (fp8) return "fp8";
   if (q === undefined) return "dense";
-  if (!isObject(q)) throw new Error(`${file}: "quantization_config" is not an object`);
+  if (!isConfigObject(q)) throw new Error(`${file}: "quantization_config" is not an object`);
   const method = q.quant_method ?? "bitsandbytes";
   const type = q.bnb_4bit_quant_type ?? "nf4";
   if (method !== "bitsandbytes" || q.load_in_8bit === true || type !== "nf4") {

@@ -17,6 +17,7 @@
  * works at `reversed[0]` channels with one attention head of that width.
  */
 import { ATTENTION_MAX_HEAD_DIM } from "../ops/attention.ts";
+import { type ConfigJson, parseConfigObject } from "./config_json.ts";
 
 /** The Flux2-style VAE decoder's configuration (from `vae/config.json`). */
 export interface VaeDecoderConfig {
@@ -84,19 +85,13 @@ export function vaeScaleFactor(c: VaeDecoderConfig): number {
   return 2 ** (c.blockOutChannels.length - 1);
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** Parses the text of `vae/config.json`; `file` names it in errors. */
 export function parseVaeConfig(text: string, file: string): VaeDecoderConfig {
   return vaeConfigFromJson(parseVaeConfigJson(text, file), file);
 }
 
 /** Reads the decoder's fields from a parsed config, Flux2 values where absent. */
-export function vaeConfigFromJson(cfg: Json, file: string): VaeDecoderConfig {
+export function vaeConfigFromJson(cfg: ConfigJson, file: string): VaeDecoderConfig {
   const d = FLUX2_VAE_DECODER;
   const int = (key: string, fallback: number): number => {
     const v = cfg[key] ?? fallback;
@@ -176,7 +171,7 @@ export interface VaeInferred {
  * it), plus the declared or Flux2 values of everything else.
  */
 export function resolveVaeConfig(
-  declared: Json,
+  declared: ConfigJson,
   inferred: VaeInferred,
   file = "config.json",
 ): VaeDecoderConfig {
@@ -186,7 +181,7 @@ export function resolveVaeConfig(
     ["latentChannels", "latent_channels"],
     ["outChannels", "out_channels"],
   ];
-  const merged: Json = { ...declared };
+  const merged: ConfigJson = { ...declared };
   for (const [field, key] of keys) {
     const got = inferred[field], want = declared[key];
     if (want !== undefined && want !== null && JSON.stringify(want) !== JSON.stringify(got.value)) {
@@ -201,15 +196,8 @@ export function resolveVaeConfig(
 }
 
 /** Parses a `config.json` text to its object (for {@link resolveVaeConfig}). */
-export function parseVaeConfigJson(text: string, file: string): Json {
-  let root: unknown;
-  try {
-    root = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : e})`);
-  }
-  if (!isObject(root)) throw new Error(`${file}: not a JSON object`);
-  return root;
+export function parseVaeConfigJson(text: string, file: string): ConfigJson {
+  return parseConfigObject(text, file);
 }
 
 /** Checks what the kernels need: whole groups, an attention width the kernel takes. */
