@@ -12,7 +12,7 @@
 import type { GpuContext } from "../gpu/context.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { timeGpu } from "../gpu/timing.ts";
-import type { HostLinear } from "../io/host_linear.ts";
+import type { HostLinear } from "../formats/mod.ts";
 import { attention } from "../ops/attention.ts";
 import { conv2d, uploadConv2dWeight } from "../ops/conv2d.ts";
 import { linear, uploadLinear } from "../ops/linear.ts";

@@ -1,7 +1,7 @@
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../../src/dtype.ts";
 import { memorySource } from "../../src/io/byte_source.ts";
 import { Checkpoint } from "../../src/io/checkpoint.ts";
-import { dequantizeRef, type HostLinear } from "../../src/io/host_linear.ts";
+import { dequantizeRef, type HostLinear } from "../../src/formats/mod.ts";
 import { loadHostLinear, loadHostTensorF32 } from "../../src/io/linear_loader.ts";
 import { denseTensor, quantizeFp8, quantizeNf4 } from "../../src/io/quantize.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";

@@ -1,6 +1,6 @@
 import { f32ToFp8e4m3, fp8e4m3ToF32 } from "../../src/dtype.ts";
 import { memorySource } from "../../src/io/byte_source.ts";
-import { dequantizeRef } from "../../src/io/host_linear.ts";
+import { dequantizeRef } from "../../src/formats/mod.ts";
 import { loadHostLinear } from "../../src/io/linear_loader.ts";
 import { dynamicQuantMap, NF4_CODE, quantizeNf4, toFp8e4m3 } from "../../src/io/quantize.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";

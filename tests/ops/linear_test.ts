@@ -1,5 +1,5 @@
 import { memorySource } from "../../src/io/byte_source.ts";
-import type { HostLinear } from "../../src/io/host_linear.ts";
+import type { HostLinear } from "../../src/formats/mod.ts";
 import { loadHostLinear } from "../../src/io/linear_loader.ts";
 import { denseTensor, quantizeFp8, quantizeNf4 } from "../../src/io/quantize.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";
