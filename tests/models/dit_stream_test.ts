@@ -47,7 +47,7 @@ const FEATURES = randn(LTXT * CFG.llmFeaturesDim, 22);
 /** Small slot buffers, so a tiny block spans several of them. */
 const SLOT_BUFFER = 32 * 1024;
 
-const FORMATS: TinyFormat[] = ["f32", "bf16", "nf4", "nf4-double", "fp8"];
+const FORMATS: TinyFormat[] = ["f32", "bf16", "nf4", "nf4-double", "fp8", "int8"];
 
 function streamOpts(extra: DiTLoadOptions = {}): DiTLoadOptions {
   return { residency: "stream", streamBufferBytes: SLOT_BUFFER, ...extra };
