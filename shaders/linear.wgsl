@@ -2,22 +2,24 @@
 // (`Y = X · Wᵀ + b`) with the weight decoded inside the tile loads.
 //
 // Header (src/ops/linear.ts): `act_t` (f32 | f16), `x_t` (vec4<act_t> when
-// VEC, else act_t), FORMAT (0 f32, 1 f16, 2 bf16, 3 nf4, 4 fp8, 5 fp8 and
-// 6 nf4 as the bf16 reference decodes them), EPW (weight elements per 32-bit
-// word: 1, 2, 2, 8, 4, 4, 8), VEC, HAS_BIAS, the tile BM x BN x BK and the
-// per-thread block TM x TN (multiples of 4; workgroup = BN/TN x BM/TM).
+// VEC, else act_t), a FORMAT_<VARIANT> code for every GPU variant of the
+// format records (src/formats/: FORMAT_F32, FORMAT_NF4_BF16, …), FORMAT (this
+// weight's) and EPW (its weight elements per 32-bit word), VEC, HAS_BIAS, the
+// tile BM x BN x BK and the per-thread block TM x TN (multiples of 4;
+// workgroup = BN/TN x BM/TM).
 //
 // Every weight format is read as 32-bit words and indexed by the flat element
 // index e = n*K + k, so nothing is ever expanded to a dense copy:
 //   f32  word e;               f16 / bf16  half (e & 1) of word e/2;
 //   nf4  byte e/2, high nibble for even e, times quant_map[code] * absmax[e / blocksize];
 //   fp8  byte e of the words, e4m3fn decoded, times scale[n];
-//   fp8 (5) the same product rounded to bfloat16 (ties to even), the scales
+//   fp8_bf16 the same product rounded to bfloat16 (ties to even), the scales
 //        already bf16: PyTorch's `w.to(bf16) * scale.to(bf16)`;
-//   nf4 (6) the nf4 product rounded to bfloat16, as bitsandbytes'
-//        `dequantize_4bit` into a bf16 output does.
+//   nf4_bf16 the nf4 product rounded to bfloat16, as bitsandbytes'
+//        `dequantize_4bit` into a bf16 output does;
+//   int8 byte e of the words, sign-extended, times scale[n].
 // `aux` holds the small decode tables: nf4 → quant_map[16] then absmax[],
-// fp8 → scale[N]; unused for dense weights.
+// fp8 / int8 → scale[N]; unused for dense weights.
 //
 // Two load paths, chosen by the host from K:
 // - VEC (K a multiple of 4 and of EPW, nf4 blocks a multiple of 8): X is read
@@ -101,10 +103,15 @@ fn bf16_hi(word: u32) -> f32 {
   return bitcast<f32>(word & 0xffff0000u);
 }
 
+// byte e of the words as a signed 8-bit value.
+fn int8_at(word: u32, j: u32) -> f32 {
+  return f32(bitcast<i32>(word << (24u - 8u * j)) >> 24u);
+}
+
 // An nf4 or fp8 value as the chosen decode gives it: rounded to bfloat16 for
-// FORMAT 5 / 6 (the bf16 reference), else as computed.
+// the bf16-reference variants, else as computed.
 fn scaled(v: f32) -> f32 {
-  if (FORMAT >= 5u) {
+  if (FORMAT == FORMAT_FP8_BF16 || FORMAT == FORMAT_NF4_BF16) {
     return round_bf16(v);
   }
   return v;
@@ -113,17 +120,19 @@ fn scaled(v: f32) -> f32 {
 // One weight element, for the element-by-element path.
 fn weight_at(n: u32, k: u32) -> f32 {
   let e = n * p.K + k;
-  if (FORMAT == 0u) {
+  if (FORMAT == FORMAT_F32) {
     return bitcast<f32>(W[e]);
-  } else if (FORMAT == 1u) {
+  } else if (FORMAT == FORMAT_F16) {
     return unpack2x16float(W[e >> 1u])[e & 1u];
-  } else if (FORMAT == 2u) {
+  } else if (FORMAT == FORMAT_BF16) {
     let word = W[e >> 1u];
     return select(bf16_lo(word), bf16_hi(word), (e & 1u) == 1u);
-  } else if (FORMAT == 3u || FORMAT == 6u) {
+  } else if (FORMAT == FORMAT_NF4 || FORMAT == FORMAT_NF4_BF16) {
     let byte = byte_at(e >> 1u);
     let code = select(byte & 0xfu, byte >> 4u, (e & 1u) == 0u);
     return scaled(aux[code] * aux[16u + e / p.nf4_block]);
+  } else if (FORMAT == FORMAT_INT8) {
+    return int8_at(W[e >> 2u], e & 3u) * aux[n];
   } else {
     return scaled(fp8_e4m3(byte_at(e)) * aux[n]);
   }
@@ -141,21 +150,26 @@ fn put_x(k: u32, r: u32, v: f32) {
 // first tile column c) into ws; each byte and scale is read once.
 fn decode_word(n: u32, e: u32, r: u32, c: u32) {
   let word = W[e / EPW];
-  if (FORMAT == 0u) {
+  if (FORMAT == FORMAT_F32) {
     put_w(c, r, bitcast<f32>(word));
-  } else if (FORMAT == 1u) {
+  } else if (FORMAT == FORMAT_F16) {
     let h = unpack2x16float(word);
     put_w(c, r, h.x);
     put_w(c + 1u, r, h.y);
-  } else if (FORMAT == 2u) {
+  } else if (FORMAT == FORMAT_BF16) {
     put_w(c, r, bf16_lo(word));
     put_w(c + 1u, r, bf16_hi(word));
-  } else if (FORMAT == 3u || FORMAT == 6u) {
+  } else if (FORMAT == FORMAT_NF4 || FORMAT == FORMAT_NF4_BF16) {
     let s = aux[16u + e / p.nf4_block];
     for (var j = 0u; j < 4u; j++) {
       let byte = (word >> (8u * j)) & 0xffu;
       put_w(c + 2u * j, r, scaled(aux[byte >> 4u] * s));
       put_w(c + 2u * j + 1u, r, scaled(aux[byte & 0xfu] * s));
+    }
+  } else if (FORMAT == FORMAT_INT8) {
+    let s = aux[n];
+    for (var j = 0u; j < 4u; j++) {
+      put_w(c + j, r, int8_at(word, j) * s);
     }
   } else {
     let s = aux[n];

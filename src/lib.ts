@@ -23,8 +23,8 @@ export { SafetensorsFile } from "./io/safetensors.ts";
 export { Checkpoint } from "./io/checkpoint.ts";
 export type { TensorInfo, TensorStore } from "./io/tensor_store.ts";
 export { linearFormat, loadHostLinear, loadHostTensorF32 } from "./io/linear_loader.ts";
-export { dequantizeRef } from "./io/host_linear.ts";
-export type { HostLinear } from "./io/host_linear.ts";
+export { dequantizeRef } from "./formats/mod.ts";
+export type { HostLinear, LinearFormatName } from "./formats/mod.ts";
 export { writeSafetensors, writeShardedSafetensors } from "./io/safetensors_writer.ts";
 export { quantizeFp8, quantizeNf4 } from "./io/quantize.ts";
 
@@ -108,8 +108,11 @@ export type { Kernel, KernelSpec, PipelineCache, StorageAccess } from "./gpu/ker
 export type { BufferPool, MemoryStats } from "./gpu/buffer_pool.ts";
 export type { HostArray } from "./gpu/tensor.ts";
 export type { Timing } from "./gpu/timing.ts";
-export type { DenseHostLinear, Fp8HostLinear, Nf4HostLinear } from "./io/host_linear.ts";
-export type { HostTensorF32, LinearFormat, LinearLoadOptions } from "./io/linear_loader.ts";
+export type { DenseHostLinear } from "./formats/dense.ts";
+export type { Nf4HostLinear } from "./formats/nf4.ts";
+export type { Fp8HostLinear } from "./formats/fp8.ts";
+export type { Int8HostLinear } from "./formats/int8.ts";
+export type { HostTensorF32, LinearLoadOptions } from "./io/linear_loader.ts";
 export type { SafetensorsDType } from "./io/tensor_store.ts";
 export type { ShardOptions, TensorMap, WriterTensor } from "./io/safetensors_writer.ts";
 export type { Nf4Options } from "./io/quantize.ts";

@@ -12,7 +12,7 @@
 import type { GpuContext } from "../gpu/context.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { timeGpu } from "../gpu/timing.ts";
-import type { HostLinear } from "../io/host_linear.ts";
+import type { HostLinear } from "../formats/mod.ts";
 import { attention } from "../ops/attention.ts";
 import { conv2d, uploadConv2dWeight } from "../ops/conv2d.ts";
 import { linear, uploadLinear } from "../ops/linear.ts";
@@ -90,8 +90,6 @@ export function syntheticWeight(format: string, n: number, k: number): HostLinea
   }
 }
 
-const WEIGHT_BITS: Record<string, number> = { f32: 32, f16: 16, bf16: 16, nf4: 4.5, fp8: 8 };
-
 /** `Y[M,N] = X[M,K] · Wᵀ` for each weight format and activation dtype. */
 export async function gemmCases(
   ctx: GpuContext,
@@ -109,7 +107,8 @@ export async function gemmCases(
       const y = Tensor.empty(ctx, [m, n], dtype, "bench y");
       const t = await timeGpu(ctx, () => linear(ctx, x, w, { out: y }), quick ? 3 : 10);
       const actBytes = dtype === "f16" ? 2 : 4;
-      const bytes = (n * k * WEIGHT_BITS[format]) / 8 + (m * k + m * n) * actBytes;
+      // The weight as uploaded (packed values and decode tables) plus X and Y.
+      const bytes = w.byteSize + (m * k + m * n) * actBytes;
       rows.push(
         row(
           c,

@@ -6,7 +6,7 @@
 import { f16ToF32 } from "../dtype.ts";
 
 /** Element types this runtime reads from safetensors (the names the format uses). */
-export type SafetensorsDType = "F32" | "F16" | "BF16" | "F8_E4M3" | "U8" | "I32" | "I64";
+export type SafetensorsDType = "F32" | "F16" | "BF16" | "F8_E4M3" | "U8" | "I8" | "I32" | "I64";
 
 export const ITEM_BYTES: Record<SafetensorsDType, number> = {
   F32: 4,
@@ -14,6 +14,7 @@ export const ITEM_BYTES: Record<SafetensorsDType, number> = {
   BF16: 2,
   F8_E4M3: 1,
   U8: 1,
+  I8: 1,
   I32: 4,
   I64: 8,
 };

@@ -49,7 +49,7 @@ import { bf16ToF32, f32ToBf16 } from "../dtype.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import { Checkpoint } from "../io/checkpoint.ts";
-import type { HostLinear } from "../io/host_linear.ts";
+import type { HostLinear } from "../formats/mod.ts";
 import type { TensorStore } from "../io/tensor_store.ts";
 import { attention } from "../ops/attention.ts";
 import type { ActDType } from "../ops/common.ts";

@@ -11,9 +11,9 @@
  * apart.
  */
 import type { Tensor } from "../gpu/tensor.ts";
-import type { HostLinear } from "../io/host_linear.ts";
+import { type HostLinear, sliceHostLinearRows } from "../formats/mod.ts";
 import type { LinearWeight } from "../ops/linear.ts";
-import { type DiTLayerHost, sliceHostLinearRows } from "./dit_weights.ts";
+import type { DiTLayerHost } from "./dit_weights.ts";
 
 /** A block's weights: Linears as `W`, norm weights as `V`. */
 export interface DiTLayerOf<W, V> {

@@ -8,8 +8,8 @@
  * checkpoint, so the checkpoint must stay open while the model lives.
  *
  * Per block the slot holds exactly what the resident upload would
- * (`uploadLinear`: packed weight bytes per row-band part, the nf4 table
- * `quant_map[16] + absmax` or the fp8 row scales, biases, norm weights), at
+ * (`uploadLinear`: the format records' row-band parts — packed weight bytes
+ * and decode table, `hostLinearParts` —, biases, norm weights), at
  * aligned offsets, and the GPU tensors over those offsets are made once, so
  * the forward runs the same kernels on the same bytes as the resident model
  * and gives bit-identical results. The small decoded arrays (nf4 absmax as
@@ -18,8 +18,13 @@
  * copied.
  */
 import type { GpuContext } from "../gpu/context.ts";
-import type { HostLinear } from "../io/host_linear.ts";
-import { gpuFormat, type LinearGpuFormat, LinearWeight } from "../ops/linear.ts";
+import {
+  gpuFormat,
+  hostLinearParts,
+  linearBlockSize,
+  type LinearGpuFormat,
+} from "../formats/mod.ts";
+import { LinearWeight } from "../ops/linear.ts";
 import {
   type DiTBlocks,
   type DiTGpuLayer,
@@ -40,15 +45,6 @@ export interface StreamedDiTOptions {
   maxBufferBytes?: number;
 }
 
-/** One band of output rows of a host weight: what one `LinearWeight` part holds. */
-interface HostLinearPart {
-  row0: number;
-  rows: number;
-  weight: Uint8Array;
-  /** nf4 `quant_map[16] + absmax` of the band's blocks, or fp8 row scales. */
-  aux?: Float32Array;
-}
-
 /** A Linear of a block, its arrays numbered in the block's item list. */
 interface PlannedLinear {
   label: string;
@@ -61,58 +57,6 @@ interface PlannedLinear {
 }
 
 type PlannedLayer = DiTLayerOf<PlannedLinear, { item: number; label: string }>;
-
-/**
- * `w` cut into the parts `uploadLinear` makes: as many output rows per part
- * as fit in `limit` bytes, a multiple of 256 when cut, so nf4 blocks and
- * words never straddle two parts.
- */
-export function hostLinearParts(w: HostLinear, limit: number, label: string): HostLinearPart[] {
-  const { out, in: k } = w;
-  const halfBytes = w.format === "nf4" ? 1 : w.format === "fp8" ? 2 : w.dtype === "f32" ? 8 : 4;
-  let rowsPerPart = Math.floor((limit * 2) / (k * halfBytes));
-  if (rowsPerPart < out) rowsPerPart = Math.floor(rowsPerPart / 256) * 256;
-  if (rowsPerPart < 1) {
-    throw new Error(`linear '${label}': 256 rows of [${out}, ${k}] exceed ${limit} bytes`);
-  }
-  const parts: HostLinearPart[] = [];
-  for (let row0 = 0; row0 < out; row0 += rowsPerPart) {
-    const rows = Math.min(rowsPerPart, out - row0);
-    const e0 = row0 * k, e1 = (row0 + rows) * k;
-    switch (w.format) {
-      case "dense": {
-        const bpe = w.dtype === "f32" ? 4 : 2;
-        parts.push({ row0, rows, weight: w.bytes.subarray(e0 * bpe, e1 * bpe) });
-        break;
-      }
-      case "fp8":
-        parts.push({
-          row0,
-          rows,
-          weight: w.bytes.subarray(e0, e1),
-          aux: w.scale.slice(row0, row0 + rows),
-        });
-        break;
-      case "nf4": {
-        if (parts.length > 0 && e0 % w.blocksize !== 0) {
-          throw new Error(`linear '${label}': part boundary inside an nf4 block`);
-        }
-        const b0 = Math.floor(e0 / w.blocksize), b1 = Math.ceil(e1 / w.blocksize);
-        const table = new Float32Array(16 + b1 - b0);
-        table.set(w.quantMap.subarray(0, 16));
-        table.set(w.absmax.subarray(b0, b1), 16);
-        parts.push({
-          row0,
-          rows,
-          weight: w.packed.subarray(e0 / 2, Math.ceil(e1 / 2)),
-          aux: table,
-        });
-        break;
-      }
-    }
-  }
-  return parts;
-}
 
 function bytesOf(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -152,7 +96,7 @@ export class StreamedDiTBlocks implements DiTBlocks {
         format: gpuFormat(p.w),
         out: p.w.out,
         in: p.w.in,
-        nf4Block: p.w.format === "nf4" ? p.w.blocksize : 0,
+        nf4Block: linearBlockSize(p.w),
         parts: hostLinearParts(p.w, limit, p.label).map((part) => ({
           row0: part.row0,
           rows: part.rows,

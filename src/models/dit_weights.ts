@@ -14,12 +14,12 @@
  * `layers.N.adaln_modulation`, `final_layer.{linear,adaln_modulation}`.
  * `qkv`, `o`, `w1..w3` have no bias; every other Linear has one.
  */
-import type { HostLinear } from "../io/host_linear.ts";
+import type { HostLinear } from "../formats/mod.ts";
 import {
   type LinearLoadOptions,
   loadHostLinear,
   loadHostTensorF32,
-  NF4_STATE_SUFFIX,
+  storedLinearShape as storedShape,
 } from "../io/linear_loader.ts";
 import { shapeText, type TensorStore } from "../io/tensor_store.ts";
 import type { DiTConfig, DiTInferred, InferredSize } from "./dit_config.ts";
@@ -80,33 +80,15 @@ export function findDiTPrefix(store: TensorStore): string {
 }
 
 /**
- * `[out, in]` of a Linear weight as stored, without reading the weight: the
- * tensor's shape, or for nf4 (stored as packed U8) the quant state's `shape`.
+ * `[out, in]` of a Linear weight as stored, without reading the weight (the
+ * format's `storedShape`: nf4 records it in its quant state), with its source.
  */
 export async function storedLinearShape(
   store: TensorStore,
   name: string,
 ): Promise<{ shape: number[]; source: string }> {
   const info = store.info(name);
-  let shape = info.shape;
-  if (info.dtype === "U8" && store.has(name + NF4_STATE_SUFFIX)) {
-    let state: { shape?: unknown };
-    try {
-      state = JSON.parse(new TextDecoder().decode(await store.bytes(name + NF4_STATE_SUFFIX)));
-    } catch (e) {
-      throw new Error(
-        `${info.file}: '${name}${NF4_STATE_SUFFIX}' is not valid JSON ` +
-          `(${e instanceof Error ? e.message : e})`,
-      );
-    }
-    if (!Array.isArray(state?.shape) || !state.shape.every((d) => Number.isSafeInteger(d))) {
-      throw new Error(
-        `${info.file}: '${name}${NF4_STATE_SUFFIX}' has no integer "shape" ` +
-          `(${JSON.stringify(state?.shape)})`,
-      );
-    }
-    shape = state.shape as number[];
-  }
+  const shape = await storedShape(store, name);
   if (shape.length !== 2) {
     throw new Error(
       `${info.file}: Linear weight '${name}' has shape ${shapeText(shape)}; expected [out, in]`,
@@ -257,48 +239,4 @@ export async function loadDiTHostWeights(
     layers.push(await loadDiTHostLayer(store, config, prefix, i, opts));
   }
   return { ...globals, config, prefix, layers };
-}
-
-/**
- * Output rows `[row0, row0 + rows)` of a stored weight, still in its format
- * (views, no copy): lets the GPU model keep q / k / v and the four AdaLN
- * chunks as separate weights whose outputs are separate tensors. nf4 needs
- * the band to start and end on absmax-block boundaries.
- */
-export function sliceHostLinearRows(
-  w: HostLinear,
-  row0: number,
-  rows: number,
-  what: string,
-): HostLinear {
-  if (!(row0 >= 0 && rows > 0 && row0 + rows <= w.out)) {
-    throw new Error(`${what}: rows [${row0}, ${row0 + rows}) outside [0, ${w.out})`);
-  }
-  const e0 = row0 * w.in, e1 = (row0 + rows) * w.in;
-  switch (w.format) {
-    case "dense": {
-      const bpe = w.dtype === "f32" ? 4 : 2;
-      return { ...w, out: rows, bytes: w.bytes.subarray(e0 * bpe, e1 * bpe) };
-    }
-    case "fp8":
-      return {
-        ...w,
-        out: rows,
-        bytes: w.bytes.subarray(e0, e1),
-        scale: w.scale.subarray(row0, row0 + rows),
-      };
-    case "nf4":
-      if (e0 % w.blocksize !== 0 || e1 % w.blocksize !== 0) {
-        throw new Error(
-          `${what}: nf4 rows [${row0}, ${row0 + rows}) × ${w.in} do not start and end on ` +
-            `blocks of ${w.blocksize} values`,
-        );
-      }
-      return {
-        ...w,
-        out: rows,
-        packed: w.packed.subarray(e0 / 2, e1 / 2),
-        absmax: w.absmax.subarray(e0 / w.blocksize, e1 / w.blocksize),
-      };
-  }
 }

@@ -4,7 +4,7 @@
  * functions. Slow; meant for the tiny test checkpoints. Returns the features
  * `[L, 13 * hidden]` (feature `h * 13 + tap`) and each tap's hidden state.
  */
-import { dequantizeRef, type HostLinear } from "../io/host_linear.ts";
+import { dequantizeRef, type HostLinear } from "../formats/mod.ts";
 import { binaryRef } from "../ops/elementwise_ref.ts";
 import { decodeTableRef, embeddingRef } from "../ops/embedding_ref.ts";
 import { interleaveRef } from "../ops/interleave_ref.ts";

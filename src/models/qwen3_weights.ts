@@ -9,7 +9,7 @@
  * `language_model.model.`), a plain Qwen3 `model.`. The vision tower
  * (`visual.*`) and `lm_head` are never touched.
  */
-import type { HostLinear } from "../io/host_linear.ts";
+import type { HostLinear } from "../formats/mod.ts";
 import { type LinearLoadOptions, loadHostLinear, loadHostTensorF32 } from "../io/linear_loader.ts";
 import type { TensorStore } from "../io/tensor_store.ts";
 import type { HostTableDType } from "../ops/embedding.ts";

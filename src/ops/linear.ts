@@ -5,45 +5,30 @@
  * kernel (`shaders/linear.wgsl`) and never expanded to a dense copy.
  * CPU reference: `linear_ref.ts`.
  *
- * A weight larger than the device's `maxStorageBufferBindingSize` is uploaded
- * as several parts, each a band of output rows with its own buffer (and its
- * own slice of the nf4 absmax / fp8 scales); `linear` dispatches one GEMM per
- * part into disjoint column ranges of the same output.
+ * What each format stores and how the kernel decodes it are the format
+ * records' (`src/formats/`): their GPU variant (the shader's `FORMAT`), words
+ * per element, decode table and row-band split. A weight larger than the
+ * device's `maxStorageBufferBindingSize` is uploaded as several parts, each a
+ * band of output rows with its own buffer (and its own slice of the nf4
+ * absmax / row scales); `linear` dispatches one GEMM per part into disjoint
+ * column ranges of the same output.
  */
 import linearWgsl from "../../shaders/linear.wgsl" with { type: "text" };
 import type { GpuContext } from "../gpu/context.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import { composeWgsl } from "../gpu/wgsl.ts";
-import type { HostLinear } from "../io/host_linear.ts";
+import {
+  GPU_VARIANTS,
+  gpuFormat,
+  type HostLinear,
+  hostLinearParts,
+  linearBlockSize,
+  linearFormatConsts,
+  type LinearGpuFormat,
+} from "../formats/mod.ts";
 import { actType, assertActivation } from "./common.ts";
 
-/**
- * Storage format of a weight on the GPU (the `FORMAT` constant of the
- * shader); `fp8_bf16` and `nf4_bf16` decode as the bf16 reference does
- * (`torchBf16` of the host weight: values rounded to bf16 after scaling).
- */
-export type LinearGpuFormat = "f32" | "f16" | "bf16" | "nf4" | "fp8" | "fp8_bf16" | "nf4_bf16";
-
-const FORMAT_CODE: Record<LinearGpuFormat, number> = {
-  f32: 0,
-  f16: 1,
-  bf16: 2,
-  nf4: 3,
-  fp8: 4,
-  fp8_bf16: 5,
-  nf4_bf16: 6,
-};
-
-/** Weight elements per 32-bit word (the `EPW` constant of the shader). */
-const ELEMENTS_PER_WORD: Record<LinearGpuFormat, number> = {
-  f32: 1,
-  f16: 2,
-  bf16: 2,
-  nf4: 8,
-  fp8: 4,
-  fp8_bf16: 4,
-  nf4_bf16: 8,
-};
+export { gpuFormat, type LinearGpuFormat };
 
 /** A workgroup tile: BM×BN outputs, BK deep, TM×TN per thread (multiples of 4). */
 export interface LinearTile {
@@ -94,12 +79,12 @@ export const SOFTWARE_K_CHUNK = 4096;
 /**
  * Whether the vectorised load path applies: X rows read as vec4 and weight
  * words decoded whole, which needs K a multiple of 4 and of the elements per
- * word (so no word straddles a row) and nf4 blocks a multiple of 8 values.
+ * word (so no word straddles a row) and blocks (nf4's; 0 for none) a multiple
+ * of it.
  */
 export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: number): boolean {
-  const epw = ELEMENTS_PER_WORD[format];
-  const nf4 = format === "nf4" || format === "nf4_bf16";
-  return k % 4 === 0 && k % epw === 0 && (!nf4 || nf4Block % 8 === 0);
+  const epw = GPU_VARIANTS[format].elementsPerWord;
+  return k % 4 === 0 && k % epw === 0 && nf4Block % epw === 0;
 }
 
 /** One band of output rows `[row0, row0 + rows)` of a weight, in its own buffers. */
@@ -110,7 +95,7 @@ export interface LinearPart {
   rows: number;
   /** Packed weight bytes. */
   weight: Tensor;
-  /** Decode table: nf4 quant_map[16] + absmax, fp8 scales; absent for dense. */
+  /** Decode table: nf4 quant_map[16] + absmax, fp8 / int8 row scales; absent for dense. */
   aux?: Tensor;
 }
 
@@ -175,20 +160,6 @@ export interface UploadLinearOptions {
   maxPartBytes?: number;
 }
 
-/** Bytes per stored element, times 2 (nf4 packs two per byte). */
-function halfBytesPerElement(w: HostLinear): number {
-  if (w.format === "nf4") return 1;
-  if (w.format === "fp8") return 2;
-  return w.dtype === "f32" ? 8 : 4;
-}
-
-/** The shader format a host weight is uploaded as. */
-export function gpuFormat(w: HostLinear): LinearGpuFormat {
-  if (w.format === "fp8") return w.torchBf16 ? "fp8_bf16" : "fp8";
-  if (w.format === "nf4") return w.torchBf16 ? "nf4_bf16" : "nf4";
-  return w.dtype;
-}
-
 /**
  * Uploads a host weight (from `loadHostLinear`) to the GPU. The packed bytes
  * go straight to `queue.writeBuffer` (a memory-mapped view is not copied).
@@ -204,75 +175,20 @@ export function uploadLinear(
   if (opts.bias && opts.bias.length !== out) {
     throw new Error(`linear '${label}': bias has ${opts.bias.length} values for ${out} outputs`);
   }
-  const nf4Block = w.format === "nf4" ? w.blocksize : 0;
-  // Rows per part: as many as fit, a multiple of 256 so that nf4 blocks (64 values)
-  // and byte/word boundaries never straddle two parts.
   const limit = Math.min(opts.maxPartBytes ?? Infinity, ctx.limits.maxStorageBufferBindingSize);
-  const rowHalfBytes = k * halfBytesPerElement(w);
-  let rowsPerPart = Math.floor((limit * 2) / rowHalfBytes);
-  if (rowsPerPart < out) rowsPerPart = Math.floor(rowsPerPart / 256) * 256;
-  if (rowsPerPart < 1) {
-    throw new Error(
-      `linear '${label}': 256 rows of [${out}, ${k}] ${gpuFormat(w)} exceed the buffer limit ` +
-        `of ${limit} bytes`,
-    );
-  }
-  const parts: LinearPart[] = [];
-  for (let row0 = 0; row0 < out; row0 += rowsPerPart) {
-    const rows = Math.min(rowsPerPart, out - row0);
-    const e0 = row0 * k, e1 = (row0 + rows) * k;
-    const partLabel = `${label}[${row0}:${row0 + rows}]`;
-    switch (w.format) {
-      case "dense": {
-        const bpe = w.dtype === "f32" ? 4 : 2;
-        const bytes = w.bytes.subarray(e0 * bpe, e1 * bpe);
-        parts.push({
-          row0,
-          rows,
-          weight: Tensor.upload(ctx, bytes, [bytes.length], "u8", partLabel, true),
-        });
-        break;
-      }
-      case "fp8": {
-        const bytes = w.bytes.subarray(e0, e1);
-        parts.push({
-          row0,
-          rows,
-          weight: Tensor.upload(ctx, bytes, [bytes.length], "u8", partLabel, true),
-          aux: Tensor.upload(
-            ctx,
-            w.scale.slice(row0, row0 + rows),
-            [rows],
-            "f32",
-            `${partLabel}.scale`,
-            true,
-          ),
-        });
-        break;
-      }
-      case "nf4": {
-        const bytes = w.packed.subarray(e0 / 2, Math.ceil(e1 / 2));
-        const b0 = Math.floor(e0 / w.blocksize), b1 = Math.ceil(e1 / w.blocksize);
-        const table = new Float32Array(16 + b1 - b0);
-        table.set(w.quantMap.subarray(0, 16));
-        table.set(w.absmax.subarray(b0, b1), 16);
-        if (parts.length > 0 && e0 % w.blocksize !== 0) {
-          throw new Error(`linear '${label}': part boundary inside an nf4 block`);
-        }
-        parts.push({
-          row0,
-          rows,
-          weight: Tensor.upload(ctx, bytes, [bytes.length], "u8", partLabel, true),
-          aux: Tensor.upload(ctx, table, [table.length], "f32", `${partLabel}.absmax`, true),
-        });
-        break;
-      }
-    }
-  }
+  const parts: LinearPart[] = hostLinearParts(w, limit, label).map((p) => {
+    const partLabel = `${label}[${p.row0}:${p.row0 + p.rows}]`;
+    return {
+      row0: p.row0,
+      rows: p.rows,
+      weight: Tensor.upload(ctx, p.weight, [p.weight.length], "u8", partLabel, true),
+      aux: p.aux && Tensor.upload(ctx, p.aux, [p.aux.length], "f32", `${partLabel}.aux`, true),
+    };
+  });
   const bias = opts.bias
     ? Tensor.upload(ctx, opts.bias, [out], "f32", `${label}.bias`, true)
     : undefined;
-  return new LinearWeight(label, gpuFormat(w), out, k, parts, nf4Block, bias);
+  return new LinearWeight(label, gpuFormat(w), out, k, parts, linearBlockSize(w), bias);
 }
 
 /** Options of {@link linear}. */
@@ -328,8 +244,7 @@ export function linear(
     aliases: { act_t: act, x_t: vec ? `vec4<${act}>` : act },
     consts: {
       ...tile,
-      FORMAT: FORMAT_CODE[w.format],
-      EPW: ELEMENTS_PER_WORD[w.format],
+      ...linearFormatConsts(w.format),
       VEC: vec,
       HAS_BIAS: !!w.bias,
     },

@@ -2,7 +2,7 @@
  * CPU reference of `linear.ts`: `Y = X · Wᵀ (+ bias)` in float64 over the
  * weight dequantised by `dequantizeRef` (what the kernel must decode to).
  */
-import { dequantizeRef, type HostLinear } from "../io/host_linear.ts";
+import { dequantizeRef, type HostLinear } from "../formats/mod.ts";
 
 /** `x` is `[M, K]` row-major; returns `[M, N]`. */
 export function linearRef(

@@ -199,7 +199,8 @@ export async function checkTextEncoder(
     check.config = config;
     check.footprint = textEncoderFootprint(
       config,
-      host.layers,
+      // memory_footprint.ts predates int8 (its rules give way to measured uploads).
+      host.layers as Parameters<typeof textEncoderFootprint>[1],
       store.info(host.embed.name).byteLength,
     );
   });
@@ -246,7 +247,8 @@ export async function checkDiT(
       }
     }
     if (globals && check.problems.length === 0) {
-      check.footprint = ditFootprint(config, globals, layers);
+      type Layouts = Parameters<typeof ditFootprint>;
+      check.footprint = ditFootprint(config, globals as Layouts[1], layers as Layouts[2]);
     }
   });
 }

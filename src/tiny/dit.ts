@@ -11,13 +11,13 @@
  * `weight_scale` are fp8: here the time embedding and the final layer stay
  * dense bf16, so the loader's per-Linear detection is exercised.
  */
-import { denseTensor, quantizeFp8, quantizeNf4 } from "../io/quantize.ts";
+import { denseTensor } from "../io/quantize.ts";
 import type { TensorMap } from "../io/safetensors_writer.ts";
 import { type DiTConfig, ditConfigJson } from "../models/dit_config.ts";
 import { ditTensorLayout } from "../models/dit_layout.ts";
 import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
 import { randn } from "./random.ts";
-import { TINY_QWEN3, type TinyFormat } from "./qwen3.ts";
+import { TINY_QWEN3, type TinyFormat, tinyLinear } from "./qwen3.ts";
 
 export type { TinyFormat };
 
@@ -77,21 +77,10 @@ export function tinyDitTensors(opts: TinyDitOptions): TensorMap {
   const linear = (module: string, out: number, inF: number, bias: boolean) => {
     const name = `${p}${module}.weight`;
     const v = randn(out * inF, seed++, 1 / Math.sqrt(inF));
-    switch (opts.format) {
-      case "f32":
-      case "bf16":
-        tensors[name] = denseTensor(v, [out, inF], opts.format === "f32" ? "F32" : "BF16");
-        break;
-      case "nf4":
-      case "nf4-double":
-        Object.assign(
-          tensors,
-          quantizeNf4(name, v, [out, inF], { doubleQuant: opts.format === "nf4-double" }),
-        );
-        break;
-      case "fp8":
-        if (FP8_DENSE.test(module)) tensors[name] = denseTensor(v, [out, inF], "BF16");
-        else Object.assign(tensors, quantizeFp8(name, v, [out, inF]));
+    if (opts.format === "fp8" && FP8_DENSE.test(module)) {
+      tensors[name] = denseTensor(v, [out, inF], "BF16");
+    } else {
+      Object.assign(tensors, tinyLinear(opts.format, name, v, [out, inF]));
     }
     if (bias) small(`${module}.bias`, randn(out, seed++, 0.2), [out]);
   };

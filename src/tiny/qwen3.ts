@@ -6,11 +6,35 @@
  * tensors (`model.visual.*`) that no loader may read: their shapes and dtypes
  * are deliberately unusable, and an `lm_head` the encoder does not need.
  */
-import { denseTensor, quantizeFp8, quantizeNf4, u8Tensor } from "../io/quantize.ts";
+import type { LinearFormatName } from "../formats/mod.ts";
+import { denseTensor, quantizeLinear, quantizeNf4, u8Tensor } from "../io/quantize.ts";
 import type { TensorMap } from "../io/safetensors_writer.ts";
 import { randn } from "./random.ts";
 
-export type TinyFormat = "f32" | "bf16" | "nf4" | "nf4-double" | "fp8";
+/**
+ * Weight format of a tiny checkpoint's Linears: dense `f32` or `bf16`,
+ * `nf4-double` (nf4 with double-quantized absmax), or any quantized format of
+ * the registry (`nf4`, `fp8`, `int8`, …) with its default options.
+ */
+export type TinyFormat = "f32" | "bf16" | "nf4-double" | Exclude<LinearFormatName, "dense">;
+
+/** The tensors of Linear weight `name` (`[out, in]` `values`) in tiny format `format`. */
+export function tinyLinear(
+  format: TinyFormat,
+  name: string,
+  values: Float32Array,
+  shape: [number, number],
+): TensorMap {
+  switch (format) {
+    case "f32":
+    case "bf16":
+      return { [name]: denseTensor(values, shape, format === "f32" ? "F32" : "BF16") };
+    case "nf4-double":
+      return quantizeNf4(name, values, shape, { doubleQuant: true });
+    default:
+      return quantizeLinear(format, name, values, shape);
+  }
+}
 
 export const TINY_QWEN3 = {
   hidden: 64,
@@ -97,21 +121,7 @@ export function tinyQwen3Tensors(opts: TinyQwen3Options): TensorMap {
   };
   const linear = (name: string, out: number, inF: number) => {
     const v = randn(out * inF, seed++, 1 / Math.sqrt(inF));
-    switch (opts.format) {
-      case "f32":
-      case "bf16":
-        tensors[name] = denseTensor(v, [out, inF], opts.format === "f32" ? "F32" : "BF16");
-        break;
-      case "nf4":
-      case "nf4-double":
-        Object.assign(
-          tensors,
-          quantizeNf4(name, v, [out, inF], { doubleQuant: opts.format === "nf4-double" }),
-        );
-        break;
-      case "fp8":
-        Object.assign(tensors, quantizeFp8(name, v, [out, inF]));
-    }
+    Object.assign(tensors, tinyLinear(opts.format, name, v, [out, inF]));
   };
   tensors[`${p}embed_tokens.weight`] = denseTensor(
     randn(vocab * t.hidden, seed++),

@@ -13,7 +13,7 @@ import { runMakeCheckpoint } from "../../src/cli/make_checkpoint.ts";
 import { checkCheckpoint } from "../../src/pipeline/checkpoint_check.ts";
 import { Checkpoint } from "../../src/io/checkpoint.ts";
 import { loadHostLinear } from "../../src/io/linear_loader.ts";
-import { dequantizeRef } from "../../src/io/host_linear.ts";
+import { dequantizeRef } from "../../src/formats/mod.ts";
 import { SMALL_DIMS } from "../../src/checkpoint/dims.ts";
 import { gen } from "./cli_util.ts";
 

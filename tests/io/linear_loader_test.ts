@@ -1,9 +1,9 @@
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../../src/dtype.ts";
 import { memorySource } from "../../src/io/byte_source.ts";
 import { Checkpoint } from "../../src/io/checkpoint.ts";
-import { dequantizeRef, type HostLinear } from "../../src/io/host_linear.ts";
-import { loadHostLinear, loadHostTensorF32 } from "../../src/io/linear_loader.ts";
-import { denseTensor, quantizeFp8, quantizeNf4 } from "../../src/io/quantize.ts";
+import { dequantizeRef, type HostLinear } from "../../src/formats/mod.ts";
+import { linearFormat, loadHostLinear, loadHostTensorF32 } from "../../src/io/linear_loader.ts";
+import { denseTensor, quantizeFp8, quantizeLinear, quantizeNf4 } from "../../src/io/quantize.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";
 import {
   type TensorMap,
@@ -59,6 +59,7 @@ function model(): TensorMap {
       nestedBlocksize: 16,
     }),
     ...quantizeFp8("layers.0.mlp.w1.weight", W, [OUT, IN]),
+    ...quantizeLinear("int8", "layers.0.mlp.w2.weight", W, [OUT, IN]),
     "norm.weight": denseTensor(W.subarray(0, IN), [IN], "F16"),
   };
 }
@@ -219,6 +220,35 @@ Deno.test("loadHostLinear: fp8 dequantizes within e4m3 rounding and exactly as a
   });
 });
 
+Deno.test("loadHostLinear: int8 is detected from I8 + weight_scale and decodes as q · scale", async () => {
+  await withModel(async (ckpt, t, fileSize) => {
+    const name = "layers.0.mlp.w2.weight";
+    assertEquals([t[name].dtype, t[`${name}_scale`].dtype], ["I8", "F32"], "the stored layout");
+    assertEquals(t[`${name}_scale`].shape, [OUT]);
+    assertEquals(linearFormat(ckpt, name), "int8");
+    const w = await loadHostLinear(ckpt, name, [OUT, IN]);
+    assert(w.format === "int8" && w.out === OUT && w.in === IN, "int8");
+    assertEquals(w.bytes.buffer.byteLength, fileSize, "int8 bytes are a view over the mapping");
+    // torchBf16 leaves int8 as it is (no bf16 reference variant).
+    assertEquals(await loadHostLinear(ckpt, name, [OUT, IN], { torchBf16: true }), w);
+    const deq = dequantizeRef(w);
+    for (let i = 0; i < OUT * IN; i++) {
+      const s = f32At(t[`${name}_scale`], Math.floor(i / IN));
+      const q = (t[name].data[i] << 24) >> 24; // two's complement, written out here
+      assertEquals(deq[i], Math.fround(q * s), `element ${i}`);
+      // Rounding to the nearest step: within half a step of the original.
+      assert(Math.abs(deq[i] - W[i]) <= (s / 2) * (1 + 1e-6), `int8 element ${i}`);
+    }
+    // Each row's largest |value| maps onto ±127; -128 is never written.
+    for (let r = 0; r < OUT; r++) {
+      const row = Array.from(t[name].data.subarray(r * IN, (r + 1) * IN), (b) => (b << 24) >> 24);
+      assertEquals(Math.max(...row.map(Math.abs)), 127, `row ${r}`);
+    }
+    const err = relErr(deq, W);
+    assert(err < 0.01, `int8 relative error ${err}`);
+  });
+});
+
 Deno.test("loadHostLinear torchBf16: fp8 as bf16(e4m3 · bf16(scale)), nf4 as bf16(code · absmax)", async () => {
   await withModel(async (ckpt, t) => {
     const name = "layers.0.mlp.w1.weight";
@@ -301,7 +331,12 @@ const withState = (
 Deno.test("loadHostLinear errors: wrong shape names the file, tensor, expected and got", async () => {
   await withModel(async (ckpt) => {
     for (
-      const name of ["dense32.weight", "layers.0.attention.qkv.weight", "layers.0.mlp.w1.weight"]
+      const name of [
+        "dense32.weight",
+        "layers.0.attention.qkv.weight",
+        "layers.0.mlp.w1.weight",
+        "layers.0.mlp.w2.weight",
+      ]
     ) {
       await assertRejects(
         () => loadHostLinear(ckpt, name, [IN, OUT]),
@@ -319,11 +354,12 @@ Deno.test("loadHostLinear errors: wrong shape names the file, tensor, expected a
   });
 });
 
-Deno.test("loadHostLinear errors: broken nf4 and fp8 tensor sets", async () => {
+Deno.test("loadHostLinear errors: broken nf4, fp8 and int8 tensor sets", async () => {
   const n = "a.weight";
   const nf4 = quantizeNf4(n, W, [OUT, IN]);
   const dq = quantizeNf4(n, W, [OUT, IN], { doubleQuant: true });
   const fp8 = quantizeFp8(n, W, [OUT, IN]);
+  const int8 = quantizeLinear("int8", n, W, [OUT, IN]);
   const without = (m: TensorMap, key: string) =>
     Object.fromEntries(Object.entries(m).filter(([k]) => k !== key));
 
@@ -332,6 +368,17 @@ Deno.test("loadHostLinear errors: broken nf4 and fp8 tensor sets", async () => {
     [{ ...fp8, [`${n}_scale`]: denseTensor(new Float32Array(OUT + 1), [OUT + 1]) }, [
       "'a.weight_scale'",
       "38",
+    ]],
+    [without(int8, `${n}_scale`), ["'a.weight_scale'", "missing"]],
+    [{ ...int8, [`${n}_scale`]: denseTensor(new Float32Array(OUT), [1, OUT]) }, [
+      "'a.weight_scale'",
+      "[1, 37]",
+      "expected [37]",
+    ]],
+    [{ [n]: { dtype: "I32", shape: [OUT, IN], data: new Uint8Array(4 * OUT * IN) } }, [
+      "'a.weight'",
+      "I32",
+      "not a Linear weight format",
     ]],
     [{ [n]: nf4[n] }, ["'a.weight'", "U8", "no bitsandbytes quant state"]],
     [{
@@ -361,5 +408,7 @@ Deno.test("loadHostLinear errors: broken nf4 and fp8 tensor sets", async () => {
     await assertRejects(() => loadHostLinear(ckpt, n), FILE, ...parts);
   }
   // The untouched sets load.
-  for (const tensors of [nf4, dq, fp8]) await loadHostLinear(await store(tensors), n, [OUT, IN]);
+  for (const tensors of [nf4, dq, fp8, int8]) {
+    await loadHostLinear(await store(tensors), n, [OUT, IN]);
+  }
 });

@@ -1,6 +1,7 @@
 import { f32ToFp8e4m3, fp8e4m3ToF32 } from "../../src/dtype.ts";
 import { memorySource } from "../../src/io/byte_source.ts";
-import { dequantizeRef } from "../../src/io/host_linear.ts";
+import { dequantizeRef } from "../../src/formats/mod.ts";
+import { int8Value, quantizeInt8, toInt8 } from "../../src/formats/int8.ts";
 import { loadHostLinear } from "../../src/io/linear_loader.ts";
 import { dynamicQuantMap, NF4_CODE, quantizeNf4, toFp8e4m3 } from "../../src/io/quantize.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";
@@ -10,7 +11,7 @@ import {
   writeShardedSafetensors,
 } from "../../src/io/safetensors_writer.ts";
 import { assert, assertEquals } from "../assert.ts";
-import { randn } from "../util.ts";
+import { randn, relErr } from "../util.ts";
 
 Deno.test("toFp8e4m3 matches the reference encoder, ties and saturation included", () => {
   const values: number[] = [
@@ -56,6 +57,42 @@ Deno.test("quantizeNf4: the code book, the packing order and an all-zero block",
   const file = await SafetensorsFile.open(memorySource("q.safetensors", writeSafetensors(t)));
   const deq = dequantizeRef(await loadHostLinear(file, "w", [2, 64]));
   assertEquals(Array.from(deq), Array.from(values));
+});
+
+Deno.test("quantizeInt8: ties to even, ±127, zero rows; quantize → dequantize within half a step", async () => {
+  assertEquals([0.5, 1.5, 2.5, -0.5, -1.5, 126.5, 127.2, -130, 3.49].map(toInt8).map(int8Value), [
+    0,
+    2,
+    2,
+    0,
+    -2,
+    126,
+    127,
+    -127,
+    3,
+  ]);
+  assertEquals([int8Value(0x80), int8Value(0xff), int8Value(0x7f)], [-128, -1, 127]);
+  const [out, inF] = [23, 77];
+  const values = randn(out * inF, 31, 0.3);
+  values.fill(0, 5 * inF, 6 * inF); // an all-zero row stays zero
+  values[7 * inF + 3] = 40; // an outlier only coarsens its own row
+  const t = quantizeInt8("w", values, [out, inF]);
+  const file = await SafetensorsFile.open(memorySource("q.safetensors", writeSafetensors(t)));
+  const w = await loadHostLinear(file, "w", [out, inF]);
+  assert(w.format === "int8", "detected as int8");
+  const deq = dequantizeRef(w);
+  for (let r = 0; r < out; r++) {
+    const row = values.subarray(r * inF, (r + 1) * inF);
+    const step = Math.max(...row.map(Math.abs)) / 127;
+    for (let c = 0; c < inF; c++) {
+      const i = r * inF + c;
+      assert(Math.abs(deq[i] - values[i]) <= step / 2 * (1 + 1e-6) + 1e-12, `element ${i}`);
+    }
+  }
+  assert(deq.subarray(5 * inF, 6 * inF).every((v) => v === 0), "zero row");
+  const others = (a: Float32Array) => a.filter((_, i) => Math.floor(i / inF) !== 7);
+  const err = relErr(others(deq), others(values));
+  assert(err < 0.01, `relative error ${err} (a uniform 1/254 step)`);
 });
 
 Deno.test("writer: header padded with spaces to 8 bytes, tensors back to back, aligned", () => {

@@ -9,7 +9,7 @@ import type { GpuContext } from "../../src/gpu/context.ts";
 import { ditTensorLayout } from "../../src/models/dit_layout.ts";
 import { Tensor } from "../../src/gpu/tensor.ts";
 import { Checkpoint } from "../../src/io/checkpoint.ts";
-import type { Nf4HostLinear } from "../../src/io/host_linear.ts";
+import type { Nf4HostLinear } from "../../src/formats/nf4.ts";
 import { NF4_CODE } from "../../src/io/quantize.ts";
 import { type TensorMap, writeSafetensors } from "../../src/io/safetensors_writer.ts";
 import { DiT, type DiTLoadOptions } from "../../src/models/dit.ts";
@@ -47,7 +47,7 @@ const FEATURES = randn(LTXT * CFG.llmFeaturesDim, 22);
 /** Small slot buffers, so a tiny block spans several of them. */
 const SLOT_BUFFER = 32 * 1024;
 
-const FORMATS: TinyFormat[] = ["f32", "bf16", "nf4", "nf4-double", "fp8"];
+const FORMATS: TinyFormat[] = ["f32", "bf16", "nf4", "nf4-double", "fp8", "int8"];
 
 function streamOpts(extra: DiTLoadOptions = {}): DiTLoadOptions {
   return { residency: "stream", streamBufferBytes: SLOT_BUFFER, ...extra };

@@ -76,7 +76,7 @@ function refForward(
   }, opts);
 }
 
-const FORMATS: TinyFormat[] = ["f32", "bf16", "nf4", "nf4-double", "fp8"];
+const FORMATS: TinyFormat[] = ["f32", "bf16", "nf4", "nf4-double", "fp8", "int8"];
 
 for (const format of FORMATS) {
   for (const sharded of [false, true]) {
@@ -94,6 +94,7 @@ for (const format of FORMATS) {
           nf4: ["nf4_bf16"],
           "nf4-double": ["nf4_bf16"],
           fp8: ["bf16", "fp8_bf16"],
+          int8: ["int8"],
         };
         assertEquals(formats, want[format], "weight formats");
         const cond = await gpuForward(ctx, dit, true);

@@ -38,7 +38,7 @@ async function reference(dir: string) {
   }
 }
 
-for (const format of ["f32", "bf16", "nf4", "nf4-double", "fp8"] as TinyFormat[]) {
+for (const format of ["f32", "bf16", "nf4", "nf4-double", "fp8", "int8"] as TinyFormat[]) {
   Deno.test(`qwen3 encoder (${format}) matches the CPU reference`, async () => {
     const ctx = await testGpu();
     await withTinyQwen3({ format, seed: 3 }, async (dir) => {

@@ -11,7 +11,8 @@
  * with, and run the CPU references on that.
  */
 import { bf16ToF32, f32ToBf16, fp8e4m3ToF32 } from "../../src/dtype.ts";
-import type { DenseHostLinear, HostLinear } from "../../src/io/host_linear.ts";
+import type { DenseHostLinear } from "../../src/formats/dense.ts";
+import type { HostLinear } from "../../src/formats/mod.ts";
 
 const bf16 = (v: number) => bf16ToF32(f32ToBf16(Math.fround(v)));
 
@@ -21,7 +22,8 @@ function dense(out: number, inF: number, values: Float32Array): DenseHostLinear 
 
 /** One raw fp8 or nf4 weight as the reference's dense bf16 values (stored as f32). */
 export function asTorchDense(w: HostLinear): HostLinear {
-  if (w.format === "dense") return w;
+  // int8 has no bf16 reference (no released checkpoint): it decodes in f32 on both sides.
+  if (w.format === "dense" || w.format === "int8") return w;
   if (w.torchBf16) throw new Error("asTorchDense: load the weight with torchBf16: false");
   const values = new Float32Array(w.out * w.in);
   if (w.format === "fp8") {

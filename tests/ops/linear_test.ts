@@ -1,7 +1,13 @@
 import { memorySource } from "../../src/io/byte_source.ts";
-import type { HostLinear } from "../../src/io/host_linear.ts";
+import {
+  GPU_VARIANTS,
+  type HostLinear,
+  LINEAR_FORMATS,
+  linearFormatConsts,
+  type LinearGpuFormat,
+} from "../../src/formats/mod.ts";
 import { loadHostLinear } from "../../src/io/linear_loader.ts";
-import { denseTensor, quantizeFp8, quantizeNf4 } from "../../src/io/quantize.ts";
+import { denseTensor, quantizeLinear, quantizeNf4 } from "../../src/io/quantize.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";
 import { type TensorMap, writeSafetensors } from "../../src/io/safetensors_writer.ts";
 import { Tensor } from "../../src/gpu/tensor.ts";
@@ -16,11 +22,11 @@ import {
   uploadLinear,
 } from "../../src/ops/linear.ts";
 import { linearRef } from "../../src/ops/linear_ref.ts";
-import { assert, assertRejects } from "../assert.ts";
+import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { actDTypes, assertClose, randn, roundF16, testGpu, TOL } from "../util.ts";
 
 /** Every stored form a Linear weight can have. */
-const FORMATS = ["f32", "f16", "bf16", "nf4", "nf4-double", "fp8"] as const;
+const FORMATS = ["f32", "f16", "bf16", "nf4", "nf4-double", "fp8", "int8"] as const;
 type Format = typeof FORMATS[number];
 
 /**
@@ -40,8 +46,8 @@ async function hostLinear(
       doubleQuant: format === "nf4-double",
       blocksize: nf4Block,
     })
-    : format === "fp8"
-    ? quantizeFp8(name, values, [out, inF])
+    : format === "fp8" || format === "int8"
+    ? quantizeLinear(format, name, values, [out, inF])
     : { [name]: denseTensor(values, [out, inF], format.toUpperCase() as "F32" | "F16" | "BF16") };
   const file = await SafetensorsFile.open(memorySource("w.safetensors", writeSafetensors(tensors)));
   return await loadHostLinear(file, name, [out, inF]);
@@ -119,12 +125,13 @@ Deno.test("linear: long K (summed in chunks on CPU adapters) on every tile and l
   await checkLinear("f32", [2, 9, 4 * k + 40], { bias: true, seed: 21 });
   await checkLinear("nf4", [67, 5, 2 * k + 64], { bias: true, seed: 22 });
   await checkLinear("fp8", [9, 7, 2 * k + 64], { seed: 23 });
+  await checkLinear("int8", [33, 6, 2 * k + 40], { bias: true, seed: 24 });
 });
 
 Deno.test("linear: a weight over the buffer limit is split into row parts", async () => {
   // [600, 64] f32 = 153.6 kB; parts of 256 rows (65.5 kB) → 3 parts, the last short.
-  for (const format of ["f32", "nf4", "fp8"] as const) {
-    const bytesPerRow = format === "f32" ? 256 : format === "fp8" ? 64 : 32;
+  for (const format of ["f32", "nf4", "fp8", "int8"] as const) {
+    const bytesPerRow = format === "f32" ? 256 : format === "nf4" ? 32 : 64;
     for (const m of [70, 19, 2]) {
       const w = await checkLinear(format, [m, 600, 64], {
         bias: true,
@@ -134,6 +141,38 @@ Deno.test("linear: a weight over the buffer limit is split into row parts", asyn
       assert(w.parts.length === 3, `${format}: expected 3 parts, got ${w.parts.length}`);
     }
   }
+});
+
+Deno.test("linear int8: M = 1, K off the tile and the word, N split across binding-size parts", async () => {
+  // K = 75: not a multiple of the 32-deep tile nor of 4 (element path); K = 100: vector
+  // path, not a multiple of the tile. N = 700 in parts of 256 rows (3 parts, the last short).
+  for (const k of [75, 100]) {
+    assert(linearVectorLoads("int8", k, 0) === (k % 4 === 0), `K = ${k} load path`);
+    for (const m of [1, 3, 40]) {
+      const w = await checkLinear("int8", [m, 700, k], {
+        bias: m !== 3,
+        maxPartBytes: 300 * k,
+        seed: 30 + m + k,
+      });
+      assertEquals(w.parts.map((p) => [p.row0, p.rows]), [[0, 256], [256, 256], [512, 188]]);
+      assertEquals(w.format, "int8");
+    }
+  }
+});
+
+Deno.test("linear: one FORMAT code per GPU variant, every variant reachable from its record", () => {
+  const codes = Object.values(GPU_VARIANTS).map((v) => v.code);
+  assertEquals(new Set(codes).size, codes.length, "codes are unique");
+  const seen = new Set<string>();
+  for (const f of LINEAR_FORMATS) {
+    for (const [name, v] of Object.entries(f.gpuVariants)) {
+      seen.add(name);
+      const consts = linearFormatConsts(name as LinearGpuFormat);
+      assertEquals([consts.FORMAT, consts.EPW], [v.code, v.elementsPerWord], name);
+      assertEquals(consts[`FORMAT_${name.toUpperCase()}`], v.code, name);
+    }
+  }
+  assertEquals([...seen].sort(), Object.keys(GPU_VARIANTS).sort());
 });
 
 Deno.test("linear: the output can be a view, and bad shapes are clear errors", async () => {
