@@ -9,7 +9,7 @@ import { declareKernel } from "../gpu/declare_kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { timeGpu } from "../gpu/timing.ts";
 
-const PEAK_FLOPS = declareKernel({
+const PEAK_FLOPS = /* @__PURE__ */ declareKernel({
   name: "peak_flops",
   source: peakWgsl,
   params: { iters: "u32" },

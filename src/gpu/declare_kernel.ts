@@ -16,7 +16,12 @@
  *    the workgroup size as `WG` (`@compute @workgroup_size(WG)`), and to
  *    enum values by their generated names (`case OP_ADD:`). Start the file
  *    with a comment naming the TypeScript module that declares it.
- * 2. Declare it next to the op that dispatches it:
+ * 2. Declare it next to the op that dispatches it, marking the call with a
+ *    `@__PURE__` annotation comment (`const SCALE = ⟨annotation⟩ declareKernel(…)`,
+ *    as every op does) so that a bundle that never dispatches the kernel (the
+ *    web page's script) drops it and its WGSL. For the same reason the
+ *    declaration holds only literals, constants and functions (no arithmetic
+ *    on other modules' values), and no top-level code reads its properties:
  *
  *    ```ts
  *    import scaleWgsl from "../../shaders/scale.wgsl" with { type: "text" };
@@ -166,6 +171,8 @@ export class DeclaredKernel<
   private readonly fields: Field[];
   private readonly codes = new Map<string, string>();
   private readonly specs = new Map<string, KernelSpec>();
+  /** Binding names per entry point, in slot order. */
+  private readonly bindingNames = new Map<string, string[]>();
   private readonly bindingLines: string;
 
   /** Checks the declaration; prefer {@link declareKernel}. */
@@ -271,7 +278,7 @@ export class DeclaredKernel<
     const entry = args.entry ?? this.onlyEntry();
     const spec = this.spec(entry, args.variant);
     const given = args.bindings as Record<string, BufferBinding>;
-    const names = Object.keys(this.decl.entries[entry]);
+    const names = this.bindingNames.get(entry)!;
     const bindings = names.map((n) => {
       const b = given[n];
       if (!b) throw new Error(`${spec.name}: binding '${n}' is missing`);
@@ -345,6 +352,7 @@ export class DeclaredKernel<
   private storageVars(): string {
     const seen = new Map<string, string>();
     for (const [entry, bindings] of Object.entries(this.decl.entries)) {
+      this.bindingNames.set(entry, Object.keys(bindings));
       Object.entries(bindings).forEach(([name, b], i) => {
         const [access, ...type] = b.split(" ");
         if (access !== "read" && access !== "read_write") {

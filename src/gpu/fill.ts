@@ -3,7 +3,7 @@ import fillWgsl from "../../shaders/fill.wgsl" with { type: "text" };
 import type { BufferBinding, GpuContext } from "./context.ts";
 import { declareKernel } from "./declare_kernel.ts";
 
-const FILL = declareKernel({
+const FILL = /* @__PURE__ */ declareKernel({
   name: "fill",
   source: fillWgsl,
   params: {

@@ -129,7 +129,7 @@ export function attentionTiling(headDim: number, maxBytes: number): AttentionTil
   );
 }
 
-const ATTENTION = declareKernel({
+const ATTENTION = /* @__PURE__ */ declareKernel({
   name: "attention",
   source: attentionWgsl,
   params: {
@@ -150,7 +150,7 @@ const ATTENTION = declareKernel({
       out: "read_write array<vec4<act_t>>",
     },
   },
-  workgroupSize: COL_THREADS * ROW_THREADS,
+  workgroupSize: 256, // COL_THREADS × ROW_THREADS (the shader asserts TC × TR == WG)
   variant: (v: AttentionTiling & { act_t: ActDType }) => ({
     aliases: { act_t: v.act_t },
     consts: {

@@ -39,7 +39,7 @@ import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor, toF16Bits } from "../gpu/tensor.ts";
 import { type ActDType, actType, assertActivation } from "./common.ts";
 
-const CONV2D = declareKernel({
+const CONV2D = /* @__PURE__ */ declareKernel({
   name: "conv2d",
   source: conv2dWgsl,
   params: {

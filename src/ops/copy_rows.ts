@@ -14,7 +14,7 @@ import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import { type ActDType, actType, assertActivation, rowsCols } from "./common.ts";
 
-const COPY_ROWS = declareKernel({
+const COPY_ROWS = /* @__PURE__ */ declareKernel({
   name: "copy_rows",
   source: copyRowsWgsl,
   params: { count: "u32", cols: "u32", src_row0: "u32", dst_row0: "u32" }, // count = rows * cols

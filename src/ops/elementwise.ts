@@ -23,7 +23,7 @@ const OPS = {
 } as const;
 type Op = keyof typeof OPS;
 
-const ELEMENTWISE = declareKernel({
+const ELEMENTWISE = /* @__PURE__ */ declareKernel({
   name: "elementwise",
   source: elementwiseWgsl,
   params: { count: "u32", b_div: "u32", b_len: "u32", c_div: "u32", c_len: "u32" },

@@ -12,7 +12,7 @@ import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import { type ActDType, actType, assertActivation } from "./common.ts";
 
-const EMBEDDING = declareKernel({
+const EMBEDDING = /* @__PURE__ */ declareKernel({
   name: "embedding",
   source: embeddingWgsl,
   params: { count: "u32", dim: "u32", vocab: "u32" }, // count = ids * dim

@@ -10,7 +10,7 @@ import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, type Tensor } from "../gpu/tensor.ts";
 import { type ActDType, actType, assertActivation } from "./common.ts";
 
-const EULER = declareKernel({
+const EULER = /* @__PURE__ */ declareKernel({
   name: "euler",
   source: eulerWgsl,
   params: {

@@ -49,7 +49,7 @@ export interface GroupNormApplyOptions {
 /** Values per workgroup in the statistics pass (≈128 per thread). */
 const VALUES_PER_WORKGROUP = 32768;
 
-const GROUP_NORM = declareKernel({
+const GROUP_NORM = /* @__PURE__ */ declareKernel({
   name: "group_norm",
   source: groupNormWgsl,
   // One struct for the three entry points; each reads the fields it names.
@@ -88,7 +88,6 @@ const GROUP_NORM = declareKernel({
     consts: { SLOTS: v.slots, SILU: v.silu },
   }),
 });
-const WG = GROUP_NORM.workgroupSize;
 
 /** Params of one dispatch: the fields its entry point reads, the others zero. */
 function params(v: Partial<Parameters<typeof GROUP_NORM.pack>[0]>) {
@@ -154,14 +153,14 @@ export function groupNormStats(
   const act_t = actType(x.dtype);
   GROUP_NORM.dispatch(ctx, {
     entry: "partial_stats",
-    variant: { act_t, slots: Math.max(WG, channels), silu: false },
+    variant: { act_t, slots: Math.max(GROUP_NORM.workgroupSize, channels), silu: false },
     params: params({ pix0: r0 * rowPixels, npix, channels, groups, chunk, parts }),
     bindings: { x: x.binding, moments_out: partials.binding },
     workgroups: grid(ctx, parts),
   });
   GROUP_NORM.dispatch(ctx, {
     entry: "merge_stats",
-    variant: { act_t, slots: WG, silu: false },
+    variant: { act_t, slots: GROUP_NORM.workgroupSize, silu: false },
     params: params({ channels, groups, parts, accumulate: acc ? 1 : 0 }),
     bindings: { moments_in: partials.binding, moments_out: stats.tensor.binding },
     workgroups: [groups],
@@ -202,7 +201,7 @@ export function groupNormApply(
   const out = Tensor.empty(ctx, x.shape, x.dtype, "groupnorm");
   GROUP_NORM.dispatch(ctx, {
     entry: "apply",
-    variant: { act_t: actType(x.dtype), slots: WG, silu: !!opts.silu },
+    variant: { act_t: actType(x.dtype), slots: GROUP_NORM.workgroupSize, silu: !!opts.silu },
     params: params({ channels, groups: stats.groups, count: x.numel, eps }),
     bindings: {
       x: x.binding,

@@ -12,7 +12,7 @@ import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import { type ActDType, actType, assertActivation } from "./common.ts";
 
-const INTERLEAVE = declareKernel({
+const INTERLEAVE = /* @__PURE__ */ declareKernel({
   name: "interleave",
   source: interleaveWgsl,
   params: { count: "u32", slots: "u32", slot: "u32" }, // count = rows * cols

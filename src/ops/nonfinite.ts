@@ -12,7 +12,7 @@ import type { GpuContext } from "../gpu/context.ts";
 import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 
-const NONFINITE = declareKernel({
+const NONFINITE = /* @__PURE__ */ declareKernel({
   name: "nonfinite",
   source: nonfiniteWgsl,
   params: {

@@ -28,7 +28,7 @@ type Epilogue =
   | { kind: "modulate"; scale: Tensor }
   | { kind: "gatedResidual"; residual: Tensor; gate: Tensor };
 
-const NORM = declareKernel({
+const NORM = /* @__PURE__ */ declareKernel({
   name: "norm",
   source: normWgsl,
   params: { rows: "u32", cols: "u32", eps: "f32" },

@@ -34,7 +34,7 @@ import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import { type ActDType, actType, assertActivation } from "./common.ts";
 
-const ROPE = declareKernel({
+const ROPE = /* @__PURE__ */ declareKernel({
   name: "rope",
   source: ropeWgsl,
   params: {

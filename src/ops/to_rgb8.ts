@@ -10,7 +10,7 @@ import { declareKernel } from "../gpu/declare_kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { type ActDType, actType, assertActivation } from "./common.ts";
 
-const VAE_OUTPUT = declareKernel({
+const VAE_OUTPUT = /* @__PURE__ */ declareKernel({
   name: "vae_output",
   source: vaeOutputWgsl,
   params: {

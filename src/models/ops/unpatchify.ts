@@ -17,7 +17,7 @@ export const TOKEN_CHANNELS = 128;
 /** Channels of the VAE latent a token unpacks into (the VAE config's `latentChannels`). */
 const VAE_LATENT_CHANNELS = TOKEN_CHANNELS / 4;
 
-const UNPATCHIFY = declareKernel({
+const UNPATCHIFY = /* @__PURE__ */ declareKernel({
   name: "unpatchify",
   source: unpatchifyWgsl,
   params: {
