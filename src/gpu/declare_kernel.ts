@@ -51,15 +51,26 @@
  *    });
  *    ```
  *
- * A file with several entry points lists each with its own bindings; two
- * entries may use one binding slot for different buffers (each entry only
- * sees its own), and a buffer named in several entries must have the same
- * slot and type in each. The variant's values (strings, numbers, booleans)
- * make the key, `NAME/ENTRY/a=1,b=f16`, and each distinct variant's WGSL is
- * composed once and cached in the declaration. `Params` fields are 4-byte
- * scalars, so field `i` sits at byte `4·i` of the uniform (WGSL's layout for
- * such a struct); the struct must fit in {@link PARAMS_SLOT_BYTES}, which is
- * checked when the kernel is declared.
+ * 4. Test it against a CPU reference (`src/ops/NAME_ref.ts`) on random
+ *    inputs in `tests/ops/NAME_test.ts`; the test context poisons outputs.
+ *
+ * Details:
+ * - Several entry points (e.g. `group_norm.wgsl`): each lists its own
+ *   bindings and a dispatch names its `entry`. Two entries may use one slot
+ *   for different buffers (each entry only sees its own); a buffer named in
+ *   several entries must have the same slot and type in each.
+ * - `consts` in the declaration are constants every variant has (e.g. a
+ *   layout size written once in TypeScript). `workgroupSize: "variant"`
+ *   leaves `WG` to each variant's `consts`, for kernels whose workgroup
+ *   follows their tile.
+ * - The variant's values (strings, numbers, booleans) make the key,
+ *   `NAME/ENTRY/a=1,b=f16`, and each distinct variant's WGSL is composed
+ *   once and cached in the declaration.
+ * - `Params` fields are 4-byte scalars, so field `i` sits at byte `4·i` of
+ *   the uniform (WGSL's layout for such a struct); the struct must fit in
+ *   {@link PARAMS_SLOT_BYTES}, which is checked when the kernel is declared.
+ *   The packer refuses a missing or unknown field and a u32 / i32 value that
+ *   is not an integer in range.
  */
 import { type BufferBinding, type GpuContext, grid, PARAMS_SLOT_BYTES } from "./context.ts";
 import type { KernelSpec, StorageAccess } from "./kernel.ts";
@@ -94,6 +105,7 @@ export interface KernelDecl<
   En extends Record<string, Record<string, number>>,
   Es extends Record<string, Record<string, BindingDecl>>,
   V extends Record<keyof V, VariantValue>,
+  W extends number | "variant" = number,
 > {
   /** Unique kernel name: the first part of the pipeline key and of labels. */
   name: string;
@@ -105,8 +117,11 @@ export interface KernelDecl<
   enums?: En;
   /** Entry points, each with its storage bindings in slot order (slot 1 first). */
   entries: Es;
-  /** Invocations per workgroup, `const WG` in WGSL. */
-  workgroupSize: number;
+  /**
+   * Invocations per workgroup, `const WG` in WGSL; `"variant"` when it depends
+   * on the variant, whose `consts` must then set `WG` (e.g. from its tile sizes).
+   */
+  workgroupSize: W;
   /** `const NAME = VALUE;` lines every variant has (non-negative integers become `u32`). */
   consts?: Record<string, number | boolean>;
   /** The header a variant adds; absent for kernels without variants. */
@@ -159,11 +174,12 @@ export class DeclaredKernel<
   En extends Record<string, Record<string, number>>,
   Es extends Record<string, Record<string, BindingDecl>>,
   V extends Record<keyof V, VariantValue>,
+  W extends number | "variant" = number,
 > {
   /** The kernel's name. */
   readonly name: string;
-  /** Invocations per workgroup. */
-  readonly workgroupSize: number;
+  /** Invocations per workgroup, or `"variant"` when each variant sets its own. */
+  readonly workgroupSize: W;
   /** Bytes of the packed `Params` struct. */
   readonly paramsBytes: number;
   /** The declared enums, for the TypeScript side (`K.enums.OP.add`). */
@@ -176,7 +192,7 @@ export class DeclaredKernel<
   private readonly bindingLines: string;
 
   /** Checks the declaration; prefer {@link declareKernel}. */
-  constructor(private readonly decl: KernelDecl<P, En, Es, V>) {
+  constructor(private readonly decl: KernelDecl<P, En, Es, V, W>) {
     const { name } = decl;
     if (!/^[a-z][a-z0-9_]*$/.test(name)) {
       throw new Error(`kernel name '${name}' must be lower snake case`);
@@ -184,8 +200,9 @@ export class DeclaredKernel<
     if (declaredNames.has(name)) throw new Error(`kernel '${name}' is declared twice`);
     this.name = name;
     this.workgroupSize = decl.workgroupSize;
-    if (!Number.isInteger(decl.workgroupSize) || decl.workgroupSize < 1) {
-      throw new Error(`kernel '${name}': workgroup size ${decl.workgroupSize}`);
+    const wg: number | "variant" = decl.workgroupSize;
+    if (wg !== "variant" && !(Number.isInteger(wg) && wg >= 1)) {
+      throw new Error(`kernel '${name}': workgroup size ${wg}`);
     }
     this.enums = decl.enums ?? ({} as En);
     this.fields = Object.entries(decl.params).map(([field, type], i) => {
@@ -297,7 +314,11 @@ export class DeclaredKernel<
 
   /** Workgroups for `invocations` along one axis (folded into x·y past the limit). */
   grid(ctx: GpuContext, invocations: number): [number, number] {
-    return grid(ctx, Math.ceil(invocations / this.workgroupSize));
+    const wg: number | "variant" = this.workgroupSize;
+    if (wg === "variant") {
+      throw new Error(`kernel '${this.name}': the workgroup size is per variant`);
+    }
+    return grid(ctx, Math.ceil(invocations / wg));
   }
 
   private onlyEntry(): keyof Es & string {
@@ -328,9 +349,17 @@ export class DeclaredKernel<
       }
       lines.push(`const ${e} = ${enumConstName(e, member)};`);
     }
-    lines.push(`const WG = ${this.workgroupSize}u;`);
-    const consts = wgslHeader({ consts: { ...decl.consts, ...h.consts } });
-    if (consts) lines.push(consts);
+    const consts = { ...decl.consts, ...h.consts };
+    if (this.workgroupSize === "variant") {
+      if (!("WG" in consts)) throw new Error(`kernel '${this.name}': the variant sets no WG`);
+    } else {
+      if ("WG" in consts) {
+        throw new Error(`kernel '${this.name}': WG is the declared workgroup size`);
+      }
+      lines.push(`const WG = ${this.workgroupSize}u;`);
+    }
+    const constLines = wgslHeader({ consts });
+    if (constLines) lines.push(constLines);
     for (const [e, members] of Object.entries(this.enums)) {
       for (const [member, value] of Object.entries(members)) {
         lines.push(`const ${enumConstName(e, member)} = ${value}u;`);
@@ -392,6 +421,7 @@ export function declareKernel<
   const En extends Record<string, Record<string, number>>,
   const Es extends Record<string, Record<string, BindingDecl>>,
   V extends Record<keyof V, VariantValue> = Record<string, never>,
->(decl: KernelDecl<P, En, Es, V>): DeclaredKernel<P, En, Es, V> {
+  W extends number | "variant" = number,
+>(decl: KernelDecl<P, En, Es, V, W>): DeclaredKernel<P, En, Es, V, W> {
   return new DeclaredKernel(decl);
 }

@@ -210,3 +210,44 @@ Deno.test("bad declarations are refused when declared", () => {
     "has no variants",
   );
 });
+
+// Each variant sets its own workgroup size, as a tiled kernel whose size follows its tile does.
+const PER_VARIANT = declareKernel({
+  name: "test_variant_workgroup",
+  source: `
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) t: u32) {
+  out[t] = WG + p.base;
+}
+`,
+  params: { base: "u32" },
+  entries: { main: { out: "read_write array<u32>" } },
+  workgroupSize: "variant",
+  variant: (v: { threads: number }) => ({ consts: { WG: v.threads } }),
+});
+
+Deno.test("a workgroup size set per variant runs that many invocations", async () => {
+  const ctx = await testGpu();
+  for (const threads of [32, 64]) {
+    const out = Tensor.empty(ctx, [64], "u32", "per-variant out"); // poisoned
+    PER_VARIANT.dispatch(ctx, {
+      variant: { threads },
+      params: { base: 1000 },
+      bindings: { out: out.binding },
+      workgroups: [1],
+    });
+    const got = Array.from(new Uint32Array((await out.read()).buffer));
+    assertEquals(got.filter((v) => v === 1000 + threads).length, threads, `${threads} threads`);
+    out.release();
+  }
+  assertThrows(() => PER_VARIANT.grid(ctx, 100), "the workgroup size is per variant");
+  const fixed = declareKernel({
+    name: "test_fixed_workgroup",
+    source: "",
+    params: {},
+    entries: { main: {} },
+    workgroupSize: 64,
+    variant: (v: { wg: number }) => ({ consts: { WG: v.wg } }),
+  });
+  assertThrows(() => fixed.wgsl({ wg: 32 }), "WG is the declared workgroup size");
+});
