@@ -1,3 +1,4 @@
+// Kernel `attention`: Params, bindings, WG and the header are declared in src/ops/attention.ts.
 // Flash-style multi-head attention: out = softmax(scale * q·kᵀ [+ causal mask]) · v
 // over f32 or f16 activations, computed in f32, without ever materialising
 // the Lq×Lk score matrix (online softmax: running max and sum per query,
@@ -7,7 +8,7 @@
 //   q, out [Lq, Hq, D]   k, v [Lk, Hkv, D]   query head h reads kv head h / (Hq/Hkv).
 //
 // One workgroup = BQ queries of one head (wid.x = query block, wid.y = head),
-// NT = TR × TC threads. Each K/V tile of BK keys is staged once in workgroup
+// WG = TR × TC threads. Each K/V tile of BK keys is staged once in workgroup
 // memory and used by all BQ queries. Per tile:
 //   1. scores S[BQ][BK] = q·kᵀ. Thread (tr, tc) owns rows tr + i·TR (i < OQ)
 //      and keys tc + j·TC (j < SK) in registers. The head dim is walked in
@@ -40,26 +41,7 @@
 // QP = DCS + 1 and PP = BK/4 + 1 pad rows by one vec4 so that threads reading
 // the same column of different rows hit different banks.
 //
-// Header constants: D_VEC (D/4), TC, TR, NT, OQ, BQ, BK, SK, DCS, QP, PP, NCH.
-struct Params {
-  lq: u32,
-  lk: u32,
-  hq: u32,
-  hkv: u32,
-  // Hq / Hkv: query heads per kv head.
-  group: u32,
-  causal: u32,
-  // Lk − Lq: key j is visible to query i iff j ≤ i + causal_offset.
-  causal_offset: i32,
-  // softmax scale × log2(e), applied to q while staging.
-  q_scale: f32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<act_t>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<act_t>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<act_t>>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<act_t>>;
-
+// Header constants: D_VEC (D/4), TC, TR, WG, OQ, BQ, BK, SK, DCS, QP, PP, NCH.
 var<workgroup> q_tile: array<vec4<f32>, BQ * QP>;
 var<workgroup> kv_tile: array<vec4<f32>, BK * TC>;
 var<workgroup> p_tile: array<vec4<f32>, BQ * PP>;
@@ -72,14 +54,15 @@ const VISIBLE_ABOVE = -1.0e38;
 
 // Staging loads per thread (rounded up); FULL_* when they divide evenly, so
 // the bounds test folds away.
-const Q_LOADS = (BQ * DCS + NT - 1u) / NT;
-const K_LOADS = (BK * DCS + NT - 1u) / NT;
-const V_LOADS = (BK * TC + NT - 1u) / NT;
-const FULL_Q_LOADS = BQ * DCS % NT == 0u;
-const FULL_K_LOADS = BK * DCS % NT == 0u;
-const FULL_V_LOADS = BK * TC % NT == 0u;
+const Q_LOADS = (BQ * DCS + WG - 1u) / WG;
+const K_LOADS = (BK * DCS + WG - 1u) / WG;
+const V_LOADS = (BK * TC + WG - 1u) / WG;
+const FULL_Q_LOADS = BQ * DCS % WG == 0u;
+const FULL_K_LOADS = BK * DCS % WG == 0u;
+const FULL_V_LOADS = BK * TC % WG == 0u;
+const_assert TR * TC == WG;
 
-@compute @workgroup_size(NT)
+@compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(local_invocation_index) tid: u32,
@@ -118,7 +101,7 @@ fn main(
     }
     for (var c0 = 0u; c0 < D_VEC; c0 += DCS) {
       for (var n = 0u; n < Q_LOADS; n++) {
-        let e = tid + n * NT;
+        let e = tid + n * WG;
         let r = e / DCS;
         let c = e % DCS;
         let ok = (q0 + r < p.lq) & (c0 + c < D_VEC);
@@ -128,7 +111,7 @@ fn main(
         }
       }
       for (var n = 0u; n < K_LOADS; n++) {
-        let e = tid + n * NT;
+        let e = tid + n * WG;
         let j = e / DCS;
         let c = e % DCS;
         let ok = (k0 + j < p.lk) & (c0 + c < D_VEC);
@@ -196,7 +179,7 @@ fn main(
     }
     for (var c = 0u; c < NCH; c++) {
       for (var n = 0u; n < V_LOADS; n++) {
-        let e = tid + n * NT;
+        let e = tid + n * WG;
         let j = e / TC;
         let col = c * TC + e % TC;
         let ok = (k0 + j < p.lk) & (col < D_VEC);

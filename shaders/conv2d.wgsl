@@ -1,3 +1,4 @@
+// Kernel `conv2d`: Params, bindings, WG and the header are declared in src/ops/conv2d.ts.
 // Conv2d, stride 1, over channels-last feature maps `[rows, W, C]`, as a
 // tiled implicit GEMM:
 //   out[pix, co] = bias[co] + Σ_{tap, ci} in(pix + tap offset)[ci] · w[tap, ci, co] (+ res[pix, co])
@@ -7,61 +8,38 @@
 // may be a band of rows of a taller image (`in_row0`, `image_h`), and the
 // host checks that the band holds every row the output rows read.
 //
-// A workgroup computes BM output pixels × BN output channels with 256
+// A workgroup computes BM output pixels × BN output channels with WG
 // threads, each a TM × 4 register micro-tile (TM pixels × 4 channels): BN / 4
-// threads across the channels, 256 / (BN / 4) thread rows down the pixels.
+// threads across the channels, WG / (BN / 4) thread rows down the pixels.
 // The channel tile follows cout (16, 32 or 64) so small convs (the VAE's last
 // levels, its 3-channel conv_out) do not compute padded channels. Each
 // K-step stages a BM × BK activation tile and a BK × BN weight tile in
 // workgroup memory, as vec4 so the inner loop reads 4 values per load; the
 // next step's global loads are issued before the current step's FMAs.
 //
-// The header (src/ops/conv2d.ts) defines:
+// The header defines:
 //   act_t     f32 | f16 activations (x, res, out)
 //   w_t       f32 | f16 weights, laid out [KSIZE*KSIZE*cin, cout] (tap-major, co contiguous)
 //   KSIZE     1 or 3
 //   BN        channel tile: 16, 32 or 64
 //   BK        K-step: 8 or 16 input channels
-//   BM, TM    pixel tile and pixels per thread: BM = (256 / (BN / 4)) * TM
+//   BM, TM    pixel tile and pixels per thread: BM = (WG / (BN / 4)) * TM
 //   UPSAMPLE  the conv input is the nearest ×2 upsampling of x (never materialised)
 // Bias and residual are switched by `Params` flags (uniform branches in the
 // epilogue cost nothing and halve the pipelines to compile); when off, their
 // bindings are bound to another buffer and never read.
-struct Params {
-  in_w: u32, // width of x (half the conv width when UPSAMPLE)
-  cin: u32,
-  cout: u32,
-  out_w: u32, // width of the conv input and output
-  image_h: u32, // rows of the conv-input image; rows outside [0, image_h) are zero padding
-  in_row0: i32, // image row of x's row 0 (rows of x's own image when UPSAMPLE)
-  out_row0: i32, // image row of output row 0
-  npix: u32, // output pixels: output rows × out_w
-  co_tiles: u32, // ceil(cout / BN)
-  tiles: u32, // pixel tiles × co_tiles
-  csteps: u32, // K-steps per tap: ceil(cin / BK)
-  has_bias: u32,
-  residual: u32, // 0: none; 1: add res[pix, co]; 2: add out[pix, co] (in-place skip add)
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<act_t>;
-@group(0) @binding(2) var<storage, read> w: array<w_t>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> res: array<act_t>;
-@group(0) @binding(5) var<storage, read_write> out: array<act_t>;
-
-const THREADS = 256u;
 const PAD = i32(KSIZE / 2u);
 const KQ = BK / 4u; // vec4s per tile row of a_tile
 const CQ = BN / 4u; // vec4s per tile row of b_tile = threads across the channels
 const A_VECS = BM * KQ; // vec4s of a_tile
 const B_VECS = BK * CQ; // vec4s of b_tile
-// Staging: thread t loads 4 consecutive k of pixel t / KQ (+ THREADS / KQ per
+// Staging: thread t loads 4 consecutive k of pixel t / KQ (+ WG / KQ per
 // round; the last round may be partial) and, when t < B_VECS, 4 consecutive
 // output channels of weight row t / CQ.
-const A_ROUNDS = (A_VECS + THREADS - 1u) / THREADS;
-const A_PIX_STEP = THREADS / KQ;
-const_assert TM * (THREADS / CQ) == BM; // the thread rows cover the pixel tile
-const_assert B_VECS <= THREADS; // one staging round for the weights
+const A_ROUNDS = (A_VECS + WG - 1u) / WG;
+const A_PIX_STEP = WG / KQ;
+const_assert TM * (WG / CQ) == BM; // the thread rows cover the pixel tile
+const_assert B_VECS <= WG; // one staging round for the weights
 const INVALID_ROW = -1073741824; // marks pixels past the end: every tap reads zero
 
 var<workgroup> a_tile: array<vec4<f32>, BM * KQ>; // [pixel][k / 4], a vec4 over 4 k
@@ -133,7 +111,7 @@ fn fetch(s: u32, t: u32, co0: u32) {
 // Registers → workgroup tiles (each thread writes whole vec4s: no bank conflicts).
 fn stash(t: u32) {
   for (var r = 0u; r < A_ROUNDS; r++) {
-    let i = t + r * THREADS; // = (t / KQ + r * A_PIX_STEP) * KQ + t % KQ
+    let i = t + r * WG; // = (t / KQ + r * A_PIX_STEP) * KQ + t % KQ
     if (i < A_VECS) {
       a_tile[i] = a_reg[r];
     }
@@ -143,7 +121,7 @@ fn stash(t: u32) {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -213,9 +191,9 @@ fn main(
           v += bias[co];
         }
         let o = pix * p.cout + co;
-        if (p.residual == 1u) {
+        if (p.residual == RESIDUAL_SEPARATE) {
           v += f32(res[o]);
-        } else if (p.residual == 2u) {
+        } else if (p.residual == RESIDUAL_IN_PLACE) {
           v += f32(out[o]);
         }
         out[o] = act_t(v);

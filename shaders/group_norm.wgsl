@@ -1,3 +1,4 @@
+// Kernel `group_norm`: Params, bindings, WG and the header are declared in src/ops/group_norm.ts.
 // GroupNorm over channels-last activations `[pixels, C]`, in two phases so
 // the statistics can cover a whole image that is processed in row bands:
 //
@@ -12,20 +13,8 @@
 // channel are summed relative to the thread's first value of it (shifted
 // sums), so even those short sums do not cancel.
 //
-// Each entry point has its own bindings; the header (src/ops/group_norm.ts)
-// defines `act_t`, `SLOTS` (max(256, C): per-channel moments of a workgroup)
-// and `SILU`.
-struct Params {
-  pix0: u32, // first pixel counted (partial_stats)
-  npix: u32, // pixels counted (partial_stats)
-  channels: u32,
-  groups: u32,
-  chunk: u32, // pixels per workgroup (partial_stats)
-  parts: u32, // chunks (partial_stats, merge_stats)
-  accumulate: u32, // merge into acc's moments instead of overwriting them (merge_stats)
-  count: u32, // elements (apply)
-  eps: f32, // (apply)
-}
+// Each entry point has its own bindings. The header defines `act_t`, `SLOTS`
+// (max(WG, C): per-channel moments of a workgroup) and `SILU`.
 
 // Stored moments; the count is a u32 so it stays exact past 2^24.
 struct GroupMoments {
@@ -40,8 +29,6 @@ struct Moments {
   mean: f32,
   m2: f32,
 }
-
-@group(0) @binding(0) var<uniform> p: Params;
 
 fn combine(a: Moments, b: Moments) -> Moments {
   if (b.n == 0.0) {
@@ -79,13 +66,11 @@ fn load_slot(i: u32) -> Moments {
 }
 
 // ---- partial_stats -------------------------------------------------------
-@group(0) @binding(1) var<storage, read> x: array<act_t>;
-@group(0) @binding(2) var<storage, read_write> moments_out: array<GroupMoments>; // [parts, groups]
-
+// Bindings: x, moments_out [parts, groups].
 // Threads are `lanes` channels wide and `streams` pixels deep: thread t reads
-// channel (t % lanes) (+ lanes, ... when C > 256) of pixels (t / lanes) +
+// channel (t % lanes) (+ lanes, ... when C > WG) of pixels (t / lanes) +
 // streams·k, so a warp reads consecutive channels of one pixel.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn partial_stats(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -96,8 +81,8 @@ fn partial_stats(
     return;
   }
   let cs = p.channels;
-  let lanes = min(cs, 256u);
-  let streams = 256u / lanes;
+  let lanes = min(cs, WG);
+  let streams = WG / lanes;
   let stream = t / lanes;
   let first = part * p.chunk;
   let end = min(first + p.chunk, p.npix);
@@ -124,7 +109,7 @@ fn partial_stats(
   }
   workgroupBarrier();
   let cpg = cs / p.groups;
-  for (var g = t; g < p.groups; g += 256u) {
+  for (var g = t; g < p.groups; g += WG) {
     var m = Moments(0.0, 0.0, 0.0);
     for (var s = 0u; s < streams; s++) {
       for (var c = g * cpg; c < (g + 1u) * cpg; c++) {
@@ -136,22 +121,21 @@ fn partial_stats(
 }
 
 // ---- merge_stats ---------------------------------------------------------
-@group(0) @binding(1) var<storage, read> moments_in: array<GroupMoments>; // [parts, groups]
-// binding 2 is `moments_out`: the accumulated [groups] moments
+// Bindings: moments_in [parts, groups], moments_out: the accumulated [groups] moments.
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn merge_stats(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(local_invocation_index) t: u32,
 ) {
   let g = wid.x;
   var m = Moments(0.0, 0.0, 0.0);
-  for (var i = t; i < p.parts; i += 256u) {
+  for (var i = t; i < p.parts; i += WG) {
     m = combine(m, from_stored(moments_in[i * p.groups + g]));
   }
   store_slot(t, m);
   workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     if (t < stride) {
       store_slot(t, combine(load_slot(t), load_slot(t + stride)));
     }
@@ -167,15 +151,11 @@ fn merge_stats(
 }
 
 // ---- apply ---------------------------------------------------------------
-// binding 1 is `x`
-@group(0) @binding(2) var<storage, read> stats: array<GroupMoments>; // [groups]
-@group(0) @binding(3) var<storage, read> gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> beta: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<act_t>;
+// Bindings: x, stats [groups], gamma, beta, out.
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = gid.x + gid.y * nwg.x * WG;
   if (i >= p.count) {
     return;
   }

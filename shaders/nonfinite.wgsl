@@ -1,18 +1,10 @@
+// Kernel `nonfinite`: Params, bindings, WG and the header are declared in src/ops/nonfinite.ts.
 // Counts the non-finite values (NaN, +Inf, -Inf) of a tensor into one u32 slot
 // of a counter buffer, so the pipeline can stop at the first bad stage with
 // one small readback. The values are read as raw 32-bit words and tested on
 // their exponent bits (all ones = Inf or NaN): a compiler may treat `x != x`
-// as false under fast-math, a bit test it cannot. The header defines
-// `HALVES` (true: each word holds two f16 values, low half first).
-struct Params {
-  count: u32, // values (not words) in the tensor
-  words: u32, // 32-bit words holding them
-  slot: u32, // index of the counter to add to
-  _pad: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<u32>;
-@group(0) @binding(2) var<storage, read_write> counters: array<atomic<u32>>;
+// as false under fast-math, a bit test it cannot. `HALVES`: each word holds
+// two f16 values, low half first.
 
 fn bad_f32(w: u32) -> u32 {
   return select(0u, 1u, (w & 0x7f800000u) == 0x7f800000u);
@@ -22,9 +14,9 @@ fn bad_f16(h: u32) -> u32 {
   return select(0u, 1u, (h & 0x7c00u) == 0x7c00u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let stride = nwg.x * 256u;
+  let stride = nwg.x * WG;
   var n = 0u;
   for (var i = gid.x; i < p.words; i += stride) {
     let w = x[i];

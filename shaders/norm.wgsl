@@ -1,25 +1,15 @@
+// Kernel `norm`: Params, bindings, WG and the header are declared in src/ops/norm.ts.
 // Row normalisation over the last axis: RMSNorm or LayerNorm (no affine),
 // optionally times a per-column f32 `weight`, then an optional epilogue.
 // One workgroup per row; sums in f32 through a tree in workgroup memory.
-// The header (src/ops/norm.ts) defines:
+// The header defines:
 //   act_t       f32 | f16 activations (x, v, r, out)
 //   WG          threads per workgroup (power of two)
 //   LAYER       true: LayerNorm (x - mean) / sqrt(var + eps); false: RMSNorm x / sqrt(mean(x²) + eps)
 //   HAS_WEIGHT  multiply by w[col]
-//   EPILOGUE    0: none; 1: AdaLN modulation `n * (1 + v[col])`;
-//               2: gated residual `r + tanh(v[col]) * n`
+//   EPILOGUE    EPILOGUE_NONE; EPILOGUE_MODULATE: AdaLN modulation `n * (1 + v[col])`;
+//               EPILOGUE_GATED_RESIDUAL: gated residual `r + tanh(v[col]) * n`
 // Unused bindings are bound to some other buffer and never read.
-struct Params {
-  rows: u32,
-  cols: u32,
-  eps: f32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<act_t>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<act_t>;
-@group(0) @binding(4) var<storage, read> r: array<act_t>;
-@group(0) @binding(5) var<storage, read_write> out: array<act_t>;
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -73,9 +63,9 @@ fn main(
     if (HAS_WEIGHT) {
       y *= w[c];
     }
-    if (EPILOGUE == 1u) {
+    if (EPILOGUE == EPILOGUE_MODULATE) {
       y *= 1.0 + f32(v[c]);
-    } else if (EPILOGUE == 2u) {
+    } else if (EPILOGUE == EPILOGUE_GATED_RESIDUAL) {
       y = f32(r[base + c]) + tanh(f32(v[c])) * y;
     }
     out[base + c] = act_t(y);

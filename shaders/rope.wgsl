@@ -1,3 +1,4 @@
+// Kernel `rope`: Params, bindings, WG and the header are declared in src/ops/rope.ts.
 // Rotary position embedding, "rotate half" form, optionally preceded by a
 // per-head RMSNorm (q_norm / k_norm): for each (token t, head h) row of D
 // values x (read from a possibly strided source, e.g. q or k inside a packed
@@ -7,21 +8,7 @@
 //   out[j + D/2] = n[j + D/2] * c + n[j] * s
 // Output is contiguous [tokens, heads, D]. One workgroup per row; the norm's
 // sum of squares reduces through workgroup memory. Computed in f32.
-// The header (src/ops/rope.ts) defines `act_t`, `WG` (power of two), `NORM` (bool).
-struct Params {
-  tokens: u32,
-  heads: u32,
-  half: u32,       // D / 2
-  src_stride: u32, // elements from one token to the next in x
-  src_offset: u32, // element of token 0, head 0 in x
-  eps: f32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<act_t>;
-@group(0) @binding(2) var<storage, read> w: array<f32>; // [D], read only when NORM
-@group(0) @binding(3) var<storage, read> cos_t: array<f32>; // [tokens, D/2]
-@group(0) @binding(4) var<storage, read> sin_t: array<f32>; // [tokens, D/2]
-@group(0) @binding(5) var<storage, read_write> out: array<act_t>;
+// The header defines `act_t`, `WG` (power of two) and `NORM` (bool).
 
 var<workgroup> partial: array<f32, WG>;
 

@@ -36,7 +36,7 @@ export { countNonFinite, nonFiniteCounters } from "./ops/nonfinite.ts";
 // Pipeline and sampler
 export { Ideogram4Pipeline } from "./pipeline/pipeline.ts";
 export { COMPONENT_FOLDERS } from "./pipeline/layout.ts";
-import { TOKEN_CHANNELS } from "./ops/unpatchify.ts";
+import { TOKEN_CHANNELS } from "./models/ops/unpatchify.ts";
 export { TOKEN_CHANNELS };
 /**
  * @deprecated Use {@link TOKEN_CHANNELS} (the same 128): "latent channels"

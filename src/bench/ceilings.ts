@@ -4,10 +4,19 @@
  * and arithmetic rate (a register-only FMA loop), in f32 and f16.
  */
 import peakWgsl from "../../shaders/peak_flops.wgsl" with { type: "text" };
-import { type GpuContext, grid } from "../gpu/context.ts";
+import type { GpuContext } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { timeGpu } from "../gpu/timing.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
+
+const PEAK_FLOPS = /* @__PURE__ */ declareKernel({
+  name: "peak_flops",
+  source: peakWgsl,
+  params: { iters: "u32" },
+  entries: { main: { out: "read_write array<f32>" } },
+  workgroupSize: 256,
+  variant: (v: { act_t: "f32" | "f16" }) => ({ aliases: v }),
+});
 
 export interface Ceilings {
   copyGBs: number;
@@ -34,17 +43,12 @@ export async function measureFlops(
   iters: number,
 ): Promise<number> {
   const out = Tensor.empty(ctx, [threads], "f32", "peak out");
-  const spec = {
-    name: `peak_flops_${dtype}`,
-    code: composeWgsl({ f16: dtype === "f16", aliases: { act_t: dtype } }, peakWgsl),
-    params: true,
-    storage: ["read_write" as const],
-  };
   const t = await timeGpu(ctx, () =>
-    ctx.dispatch(spec, {
-      params: new Uint32Array([iters]),
-      bindings: [out.binding],
-      workgroups: grid(ctx, threads / 256),
+    PEAK_FLOPS.dispatch(ctx, {
+      variant: { act_t: dtype },
+      params: { iters },
+      bindings: { out: out.binding },
+      workgroups: PEAK_FLOPS.grid(ctx, threads),
     }), 3);
   out.release();
   // 2 vec4 FMAs per round = 8 lanes × 2 FLOP × 2.

@@ -1,9 +1,18 @@
 /** Fills GPU memory with a 32-bit pattern, recorded in order with other dispatches. */
 import fillWgsl from "../../shaders/fill.wgsl" with { type: "text" };
-import { type BufferBinding, type GpuContext, grid } from "./context.ts";
-import type { KernelSpec } from "./kernel.ts";
+import type { BufferBinding, GpuContext } from "./context.ts";
+import { declareKernel } from "./declare_kernel.ts";
 
-const FILL: KernelSpec = { name: "fill", code: fillWgsl, params: true, storage: ["read_write"] };
+const FILL = /* @__PURE__ */ declareKernel({
+  name: "fill",
+  source: fillWgsl,
+  params: {
+    count: "u32", // words to write
+    value: "u32", // bit pattern
+  },
+  entries: { main: { dst: "read_write array<u32>" } },
+  workgroupSize: 256,
+});
 
 /** NaN bit patterns used to poison outputs before a kernel runs. */
 export const POISON_F32 = 0x7fc00000;
@@ -16,9 +25,9 @@ export function fillWords(
   words: number,
   value: number,
 ): void {
-  ctx.dispatch(FILL, {
-    params: new Uint32Array([words, value >>> 0]),
-    bindings: [{ ...target, size: words * 4 }],
-    workgroups: grid(ctx, Math.ceil(words / 256)),
+  FILL.dispatch(ctx, {
+    params: { count: words, value: value >>> 0 },
+    bindings: { dst: { ...target, size: words * 4 } },
+    workgroups: FILL.grid(ctx, words),
   });
 }

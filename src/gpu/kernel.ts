@@ -1,6 +1,8 @@
 /**
- * Compiled compute kernels: one pipeline per distinct WGSL text + entry point,
- * created once per process (per device) and looked up by that key.
+ * Compiled compute kernels: one pipeline per kernel, entry point and variant,
+ * created once per device and looked up by a short key. Kernels declared with
+ * `declareKernel` (`declare_kernel.ts`) carry that key (`NAME/ENTRY/VARIANT`);
+ * a hand-built {@link KernelSpec} without one is keyed by its text.
  *
  * Binding convention shared by every shader in `shaders/`:
  *   `@group(0) @binding(0) var<uniform> p: Params;` (when the kernel has params)
@@ -24,6 +26,11 @@ export interface KernelSpec {
   params: boolean;
   /** Storage bindings 1..n. */
   storage: StorageAccess[];
+  /**
+   * Pipeline cache key: must identify the code, entry point and bindings
+   * (`declareKernel` sets `NAME/ENTRY/VARIANT`). Default: all of them, text included.
+   */
+  key?: string;
 }
 
 /** A compiled kernel: pipeline and bind group layout for one {@link KernelSpec}. */
@@ -51,7 +58,8 @@ export class PipelineCache {
   /** The kernel for `spec`, compiled on first request. */
   get(spec: KernelSpec): Kernel {
     const entry = spec.entryPoint ?? "main";
-    const key = `${entry}\u0000${spec.params}\u0000${spec.storage.join(",")}\u0000${spec.code}`;
+    const key = spec.key ??
+      `${entry}\u0000${spec.params}\u0000${spec.storage.join(",")}\u0000${spec.code}`;
     const hit = this.byKey.get(key);
     if (hit) return hit;
     const entries: GPUBindGroupLayoutEntry[] = [];

@@ -1,12 +1,14 @@
 /**
- * Composes WGSL sources from `shaders/` files plus a generated header.
+ * The lines of a generated WGSL header: `enable` directives, type aliases and
+ * constants. `declareKernel` (`declare_kernel.ts`) builds each declared
+ * kernel's header with them; {@link composeWgsl} is the hand-made form for a
+ * kernel not declared yet (the GEMM).
  *
  * Kernel variants that differ by a type or a constant are one shader file:
  * the header declares `enable f16;`, type aliases (e.g. `alias act_t = f16;`)
  * and `const` values (tile sizes), and the shader uses those names. WGSL
  * `override` constants would do for plain numbers, but not for workgroup
- * array sizes on every implementation, so constants are textual here. The
- * pipeline cache keys on the final text, so each variant compiles once.
+ * array sizes on every implementation, so constants are textual here.
  */
 
 export interface WgslHeader {

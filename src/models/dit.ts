@@ -53,7 +53,7 @@ import type { HostLinear } from "../formats/mod.ts";
 import type { TensorStore } from "../io/tensor_store.ts";
 import { attention } from "../ops/attention.ts";
 import type { ActDType } from "../ops/common.ts";
-import { copyRows, sliceRows } from "../ops/dit_rows.ts";
+import { copyRows, sliceRows } from "../ops/copy_rows.ts";
 import { binary, unary } from "../ops/elementwise.ts";
 import {
   gpuFormat,
@@ -64,7 +64,7 @@ import {
 } from "../ops/linear.ts";
 import { layerNorm, rmsNorm, rmsNormGatedResidual, rmsNormModulate } from "../ops/norm.ts";
 import { type GpuRopeTables, rmsNormRope, ropeTables, uploadRopeTables } from "../ops/rope.ts";
-import { sinusoidEmbedding } from "../ops/timestep.ts";
+import { sinusoidEmbedding } from "./ops/timestep.ts";
 import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import {

@@ -13,7 +13,7 @@
  * naming both the file and the tensor.
  */
 import type { MropeSections } from "../ops/rope.ts";
-import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
+import { TOKEN_CHANNELS } from "./ops/unpatchify.ts";
 import { type ConfigJson, parseConfigObject } from "./config_json.ts";
 
 /** The DiT's sizes and constants (reference field names in camelCase). */

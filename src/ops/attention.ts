@@ -34,9 +34,9 @@
  */
 import attentionWgsl from "../../shaders/attention.wgsl" with { type: "text" };
 import type { GpuContext } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
-import { actType, assertActivation } from "./common.ts";
+import { type ActDType, actType, assertActivation } from "./common.ts";
 
 /** Options of {@link attention}. */
 export interface AttentionOptions {
@@ -129,36 +129,45 @@ export function attentionTiling(headDim: number, maxBytes: number): AttentionTil
   );
 }
 
-/** Composed shader text per variant, so repeated calls skip rebuilding it. */
-const codeCache = new Map<string, string>();
-
-function attentionCode(t: AttentionTiling, dtype: "f32" | "f16"): string {
-  const key = `${dtype}:${t.dVec}:${t.rowsPerThread}:${t.blockK}`;
-  let code = codeCache.get(key);
-  if (code === undefined) codeCache.set(key, code = composeAttention(t, dtype));
-  return code;
-}
-
-function composeAttention(t: AttentionTiling, dtype: "f32" | "f16"): string {
-  return composeWgsl({
-    f16: dtype === "f16",
-    aliases: { act_t: actType(dtype) },
-    consts: {
-      D_VEC: t.dVec,
-      TC: t.colThreads,
-      TR: t.rowThreads,
-      NT: t.colThreads * t.rowThreads,
-      OQ: t.rowsPerThread,
-      BQ: t.blockQ,
-      BK: t.blockK,
-      SK: t.blockK / t.colThreads,
-      DCS: t.scoreChunk,
-      QP: t.scoreChunk + 1,
-      PP: t.blockK / 4 + 1,
-      NCH: t.outChunks,
+const ATTENTION = /* @__PURE__ */ declareKernel({
+  name: "attention",
+  source: attentionWgsl,
+  params: {
+    lq: "u32",
+    lk: "u32",
+    hq: "u32",
+    hkv: "u32",
+    group: "u32", // Hq / Hkv: query heads per kv head
+    causal: "u32",
+    causal_offset: "i32", // Lk − Lq: key j is visible to query i iff j ≤ i + causal_offset
+    q_scale: "f32", // softmax scale × log2(e), applied to q while staging
+  },
+  entries: {
+    main: {
+      q: "read array<vec4<act_t>>",
+      k: "read array<vec4<act_t>>",
+      v: "read array<vec4<act_t>>",
+      out: "read_write array<vec4<act_t>>",
     },
-  }, attentionWgsl);
-}
+  },
+  workgroupSize: 256, // COL_THREADS × ROW_THREADS (the shader asserts TC × TR == WG)
+  variant: (v: AttentionTiling & { act_t: ActDType }) => ({
+    aliases: { act_t: v.act_t },
+    consts: {
+      D_VEC: v.dVec,
+      TC: v.colThreads,
+      TR: v.rowThreads,
+      OQ: v.rowsPerThread,
+      BQ: v.blockQ,
+      BK: v.blockK,
+      SK: v.blockK / v.colThreads,
+      DCS: v.scoreChunk,
+      QP: v.scoreChunk + 1,
+      PP: v.blockK / 4 + 1,
+      NCH: v.outChunks,
+    },
+  }),
+});
 
 function checkInputs(q: Tensor, k: Tensor, v: Tensor): void {
   for (const [name, t] of [["q", q], ["k", k], ["v", v]] as const) {
@@ -233,18 +242,19 @@ export function attention(
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
   const tiling = attentionTiling(d, Math.min(limit, opts.maxWorkgroupBytes ?? limit));
 
-  const params = new ArrayBuffer(32);
-  new Uint32Array(params, 0, 6).set([lq, lk, hq, hkv, hq / hkv, opts.causal ? 1 : 0]);
-  new Int32Array(params, 24, 1)[0] = lk - lq;
-  new Float32Array(params, 28, 1)[0] = scale * Math.LOG2E;
-  ctx.dispatch({
-    name: `attention_d${d}_q${tiling.blockQ}_k${tiling.blockK}_${q.dtype}`,
-    code: attentionCode(tiling, q.dtype as "f32" | "f16"),
-    params: true,
-    storage: ["read", "read", "read", "read_write"],
-  }, {
-    params: new Uint8Array(params),
-    bindings: [q.binding, k.binding, v.binding, out.binding],
+  ATTENTION.dispatch(ctx, {
+    variant: { ...tiling, act_t: actType(q.dtype) },
+    params: {
+      lq,
+      lk,
+      hq,
+      hkv,
+      group: hq / hkv,
+      causal: opts.causal ? 1 : 0,
+      causal_offset: lk - lq,
+      q_scale: scale * Math.LOG2E,
+    },
+    bindings: { q: q.binding, k: k.binding, v: v.binding, out: out.binding },
     workgroups: [Math.ceil(lq / tiling.blockQ), hq],
   });
   return out;

@@ -35,9 +35,54 @@
 import conv2dWgsl from "../../shaders/conv2d.wgsl" with { type: "text" };
 import { bf16ToF32, f16ToF32 } from "../dtype.ts";
 import { type GpuContext, grid } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor, toF16Bits } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
-import { actType, assertActivation } from "./common.ts";
+import { type ActDType, actType, assertActivation } from "./common.ts";
+
+const CONV2D = /* @__PURE__ */ declareKernel({
+  name: "conv2d",
+  source: conv2dWgsl,
+  params: {
+    in_w: "u32", // width of x (half the conv width when UPSAMPLE)
+    cin: "u32",
+    cout: "u32",
+    out_w: "u32", // width of the conv input and output
+    image_h: "u32", // rows of the conv-input image; rows outside [0, image_h) are zero padding
+    in_row0: "i32", // image row of x's row 0 (rows of x's own image when UPSAMPLE)
+    out_row0: "i32", // image row of output row 0
+    npix: "u32", // output pixels: output rows × out_w
+    co_tiles: "u32", // ceil(cout / BN)
+    tiles: "u32", // pixel tiles × co_tiles
+    csteps: "u32", // K-steps per tap: ceil(cin / BK)
+    has_bias: "u32",
+    residual: "u32", // RESIDUAL_*
+  },
+  // Added to the result: nothing, res[pix, co], or out[pix, co] (in-place skip add).
+  enums: { RESIDUAL: { none: 0, separate: 1, inPlace: 2 } },
+  entries: {
+    main: {
+      x: "read array<act_t>",
+      w: "read array<w_t>",
+      bias: "read array<f32>",
+      res: "read array<act_t>",
+      out: "read_write array<act_t>",
+    },
+  },
+  workgroupSize: 256,
+  variant: (v: {
+    act_t: ActDType;
+    w_t: ActDType;
+    ksize: ConvKernelSize;
+    bm: number;
+    bn: ConvTileChannels;
+    bk: number;
+    tm: number;
+    upsample: boolean;
+  }) => ({
+    aliases: { act_t: v.act_t, w_t: v.w_t },
+    consts: { KSIZE: v.ksize, BM: v.bm, BN: v.bn, BK: v.bk, TM: v.tm, UPSAMPLE: v.upsample },
+  }),
+});
 
 /** Kernel sizes the op supports (square, stride 1, padding `k / 2`). */
 export type ConvKernelSize = 1 | 3;
@@ -291,47 +336,43 @@ export function conv2d(
   const coTiles = Math.ceil(w.cout / bn);
   const bm = opts.tilePixels ?? (Math.ceil(npix / 128) * coTiles >= 256 ? 128 : 64);
   if (bm !== 64 && bm !== 128) throw new Error(`conv2d: tilePixels ${bm} is not 64 or 128`);
-  // 256 threads: bn / 4 across the channels (4 each), the rest down the pixels (tm each).
-  const tm = bm / (256 / (bn / 4));
+  // WG threads: bn / 4 across the channels (4 each), the rest down the pixels (tm each).
+  const tm = bm / (CONV2D.workgroupSize / (bn / 4));
   const tiles = Math.ceil(npix / bm) * coTiles;
-  const params = new ArrayBuffer(52);
-  const u = new Uint32Array(params), i = new Int32Array(params);
-  u.set([g.inW, w.cin, w.cout, g.outW, g.convH]);
-  i.set([g.r0, g.y0], 5);
-  u.set([
-    npix,
-    coTiles,
-    tiles,
-    Math.ceil(w.cin / bk),
-    bias ? 1 : 0,
-    res ? (resInOut ? 2 : 1) : 0,
-  ], 7);
-  const wt = w.tensor.dtype;
-  ctx.dispatch({
-    name: `conv2d_${w.kernel}x${w.kernel}_${x.dtype}_w${wt}`,
-    code: composeWgsl({
-      f16: x.dtype === "f16" || wt === "f16",
-      aliases: { act_t: actType(x.dtype), w_t: actType(wt) },
-      consts: {
-        KSIZE: w.kernel,
-        BM: bm,
-        BN: bn,
-        BK: bk,
-        TM: tm,
-        UPSAMPLE: !!opts.upsample,
-      },
-    }, conv2dWgsl),
-    params: true,
-    storage: ["read", "read", "read", "read", "read_write"],
-  }, {
-    params: new Uint8Array(params),
-    bindings: [
-      x.binding,
-      w.tensor.binding,
-      (bias ?? w.tensor).binding,
-      (res && !resInOut ? res : x).binding,
-      out.binding,
-    ],
+  const { RESIDUAL } = CONV2D.enums;
+  CONV2D.dispatch(ctx, {
+    variant: {
+      act_t: actType(x.dtype),
+      w_t: actType(w.tensor.dtype),
+      ksize: w.kernel,
+      bm,
+      bn,
+      bk,
+      tm,
+      upsample: !!opts.upsample,
+    },
+    params: {
+      in_w: g.inW,
+      cin: w.cin,
+      cout: w.cout,
+      out_w: g.outW,
+      image_h: g.convH,
+      in_row0: g.r0,
+      out_row0: g.y0,
+      npix,
+      co_tiles: coTiles,
+      tiles,
+      csteps: Math.ceil(w.cin / bk),
+      has_bias: bias ? 1 : 0,
+      residual: res ? (resInOut ? RESIDUAL.inPlace : RESIDUAL.separate) : RESIDUAL.none,
+    },
+    bindings: {
+      x: x.binding,
+      w: w.tensor.binding,
+      bias: (bias ?? w.tensor).binding,
+      res: (res && !resInOut ? res : x).binding,
+      out: out.binding,
+    },
     workgroups: grid(ctx, tiles),
   });
   return out;

@@ -5,16 +5,50 @@
  * parameterised by the op code. CPU reference: `elementwise_ref.ts`.
  */
 import elementwiseWgsl from "../../shaders/elementwise.wgsl" with { type: "text" };
-import { type GpuContext, grid } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
+import type { GpuContext } from "../gpu/context.ts";
 import { Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
-import { actType, assertActivation } from "./common.ts";
+import { type ActDType, actType, assertActivation } from "./common.ts";
 
-export const BINARY_OPS = { add: 0, mul: 1, sub: 2, siluGate: 3, modulate: 4 } as const;
-export const UNARY_OPS = { silu: 5, tanh: 6 } as const;
-const GATED_RESIDUAL = 7;
-export type BinaryOp = keyof typeof BINARY_OPS;
-export type UnaryOp = keyof typeof UNARY_OPS;
+/** Op codes, `OP_ADD` … in WGSL; the shader's `OP` selects one per variant. */
+const OPS = {
+  add: 0,
+  mul: 1,
+  sub: 2,
+  siluGate: 3,
+  modulate: 4,
+  silu: 5,
+  tanh: 6,
+  gatedResidual: 7,
+} as const;
+type Op = keyof typeof OPS;
+
+const ELEMENTWISE = /* @__PURE__ */ declareKernel({
+  name: "elementwise",
+  source: elementwiseWgsl,
+  params: { count: "u32", b_div: "u32", b_len: "u32", c_div: "u32", c_len: "u32" },
+  enums: { OP: OPS },
+  entries: {
+    main: {
+      a: "read array<act_t>",
+      b: "read array<act_t>",
+      c: "read array<act_t>",
+      out: "read_write array<act_t>",
+    },
+  },
+  workgroupSize: 256,
+  variant: (v: { act_t: ActDType; op: Op }) => ({
+    aliases: { act_t: v.act_t },
+    select: { OP: v.op },
+  }),
+});
+
+/** The binary ops of {@link binary}. */
+export const BINARY_OPS = ["add", "mul", "sub", "siluGate", "modulate"] as const satisfies Op[];
+/** The unary ops of {@link unary}. */
+export const UNARY_OPS = ["silu", "tanh"] as const satisfies Op[];
+export type BinaryOp = typeof BINARY_OPS[number];
+export type UnaryOp = typeof UNARY_OPS[number];
 
 /** A broadcast operand: element `i` of the output reads `t[(i / div) % t.numel]`. */
 interface Operand {
@@ -22,29 +56,13 @@ interface Operand {
   div: number;
 }
 
-function run(
-  ctx: GpuContext,
-  code: number,
-  name: string,
-  a: Tensor,
-  b: Operand,
-  c: Operand,
-): Tensor {
-  const out = Tensor.empty(ctx, a.shape, a.dtype, name);
-  const params = new Uint32Array([a.numel, b.div, b.t.numel, c.div, c.t.numel]);
-  ctx.dispatch({
-    name: `elementwise_${name}_${a.dtype}`,
-    code: composeWgsl({
-      f16: a.dtype === "f16",
-      aliases: { act_t: actType(a.dtype) },
-      consts: { OP: code },
-    }, elementwiseWgsl),
-    params: true,
-    storage: ["read", "read", "read", "read_write"],
-  }, {
-    params: new Uint8Array(params.buffer),
-    bindings: [a.binding, b.t.binding, c.t.binding, out.binding],
-    workgroups: grid(ctx, Math.ceil(a.numel / 256)),
+function run(ctx: GpuContext, op: Op, a: Tensor, b: Operand, c: Operand): Tensor {
+  const out = Tensor.empty(ctx, a.shape, a.dtype, op);
+  ELEMENTWISE.dispatch(ctx, {
+    variant: { act_t: actType(a.dtype), op },
+    params: { count: a.numel, b_div: b.div, b_len: b.t.numel, c_div: c.div, c_len: c.t.numel },
+    bindings: { a: a.binding, b: b.t.binding, c: c.t.binding, out: out.binding },
+    workgroups: ELEMENTWISE.grid(ctx, a.numel),
   });
   return out;
 }
@@ -71,13 +89,13 @@ function checkOperand(op: string, a: Tensor, b: Tensor, div: number, role: strin
 export function binary(ctx: GpuContext, op: BinaryOp, a: Tensor, b: Tensor, bDiv = 1): Tensor {
   assertActivation(a, `binary ${op}`);
   checkOperand(`binary ${op}`, a, b, bDiv, "b");
-  return run(ctx, BINARY_OPS[op], op, a, { t: b, div: bDiv }, { t: b, div: bDiv });
+  return run(ctx, op, a, { t: b, div: bDiv }, { t: b, div: bDiv });
 }
 
 export function unary(ctx: GpuContext, op: UnaryOp, a: Tensor): Tensor {
   assertActivation(a, `unary ${op}`);
   const self = { t: a, div: 1 };
-  return run(ctx, UNARY_OPS[op], op, a, self, self);
+  return run(ctx, op, a, self, self);
 }
 
 /**
@@ -99,5 +117,5 @@ export function gatedResidual(
     throw new Error(`${op}: y '${y.label}' has ${y.numel} elements, h '${h.label}' ${h.numel}`);
   }
   checkOperand(op, h, gate, gateDiv, "gate");
-  return run(ctx, GATED_RESIDUAL, op, h, { t: y, div: 1 }, { t: gate, div: gateDiv });
+  return run(ctx, op, h, { t: y, div: 1 }, { t: gate, div: gateDiv });
 }

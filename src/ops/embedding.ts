@@ -7,10 +7,25 @@
  */
 import embeddingWgsl from "../../shaders/embedding.wgsl" with { type: "text" };
 import { f16ToF32 } from "../dtype.ts";
-import { type GpuContext, grid } from "../gpu/context.ts";
+import type { GpuContext } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
-import { actType, assertActivation } from "./common.ts";
+import { type ActDType, actType, assertActivation } from "./common.ts";
+
+const EMBEDDING = /* @__PURE__ */ declareKernel({
+  name: "embedding",
+  source: embeddingWgsl,
+  params: { count: "u32", dim: "u32", vocab: "u32" }, // count = ids * dim
+  entries: {
+    main: {
+      table: "read array<act_t>",
+      ids: "read array<u32>",
+      out: "read_write array<act_t>",
+    },
+  },
+  workgroupSize: 256,
+  variant: (v: { act_t: ActDType }) => ({ aliases: v }),
+});
 
 /** Element types a host embedding table may be stored in. */
 export type HostTableDType = "f32" | "f16" | "bf16";
@@ -56,18 +71,11 @@ export function embedding(
   }
   const count = idTensor.numel * dim;
   const out = Tensor.empty(ctx, [idTensor.numel, dim], table.dtype, "embedding");
-  ctx.dispatch({
-    name: `embedding_${table.dtype}`,
-    code: composeWgsl({
-      f16: table.dtype === "f16",
-      aliases: { act_t: actType(table.dtype) },
-    }, embeddingWgsl),
-    params: true,
-    storage: ["read", "read", "read_write"],
-  }, {
-    params: new Uint32Array([count, dim, vocab]),
-    bindings: [table.binding, idTensor.binding, out.binding],
-    workgroups: grid(ctx, Math.ceil(count / 256)),
+  EMBEDDING.dispatch(ctx, {
+    variant: { act_t: actType(table.dtype) },
+    params: { count, dim, vocab },
+    bindings: { table: table.binding, ids: idTensor.binding, out: out.binding },
+    workgroups: EMBEDDING.grid(ctx, count),
   });
   // Safe to release now: later commands run after this dispatch, and uploads
   // into a reused buffer flush first.

@@ -5,10 +5,31 @@
  * `euler_ref.ts`.
  */
 import eulerWgsl from "../../shaders/euler.wgsl" with { type: "text" };
-import { type GpuContext, grid } from "../gpu/context.ts";
+import type { GpuContext } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, type Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
-import { actType, assertActivation } from "./common.ts";
+import { type ActDType, actType, assertActivation } from "./common.ts";
+
+const EULER = /* @__PURE__ */ declareKernel({
+  name: "euler",
+  source: eulerWgsl,
+  params: {
+    count: "u32", // values in z
+    g: "f32", // guidance weight of the conditional velocity
+    one_minus_g: "f32", // 1 - g, rounded once on the CPU
+    dt: "f32", // s - t
+  },
+  entries: {
+    main: {
+      v_cond: "read array<vc_t>",
+      v_uncond: "read array<vu_t>",
+      z: "read_write array<f32>",
+    },
+  },
+  workgroupSize: 256,
+  // The velocities' element types.
+  variant: (v: { vc_t: ActDType; vu_t: ActDType }) => ({ aliases: v }),
+});
 
 /**
  * `z += (g·vCond + (1 - g)·vUncond) · dt`, in place. `z` is f32; the
@@ -45,21 +66,10 @@ export function eulerGuidedStep(
     if (!Number.isFinite(x)) throw new Error(`${op}: ${what} ${x} is not a finite number`);
   }
   if (z.numel === 0) return;
-  const vc = actType(vCond.dtype), vu = actType(vUncond.dtype);
-  const params = new ArrayBuffer(16);
-  new Uint32Array(params, 0, 1)[0] = z.numel;
-  new Float32Array(params, 4, 3).set([guidance, 1 - guidance, dt]);
-  ctx.dispatch({
-    name: `euler_${vc}_${vu}`,
-    code: composeWgsl({
-      f16: vc === "f16" || vu === "f16",
-      aliases: { vc_t: vc, vu_t: vu },
-    }, eulerWgsl),
-    params: true,
-    storage: ["read", "read", "read_write"],
-  }, {
-    params: new Uint8Array(params),
-    bindings: [vCond.binding, vUncond.binding, z.binding],
-    workgroups: grid(ctx, Math.ceil(z.numel / 256)),
+  EULER.dispatch(ctx, {
+    variant: { vc_t: actType(vCond.dtype), vu_t: actType(vUncond.dtype) },
+    params: { count: z.numel, g: guidance, one_minus_g: 1 - guidance, dt },
+    bindings: { v_cond: vCond.binding, v_uncond: vUncond.binding, z: z.binding },
+    workgroups: EULER.grid(ctx, z.numel),
   });
 }

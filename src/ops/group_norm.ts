@@ -25,9 +25,9 @@
  */
 import groupNormWgsl from "../../shaders/group_norm.wgsl" with { type: "text" };
 import { type GpuContext, grid } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
-import { actType, assertActivation } from "./common.ts";
+import { type ActDType, actType, assertActivation } from "./common.ts";
 
 /** Per-group moments: a `[groups, 4]` u32 tensor of (count, mean bits, M2 bits, unused). */
 export interface GroupNormStats {
@@ -48,47 +48,61 @@ export interface GroupNormApplyOptions {
 
 /** Values per workgroup in the statistics pass (≈128 per thread). */
 const VALUES_PER_WORKGROUP = 32768;
-/** Bytes of the shader's `Params` struct (eight u32 and one f32). */
-const GROUP_NORM_PARAMS_BYTES = 36;
 
-function kernel(x: Tensor, entryPoint: string, slots: number, silu: boolean, storage: number) {
+const GROUP_NORM = /* @__PURE__ */ declareKernel({
+  name: "group_norm",
+  source: groupNormWgsl,
+  // One struct for the three entry points; each reads the fields it names.
+  params: {
+    pix0: "u32", // first pixel counted (partial_stats)
+    npix: "u32", // pixels counted (partial_stats)
+    channels: "u32",
+    groups: "u32",
+    chunk: "u32", // pixels per workgroup (partial_stats)
+    parts: "u32", // chunks (partial_stats, merge_stats)
+    accumulate: "u32", // merge into acc's moments instead of overwriting them (merge_stats)
+    count: "u32", // elements (apply)
+    eps: "f32", // (apply)
+  },
+  entries: {
+    partial_stats: {
+      x: "read array<act_t>",
+      moments_out: "read_write array<GroupMoments>", // [parts, groups], or the [groups] total
+    },
+    merge_stats: {
+      moments_in: "read array<GroupMoments>", // [parts, groups]
+      moments_out: "read_write array<GroupMoments>",
+    },
+    apply: {
+      x: "read array<act_t>",
+      stats: "read array<GroupMoments>", // [groups]
+      gamma: "read array<f32>",
+      beta: "read array<f32>",
+      out: "read_write array<act_t>",
+    },
+  },
+  workgroupSize: 256,
+  // SLOTS: per-channel moments a workgroup holds (max(WG, C) for partial_stats).
+  variant: (v: { act_t: ActDType; slots: number; silu: boolean }) => ({
+    aliases: { act_t: v.act_t },
+    consts: { SLOTS: v.slots, SILU: v.silu },
+  }),
+});
+
+/** Params of one dispatch: the fields its entry point reads, the others zero. */
+function params(v: Partial<Parameters<typeof GROUP_NORM.pack>[0]>) {
   return {
-    name: `groupnorm_${entryPoint}_${x.dtype}`,
-    code: composeWgsl({
-      f16: x.dtype === "f16",
-      aliases: { act_t: actType(x.dtype) },
-      consts: { SLOTS: slots, SILU: silu },
-    }, groupNormWgsl),
-    entryPoint,
-    params: true,
-    storage: [...Array(storage - 1).fill("read"), "read_write"] as ("read" | "read_write")[],
+    pix0: 0,
+    npix: 0,
+    channels: 0,
+    groups: 0,
+    chunk: 0,
+    parts: 0,
+    accumulate: 0,
+    count: 0,
+    eps: 0,
+    ...v,
   };
-}
-
-function params(v: {
-  pix0?: number;
-  npix?: number;
-  channels: number;
-  groups: number;
-  chunk?: number;
-  parts?: number;
-  accumulate?: boolean;
-  count?: number;
-  eps?: number;
-}): Uint8Array {
-  const buf = new ArrayBuffer(GROUP_NORM_PARAMS_BYTES);
-  new Uint32Array(buf, 0, 8).set([
-    v.pix0 ?? 0,
-    v.npix ?? 0,
-    v.channels,
-    v.groups,
-    v.chunk ?? 0,
-    v.parts ?? 0,
-    v.accumulate ? 1 : 0,
-    v.count ?? 0,
-  ]);
-  new Float32Array(buf, 32, 1)[0] = v.eps ?? 0;
-  return new Uint8Array(buf);
 }
 
 /** Channels (last axis) and pixels per row of the first axis. */
@@ -136,15 +150,19 @@ export function groupNormStats(
   const stats = acc ??
     { tensor: Tensor.empty(ctx, [groups, 4], "u32", "groupnorm stats"), groups, channels };
   const partials = Tensor.empty(ctx, [parts, groups, 4], "u32", "groupnorm partials");
-  const slots = Math.max(256, channels);
-  ctx.dispatch(kernel(x, "partial_stats", slots, false, 2), {
+  const act_t = actType(x.dtype);
+  GROUP_NORM.dispatch(ctx, {
+    entry: "partial_stats",
+    variant: { act_t, slots: Math.max(GROUP_NORM.workgroupSize, channels), silu: false },
     params: params({ pix0: r0 * rowPixels, npix, channels, groups, chunk, parts }),
-    bindings: [x.binding, partials.binding],
+    bindings: { x: x.binding, moments_out: partials.binding },
     workgroups: grid(ctx, parts),
   });
-  ctx.dispatch(kernel(x, "merge_stats", 256, false, 2), {
-    params: params({ channels, groups, parts, accumulate: !!acc }),
-    bindings: [partials.binding, stats.tensor.binding],
+  GROUP_NORM.dispatch(ctx, {
+    entry: "merge_stats",
+    variant: { act_t, slots: GROUP_NORM.workgroupSize, silu: false },
+    params: params({ channels, groups, parts, accumulate: acc ? 1 : 0 }),
+    bindings: { moments_in: partials.binding, moments_out: stats.tensor.binding },
     workgroups: [groups],
   });
   // Safe to recycle now: later commands that reuse the buffer run after these.
@@ -181,10 +199,18 @@ export function groupNormApply(
   checkAffine(op, gamma, channels, "gamma");
   checkAffine(op, beta, channels, "beta");
   const out = Tensor.empty(ctx, x.shape, x.dtype, "groupnorm");
-  ctx.dispatch(kernel(x, "apply", 256, !!opts.silu, 5), {
+  GROUP_NORM.dispatch(ctx, {
+    entry: "apply",
+    variant: { act_t: actType(x.dtype), slots: GROUP_NORM.workgroupSize, silu: !!opts.silu },
     params: params({ channels, groups: stats.groups, count: x.numel, eps }),
-    bindings: [x.binding, stats.tensor.binding, gamma.binding, beta.binding, out.binding],
-    workgroups: grid(ctx, Math.ceil(x.numel / 256)),
+    bindings: {
+      x: x.binding,
+      stats: stats.tensor.binding,
+      gamma: gamma.binding,
+      beta: beta.binding,
+      out: out.binding,
+    },
+    workgroups: GROUP_NORM.grid(ctx, x.numel),
   });
   return out;
 }

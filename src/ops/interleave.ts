@@ -1,16 +1,25 @@
 /**
  * Interleaving several same-shaped tensors along a new fastest axis:
- * `out[.., c * slots + s] = sources[s][.., c]`, output f32. This is how
- * Ideogram 4 concatenates the 13 tapped Qwen3 hidden states (`h * 13 + tap`),
- * done on the GPU so the features never leave it. Each source is written by
- * its own dispatch ({@link interleaveInto}), so a caller can write a tap as
- * soon as it exists and release it. CPU reference: `interleave_ref.ts`.
+ * `out[.., c * slots + s] = sources[s][.., c]`, output f32, on the GPU. Each
+ * source is written by its own dispatch ({@link interleaveInto}), so a caller
+ * can write a source as soon as it exists and release it (the text encoder
+ * stacks its tapped hidden states this way, tap index fastest). CPU
+ * reference: `interleave_ref.ts`.
  */
 import interleaveWgsl from "../../shaders/interleave.wgsl" with { type: "text" };
-import { type GpuContext, grid } from "../gpu/context.ts";
+import type { GpuContext } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
-import { actType, assertActivation } from "./common.ts";
+import { type ActDType, actType, assertActivation } from "./common.ts";
+
+const INTERLEAVE = /* @__PURE__ */ declareKernel({
+  name: "interleave",
+  source: interleaveWgsl,
+  params: { count: "u32", slots: "u32", slot: "u32" }, // count = rows * cols
+  entries: { main: { src: "read array<act_t>", out: "read_write array<f32>" } },
+  workgroupSize: 256,
+  variant: (v: { act_t: ActDType }) => ({ aliases: v }),
+});
 
 /**
  * Writes `src` (`[.., cols]`, f32/f16) into slot `slot` of `out`
@@ -36,18 +45,11 @@ export function interleaveInto(
         `× '${src.label}' ${shapeStr(src.shape)}`,
     );
   }
-  ctx.dispatch({
-    name: `interleave_${src.dtype}`,
-    code: composeWgsl(
-      { f16: src.dtype === "f16", aliases: { act_t: actType(src.dtype) } },
-      interleaveWgsl,
-    ),
-    params: true,
-    storage: ["read", "read_write"],
-  }, {
-    params: new Uint32Array([src.numel, slots, slot]),
-    bindings: [src.binding, out.binding],
-    workgroups: grid(ctx, Math.ceil(src.numel / 256)),
+  INTERLEAVE.dispatch(ctx, {
+    variant: { act_t: actType(src.dtype) },
+    params: { count: src.numel, slots, slot },
+    bindings: { src: src.binding, out: out.binding },
+    workgroups: INTERLEAVE.grid(ctx, src.numel),
   });
 }
 

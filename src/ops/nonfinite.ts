@@ -9,8 +9,24 @@
  */
 import nonfiniteWgsl from "../../shaders/nonfinite.wgsl" with { type: "text" };
 import type { GpuContext } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
+
+const NONFINITE = /* @__PURE__ */ declareKernel({
+  name: "nonfinite",
+  source: nonfiniteWgsl,
+  params: {
+    count: "u32", // values (not words) in the tensor
+    words: "u32", // 32-bit words holding them
+    slot: "u32", // index of the counter to add to
+  },
+  entries: {
+    main: { x: "read array<u32>", counters: "read_write array<atomic<u32>>" },
+  },
+  workgroupSize: 256,
+  // HALVES: each word holds two f16 values, low half first.
+  variant: (v: { halves: boolean }) => ({ consts: { HALVES: v.halves } }),
+});
 
 /** Workgroups per dispatch at most: each invocation loops over its share. */
 const MAX_WORKGROUPS = 1024;
@@ -41,14 +57,10 @@ export function countNonFinite(ctx: GpuContext, x: Tensor, counters: Tensor, slo
   if (x.numel === 0) return;
   const halves = x.dtype === "f16";
   const words = halves ? Math.ceil(x.numel / 2) : x.numel;
-  ctx.dispatch({
-    name: `nonfinite_${x.dtype}`,
-    code: composeWgsl({ consts: { HALVES: halves } }, nonfiniteWgsl),
-    params: true,
-    storage: ["read", "read_write"],
-  }, {
-    params: new Uint32Array([x.numel, words, slot, 0]),
-    bindings: [x.binding, counters.binding],
-    workgroups: [Math.min(MAX_WORKGROUPS, Math.ceil(words / 256))],
+  NONFINITE.dispatch(ctx, {
+    variant: { halves },
+    params: { count: x.numel, words, slot },
+    bindings: { x: x.binding, counters: counters.binding },
+    workgroups: [Math.min(MAX_WORKGROUPS, Math.ceil(words / NONFINITE.workgroupSize))],
   });
 }

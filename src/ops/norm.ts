@@ -18,11 +18,9 @@
  */
 import normWgsl from "../../shaders/norm.wgsl" with { type: "text" };
 import { type GpuContext, grid } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
-import { actType, assertActivation, rowsCols } from "./common.ts";
-
-const WG = 256;
+import { type ActDType, actType, assertActivation, rowsCols } from "./common.ts";
 
 /** What happens to the normalised (and weighted) row `n` before it is stored. */
 type Epilogue =
@@ -30,7 +28,30 @@ type Epilogue =
   | { kind: "modulate"; scale: Tensor }
   | { kind: "gatedResidual"; residual: Tensor; gate: Tensor };
 
-const EPILOGUE_CODE = { none: 0, modulate: 1, gatedResidual: 2 } as const;
+const NORM = /* @__PURE__ */ declareKernel({
+  name: "norm",
+  source: normWgsl,
+  params: { rows: "u32", cols: "u32", eps: "f32" },
+  // none; AdaLN modulation `n * (1 + v[col])`; gated residual `r + tanh(v[col]) * n`.
+  enums: { EPILOGUE: { none: 0, modulate: 1, gatedResidual: 2 } },
+  entries: {
+    main: {
+      x: "read array<act_t>",
+      w: "read array<f32>",
+      v: "read array<act_t>",
+      r: "read array<act_t>",
+      out: "read_write array<act_t>",
+    },
+  },
+  workgroupSize: 256,
+  variant: (
+    v: { act_t: ActDType; layer: boolean; weight: boolean; epilogue: Epilogue["kind"] },
+  ) => ({
+    aliases: { act_t: v.act_t },
+    consts: { LAYER: v.layer, HAS_WEIGHT: v.weight },
+    select: { EPILOGUE: v.epilogue },
+  }),
+});
 
 interface NormArgs {
   op: string;
@@ -82,26 +103,16 @@ function normRows(ctx: GpuContext, a: NormArgs): Tensor {
     r = res;
   }
   const out = Tensor.empty(ctx, x.shape, x.dtype, op);
-  const params = new ArrayBuffer(12);
-  new Uint32Array(params, 0, 2).set([rows, cols]);
-  new Float32Array(params, 8, 1)[0] = a.eps;
-  ctx.dispatch({
-    name: `${op}_${x.dtype}`,
-    code: composeWgsl({
-      f16: x.dtype === "f16",
-      aliases: { act_t: actType(x.dtype) },
-      consts: {
-        WG,
-        LAYER: a.layer,
-        HAS_WEIGHT: !!weight,
-        EPILOGUE: EPILOGUE_CODE[epilogue.kind],
-      },
-    }, normWgsl),
-    params: true,
-    storage: ["read", "read", "read", "read", "read_write"],
-  }, {
-    params: new Uint8Array(params),
-    bindings: [x.binding, (weight ?? x).binding, v.binding, r.binding, out.binding],
+  NORM.dispatch(ctx, {
+    variant: { act_t: actType(x.dtype), layer: a.layer, weight: !!weight, epilogue: epilogue.kind },
+    params: { rows, cols, eps: a.eps },
+    bindings: {
+      x: x.binding,
+      w: (weight ?? x).binding,
+      v: v.binding,
+      r: r.binding,
+      out: out.binding,
+    },
     workgroups: grid(ctx, rows),
   });
   return out;

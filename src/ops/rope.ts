@@ -30,9 +30,36 @@
 import ropeWgsl from "../../shaders/rope.wgsl" with { type: "text" };
 import { bf16ToF32, f32ToBf16 } from "../dtype.ts";
 import { type GpuContext, grid } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
-import { actType, assertActivation } from "./common.ts";
+import { type ActDType, actType, assertActivation } from "./common.ts";
+
+const ROPE = /* @__PURE__ */ declareKernel({
+  name: "rope",
+  source: ropeWgsl,
+  params: {
+    tokens: "u32",
+    heads: "u32",
+    half: "u32", // D / 2
+    src_stride: "u32", // elements from one token to the next in x
+    src_offset: "u32", // element of token 0, head 0 in x
+    eps: "f32",
+  },
+  entries: {
+    main: {
+      x: "read array<act_t>",
+      w: "read array<f32>", // [D], read only when NORM
+      cos_t: "read array<f32>", // [tokens, D/2]
+      sin_t: "read array<f32>", // [tokens, D/2]
+      out: "read_write array<act_t>",
+    },
+  },
+  workgroupSize: 64,
+  variant: (v: { act_t: ActDType; norm: boolean }) => ({
+    aliases: { act_t: v.act_t },
+    consts: { NORM: v.norm },
+  }),
+});
 
 /** MRoPE sections `(t, h, w)` in frequencies; the real models use (24, 20, 20). */
 export type MropeSections = readonly [number, number, number];
@@ -186,27 +213,23 @@ function ropeRows(
     );
   }
   const out = Tensor.empty(ctx, [tokens, heads, headDim], x.dtype, op);
-  const params = new ArrayBuffer(24);
-  new Uint32Array(params, 0, 5).set([tokens, heads, tables.half, rowStride, offset]);
-  new Float32Array(params, 20, 1)[0] = norm?.eps ?? 0;
-  ctx.dispatch({
-    name: `${op}_${x.dtype}`,
-    code: composeWgsl({
-      f16: x.dtype === "f16",
-      aliases: { act_t: actType(x.dtype) },
-      consts: { WG: 64, NORM: !!norm },
-    }, ropeWgsl),
-    params: true,
-    storage: ["read", "read", "read", "read", "read_write"],
-  }, {
-    params: new Uint8Array(params),
-    bindings: [
-      x.binding,
-      (norm?.weight ?? tables.cos).binding,
-      tables.cos.binding,
-      tables.sin.binding,
-      out.binding,
-    ],
+  ROPE.dispatch(ctx, {
+    variant: { act_t: actType(x.dtype), norm: !!norm },
+    params: {
+      tokens,
+      heads,
+      half: tables.half,
+      src_stride: rowStride,
+      src_offset: offset,
+      eps: norm?.eps ?? 0,
+    },
+    bindings: {
+      x: x.binding,
+      w: (norm?.weight ?? tables.cos).binding,
+      cos_t: tables.cos.binding,
+      sin_t: tables.sin.binding,
+      out: out.binding,
+    },
     workgroups: grid(ctx, tokens * heads),
   });
   return out;

@@ -5,23 +5,26 @@
  * the decoder's activation dtype (f16 runs). CPU reference: `to_rgb8_ref.ts`.
  */
 import vaeOutputWgsl from "../../shaders/vae_output.wgsl" with { type: "text" };
-import { type GpuContext, grid } from "../gpu/context.ts";
+import type { GpuContext } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
 import { type ActDType, actType, assertActivation } from "./common.ts";
 
-function kernel(entryPoint: string, inT: ActDType, outT: ActDType) {
-  return {
-    name: `vae_${entryPoint}_${inT}_${outT}`,
-    code: composeWgsl({
-      f16: inT === "f16" || outT === "f16",
-      aliases: { in_t: inT, out_t: outT },
-    }, vaeOutputWgsl),
-    entryPoint,
-    params: true,
-    storage: ["read", "read_write"] as ("read" | "read_write")[],
-  };
-}
+const VAE_OUTPUT = /* @__PURE__ */ declareKernel({
+  name: "vae_output",
+  source: vaeOutputWgsl,
+  params: {
+    count: "u32", // values in x
+    words: "u32", // output words (to_rgb8) or values (convert)
+  },
+  entries: {
+    to_rgb8: { x: "read array<in_t>", rgb: "read_write array<u32>" },
+    convert: { x: "read array<in_t>", y: "read_write array<out_t>" },
+  },
+  workgroupSize: 256,
+  // The element type read, and the one `convert` writes (unused by to_rgb8).
+  variant: (v: { in_t: ActDType; out_t: ActDType }) => ({ aliases: v }),
+});
 
 /**
  * `round((clamp(y, -1, 1) + 1) · 127.5)` of every value of `x` (f32 or f16,
@@ -33,10 +36,12 @@ export function toRgb8(ctx: GpuContext, x: Tensor): Tensor {
   const n = x.numel, words = Math.ceil(n / 4);
   const out = Tensor.empty(ctx, [n], "u8", "rgb8");
   const t = actType(x.dtype);
-  ctx.dispatch(kernel("to_rgb8", t, t), {
-    params: new Uint32Array([n, words]),
-    bindings: [x.binding, out.binding],
-    workgroups: grid(ctx, Math.ceil(words / 256)),
+  VAE_OUTPUT.dispatch(ctx, {
+    entry: "to_rgb8",
+    variant: { in_t: t, out_t: t },
+    params: { count: n, words },
+    bindings: { x: x.binding, rgb: out.binding },
+    workgroups: VAE_OUTPUT.grid(ctx, words),
   });
   return out;
 }
@@ -45,10 +50,12 @@ export function toRgb8(ctx: GpuContext, x: Tensor): Tensor {
 export function castActivations(ctx: GpuContext, x: Tensor, dtype: ActDType): Tensor {
   assertActivation(x, "castActivations");
   const out = Tensor.empty(ctx, x.shape, dtype, `${x.label} as ${dtype}`);
-  ctx.dispatch(kernel("convert", actType(x.dtype), dtype), {
-    params: new Uint32Array([x.numel, x.numel]),
-    bindings: [x.binding, out.binding],
-    workgroups: grid(ctx, Math.ceil(x.numel / 256)),
+  VAE_OUTPUT.dispatch(ctx, {
+    entry: "convert",
+    variant: { in_t: actType(x.dtype), out_t: dtype },
+    params: { count: x.numel, words: x.numel },
+    bindings: { x: x.binding, y: out.binding },
+    workgroups: VAE_OUTPUT.grid(ctx, x.numel),
   });
   return out;
 }

@@ -50,7 +50,7 @@ import {
   type VaeFootprint,
   vaeFootprint,
 } from "./memory_footprint.ts";
-import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
+import { TOKEN_CHANNELS } from "../models/ops/unpatchify.ts";
 import { COMPONENT_FOLDERS, missingComponentFiles } from "./layout.ts";
 
 /** Problems listed per component before the rest is summarised. */

@@ -6,7 +6,7 @@
  */
 import type { GpuContext } from "../gpu/context.ts";
 import { Tensor } from "../gpu/tensor.ts";
-import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
+import { TOKEN_CHANNELS } from "../models/ops/unpatchify.ts";
 import latentNormJson from "./latent_norm.json" with { type: "json" };
 
 function channels(key: "scale" | "shift"): Float32Array {

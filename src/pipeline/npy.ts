@@ -8,7 +8,7 @@
  * with spaces and ending in `\n`, then the raw data.
  */
 import { f16ToF32 } from "../dtype.ts";
-import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
+import { TOKEN_CHANNELS } from "../models/ops/unpatchify.ts";
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** Element types read, with their sizes; all converted to f32. */

@@ -12,7 +12,7 @@ import type { VaeDecoderWeights } from "../models/vae_weights.ts";
 import { vaeDecodeRef } from "../models/vae_decoder_ref.ts";
 import { eulerGuidedStepRef } from "../ops/euler_ref.ts";
 import { toRgb8Ref } from "../ops/to_rgb8_ref.ts";
-import { unpatchifyRef } from "../ops/unpatchify_ref.ts";
+import { unpatchifyRef } from "../models/ops/unpatchify_ref.ts";
 import { LATENT_NORM } from "./latents.ts";
 import type { EulerStep } from "./schedule.ts";
 

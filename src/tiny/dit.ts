@@ -15,7 +15,7 @@ import { denseTensor } from "../io/quantize.ts";
 import type { TensorMap } from "../io/safetensors_writer.ts";
 import { type DiTConfig, ditConfigJson } from "../models/dit_config.ts";
 import { ditTensorLayout } from "../models/dit_layout.ts";
-import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
+import { TOKEN_CHANNELS } from "../models/ops/unpatchify.ts";
 import { randn } from "./random.ts";
 import { TINY_QWEN3, type TinyFormat, tinyLinear } from "./qwen3.ts";
 

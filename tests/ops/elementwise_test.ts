@@ -1,12 +1,5 @@
 import { Tensor } from "../../src/gpu/tensor.ts";
-import {
-  binary,
-  BINARY_OPS,
-  type BinaryOp,
-  gatedResidual,
-  unary,
-  type UnaryOp,
-} from "../../src/ops/elementwise.ts";
+import { binary, BINARY_OPS, gatedResidual, unary, UNARY_OPS } from "../../src/ops/elementwise.ts";
 import { binaryRef, gatedResidualRef, unaryRef } from "../../src/ops/elementwise_ref.ts";
 import { assertRejects } from "../assert.ts";
 import { actDTypes, assertClose, randn, roundF16, testGpu, TOL } from "../util.ts";
@@ -15,7 +8,7 @@ Deno.test("elementwise binary ops with broadcasting match the CPU reference", as
   const ctx = await testGpu();
   const [M, N] = [37, 101];
   for (const dtype of actDTypes(ctx)) {
-    for (const op of Object.keys(BINARY_OPS) as BinaryOp[]) {
+    for (const op of BINARY_OPS) {
       // b full-size, b broadcast along rows ([N]), b broadcast along columns ([M] with bDiv = N).
       for (const [bLen, bDiv] of [[M * N, 1], [N, 1], [M, N]]) {
         let a = randn(M * N, 11), b = randn(bLen, 12);
@@ -38,7 +31,7 @@ Deno.test("elementwise binary ops with broadcasting match the CPU reference", as
 Deno.test("elementwise unary ops match the CPU reference", async () => {
   const ctx = await testGpu();
   for (const dtype of actDTypes(ctx)) {
-    for (const op of ["silu", "tanh"] as UnaryOp[]) {
+    for (const op of UNARY_OPS) {
       let a = randn(1234, 21, 3);
       if (dtype === "f16") a = roundF16(a);
       const ta = Tensor.fromF32(ctx, a, [1234], dtype);

@@ -1,4 +1,4 @@
-/** CPU reference for `dit_rows.ts` (values only; dtype rounding is the caller's). */
+/** CPU reference for `copy_rows.ts` (values only; dtype rounding is the caller's). */
 
 /** `dst[dstRow0 + r, :] = src[srcRow0 + r, :]` for `r < rows`, rows of `cols`; returns `dst`. */
 export function copyRowsRef(

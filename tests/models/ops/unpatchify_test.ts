@@ -1,9 +1,9 @@
-import { Tensor } from "../../src/gpu/tensor.ts";
-import { LATENT_NORM, latentNormTable } from "../../src/pipeline/latents.ts";
-import { unpatchifyLatents } from "../../src/ops/unpatchify.ts";
-import { unpatchifyRef } from "../../src/ops/unpatchify_ref.ts";
-import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { assertClose, randn, testGpu } from "../util.ts";
+import { Tensor } from "../../../src/gpu/tensor.ts";
+import { LATENT_NORM, latentNormTable } from "../../../src/pipeline/latents.ts";
+import { unpatchifyLatents } from "../../../src/models/ops/unpatchify.ts";
+import { unpatchifyRef } from "../../../src/models/ops/unpatchify_ref.ts";
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { assertClose, randn, testGpu } from "../../util.ts";
 
 Deno.test("the latent normalisation table is the spec's, 128 channels each", async () => {
   const ctx = await testGpu();

@@ -1,18 +1,27 @@
 /**
- * Row-band copies between 2-D activations, with f32 ↔ f16 conversion
- * (`shaders/dit_rows.wgsl`). The DiT's sequence is `[text | image]`: the
- * projected text and image tokens are computed apart and copied into their
- * row ranges, and the final layer reads the image rows back out. A view at
- * such a row offset could not be bound (storage bindings need offsets that
- * are multiples of 256 bytes, and `Ltxt · emb · 2` need not be), so the
- * kernel binds whole tensors and offsets by rows inside. It also widens an
- * f16 velocity to the f32 the sampler keeps. CPU reference: `dit_rows_ref.ts`.
+ * Row-band copies between 2-D activations at any row offset, with f32 ↔ f16
+ * conversion (`shaders/copy_rows.wgsl`). A view at an arbitrary row offset
+ * cannot be bound (storage bindings need offsets that are multiples of 256
+ * bytes, and `rows · cols · 2` need not be), so the kernel binds whole
+ * tensors and offsets by rows inside. The DiT uses it to place its projected
+ * text and image tokens into the `[text | image]` sequence, to take the image
+ * rows back out, and to widen an f16 velocity to the f32 the sampler keeps.
+ * CPU reference: `copy_rows_ref.ts`.
  */
-import ditRowsWgsl from "../../shaders/dit_rows.wgsl" with { type: "text" };
-import { type GpuContext, grid } from "../gpu/context.ts";
+import copyRowsWgsl from "../../shaders/copy_rows.wgsl" with { type: "text" };
+import type { GpuContext } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
 import { type ActDType, actType, assertActivation, rowsCols } from "./common.ts";
+
+const COPY_ROWS = /* @__PURE__ */ declareKernel({
+  name: "copy_rows",
+  source: copyRowsWgsl,
+  params: { count: "u32", cols: "u32", src_row0: "u32", dst_row0: "u32" }, // count = rows * cols
+  entries: { main: { src: "read array<src_t>", dst: "read_write array<dst_t>" } },
+  workgroupSize: 256,
+  variant: (v: { src_t: ActDType; dst_t: ActDType }) => ({ aliases: v }),
+});
 
 /**
  * `dst[dstRow0 + r, :] = src[srcRow0 + r, :]` for `r < rows`, converting to
@@ -48,18 +57,11 @@ export function copyRows(
   }
   if (src.buffer === dst.buffer) throw new Error(`${op}: source and destination share a buffer`);
   if (rows === 0) return;
-  ctx.dispatch({
-    name: `dit_rows_${src.dtype}_${dst.dtype}`,
-    code: composeWgsl({
-      f16: src.dtype === "f16" || dst.dtype === "f16",
-      aliases: { src_t: actType(src.dtype), dst_t: actType(dst.dtype) },
-    }, ditRowsWgsl),
-    params: true,
-    storage: ["read", "read_write"],
-  }, {
-    params: new Uint32Array([rows * cols, cols, srcRow0, dstRow0]),
-    bindings: [src.binding, dst.binding],
-    workgroups: grid(ctx, Math.ceil((rows * cols) / 256)),
+  COPY_ROWS.dispatch(ctx, {
+    variant: { src_t: actType(src.dtype), dst_t: actType(dst.dtype) },
+    params: { count: rows * cols, cols, src_row0: srcRow0, dst_row0: dstRow0 },
+    bindings: { src: src.binding, dst: dst.binding },
+    workgroups: COPY_ROWS.grid(ctx, rows * cols),
   });
 }
 

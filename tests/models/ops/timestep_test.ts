@@ -1,6 +1,6 @@
-import { ditTimeInput } from "../../src/models/dit.ts";
-import { sinusoidEmbedding } from "../../src/ops/timestep.ts";
-import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { ditTimeInput } from "../../../src/models/dit.ts";
+import { sinusoidEmbedding } from "../../../src/models/ops/timestep.ts";
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
 
 Deno.test("sinusoidEmbedding matches an independent power-form computation", () => {
   // f_k = base^(-k / (half - 1)) written with pow instead of exp/log.

@@ -4,9 +4,10 @@
  * and the 2×2 patching. The result is channels-last `[2gh, 2gw, 32]`, what
  * `VaeDecoder.decode` takes. CPU reference: `unpatchify_ref.ts`.
  */
-import unpatchifyWgsl from "../../shaders/unpatchify.wgsl" with { type: "text" };
-import { type GpuContext, grid } from "../gpu/context.ts";
-import { shapeStr, Tensor } from "../gpu/tensor.ts";
+import unpatchifyWgsl from "../../../shaders/unpatchify.wgsl" with { type: "text" };
+import type { GpuContext } from "../../gpu/context.ts";
+import { declareKernel } from "../../gpu/declare_kernel.ts";
+import { shapeStr, Tensor } from "../../gpu/tensor.ts";
 
 /**
  * Channels of one DiT latent token: 2×2 VAE latent pixels × 32 channels
@@ -16,12 +17,23 @@ export const TOKEN_CHANNELS = 128;
 /** Channels of the VAE latent a token unpacks into (the VAE config's `latentChannels`). */
 const VAE_LATENT_CHANNELS = TOKEN_CHANNELS / 4;
 
-const KERNEL = {
+const UNPATCHIFY = /* @__PURE__ */ declareKernel({
   name: "unpatchify",
-  code: unpatchifyWgsl,
-  params: true,
-  storage: ["read", "read", "read_write"] as ("read" | "read_write")[],
-};
+  source: unpatchifyWgsl,
+  params: {
+    count: "u32", // values in out = gh * gw * TOKEN_CHANNELS
+    gw: "u32", // tokens per latent row
+  },
+  entries: {
+    main: {
+      z: "read array<f32>",
+      norm: "read array<f32>", // [2, TOKEN_CHANNELS]: scale, shift
+      out: "read_write array<f32>",
+    },
+  },
+  workgroupSize: 256,
+  consts: { TOKEN_CHANNELS, VAE_LATENT_CHANNELS },
+});
 
 /**
  * `z` `[gh·gw, 128]` f32 (row-major over the token grid) and `norm` `[2, 128]`
@@ -58,10 +70,10 @@ export function unpatchifyLatents(
   }
   const out = Tensor.empty(ctx, [2 * gh, 2 * gw, VAE_LATENT_CHANNELS], "f32", "vae latent");
   const count = z.numel;
-  ctx.dispatch(KERNEL, {
-    params: new Uint32Array([count, gw]),
-    bindings: [z.binding, norm.binding, out.binding],
-    workgroups: grid(ctx, Math.ceil(count / 256)),
+  UNPATCHIFY.dispatch(ctx, {
+    params: { count, gw },
+    bindings: { z: z.binding, norm: norm.binding, out: out.binding },
+    workgroups: UNPATCHIFY.grid(ctx, count),
   });
   return out;
 }

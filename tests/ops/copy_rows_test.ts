@@ -1,7 +1,7 @@
 import { Tensor } from "../../src/gpu/tensor.ts";
 import type { ActDType } from "../../src/ops/common.ts";
-import { copyRows, sliceRows } from "../../src/ops/dit_rows.ts";
-import { copyRowsRef } from "../../src/ops/dit_rows_ref.ts";
+import { copyRows, sliceRows } from "../../src/ops/copy_rows.ts";
+import { copyRowsRef } from "../../src/ops/copy_rows_ref.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { actDTypes, randn, roundF16, testGpu } from "../util.ts";
 
