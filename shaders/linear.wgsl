@@ -1,8 +1,8 @@
 // Y[m, col0 + n] = sum_k X[m, k] * W[n, k] (+ bias[n]): a Linear layer
 // (`Y = X · Wᵀ + b`) with the weight decoded inside the tile loads.
 //
-// Header (src/ops/linear.ts): `act_t` (f32 | f16), `x_t` (vec4<act_t> when
-// VEC, else act_t), a FORMAT_<VARIANT> code for every GPU variant of the
+// Params, bindings and header: declared in src/ops/linear.ts (LINEAR):
+// `act_t` (f32 | f16), `x_t` (vec4<act_t> when VEC, else act_t), a FORMAT_<VARIANT> code for every GPU variant of the
 // format records (src/formats/: FORMAT_F32, FORMAT_NF4_BF16, …), FORMAT (this
 // weight's) and EPW (its weight elements per 32-bit word), VEC, HAS_BIAS, the
 // tile BM x BN x BK and the per-thread block TM x TN (multiples of 4;
@@ -32,32 +32,10 @@
 // The host may split K into chunks (see `linear.ts`): each dispatch sums
 // [k_begin, k_end) and later chunks add to Y.
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  // Row stride of Y and the column where this weight part's outputs start
-  // (a weight split into parts writes disjoint column ranges of one Y).
-  ldy: u32,
-  col0: u32,
-  nf4_block: u32,
-  // The range of k this dispatch sums (a multiple of BK apart), and whether
-  // it adds to Y (a later K chunk) instead of starting it with the bias.
-  k_begin: u32,
-  k_end: u32,
-  accumulate: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> X: array<act_t>;
-@group(0) @binding(2) var<storage, read> W: array<u32>;
-@group(0) @binding(3) var<storage, read> aux: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> Y: array<act_t>;
-
 const TX = BN / TN;
 const TY = BM / TM;
-const THREADS = TX * TY;
+const THREADS = WG;
+const_assert THREADS == TX * TY;
 const BM4 = BM / 4;
 const BN4 = BN / 4;
 const TN4 = TN / 4;

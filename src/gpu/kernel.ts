@@ -18,7 +18,7 @@ export type StorageAccess = "read" | "read_write";
 export interface KernelSpec {
   /** Short name for labels and error messages, e.g. `matmul_nf4`. */
   name: string;
-  /** Final WGSL text (see `composeWgsl`). */
+  /** Final WGSL text (header included). */
   code: string;
   /** Entry point; default `main`. */
   entryPoint?: string;

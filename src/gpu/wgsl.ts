@@ -1,8 +1,7 @@
 /**
  * The lines of a generated WGSL header: `enable` directives, type aliases and
  * constants. `declareKernel` (`declare_kernel.ts`) builds each declared
- * kernel's header with them; {@link composeWgsl} is the hand-made form for a
- * kernel not declared yet (the GEMM).
+ * kernel's header with them.
  *
  * Kernel variants that differ by a type or a constant are one shader file:
  * the header declares `enable f16;`, type aliases (e.g. `alias act_t = f16;`)
@@ -39,9 +38,4 @@ export function wgslHeader(h: WgslHeader): string {
     lines.push(`const ${name} = ${expr};`);
   }
   return lines.join("\n");
-}
-
-/** Header followed by the given source files, in order. */
-export function composeWgsl(header: WgslHeader, ...sources: string[]): string {
-  return [wgslHeader(header), ...sources].join("\n");
 }

@@ -15,8 +15,8 @@
  */
 import linearWgsl from "../../shaders/linear.wgsl" with { type: "text" };
 import type { GpuContext } from "../gpu/context.ts";
+import { declareKernel } from "../gpu/declare_kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
-import { composeWgsl } from "../gpu/wgsl.ts";
 import {
   GPU_VARIANTS,
   gpuFormat,
@@ -26,7 +26,7 @@ import {
   linearFormatConsts,
   type LinearGpuFormat,
 } from "../formats/mod.ts";
-import { actType, assertActivation } from "./common.ts";
+import { type ActDType, actType, assertActivation } from "./common.ts";
 
 export { gpuFormat, type LinearGpuFormat };
 
@@ -86,6 +86,58 @@ export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: 
   const epw = GPU_VARIANTS[format].elementsPerWord;
   return k % 4 === 0 && k % epw === 0 && nf4Block % epw === 0;
 }
+
+/** What one GEMM variant is compiled for: activations, weight decoding, load path, tile. */
+type LinearVariant = LinearTile & {
+  act_t: ActDType;
+  format: LinearGpuFormat;
+  vec: boolean;
+  bias: boolean;
+};
+
+/**
+ * The GEMM kernel. Its `FORMAT_<VARIANT>` codes are the format records' (the
+ * variant's `FORMAT` selects one), so the shader and `src/formats/` share them.
+ */
+const LINEAR = /* @__PURE__ */ declareKernel({
+  name: "linear",
+  source: linearWgsl,
+  params: {
+    M: "u32",
+    N: "u32",
+    K: "u32",
+    ldy: "u32", // row stride of Y
+    col0: "u32", // column of Y where this weight part's outputs start
+    nf4_block: "u32",
+    k_begin: "u32", // the range of k this dispatch sums (a multiple of BK apart)
+    k_end: "u32",
+    accumulate: "u32", // add to Y (a later K chunk) instead of starting it with the bias
+  },
+  entries: {
+    main: {
+      X: "read array<act_t>",
+      W: "read array<u32>",
+      aux: "read array<f32>",
+      bias: "read array<f32>",
+      Y: "read_write array<act_t>",
+    },
+  },
+  workgroupSize: "variant",
+  variant: (v: LinearVariant) => ({
+    aliases: { act_t: v.act_t, x_t: v.vec ? `vec4<${v.act_t}>` : v.act_t },
+    consts: {
+      ...linearFormatConsts(v.format), // FORMAT_<VARIANT> codes, FORMAT, EPW
+      VEC: v.vec,
+      HAS_BIAS: v.bias,
+      BM: v.BM,
+      BN: v.BN,
+      BK: v.BK,
+      TM: v.TM,
+      TN: v.TN,
+      WG: (v.BN / v.TN) * (v.BM / v.TM),
+    },
+  }),
+});
 
 /** One band of output rows `[row0, row0 + rows)` of a weight, in its own buffers. */
 export interface LinearPart {
@@ -238,46 +290,31 @@ export function linear(
   if (m === 0) return y;
   const tile = linearTile(m);
   const vec = linearVectorLoads(w.format, k, w.nf4Block);
-  const act = actType(x.dtype);
-  const code = composeWgsl({
-    f16: x.dtype === "f16",
-    aliases: { act_t: act, x_t: vec ? `vec4<${act}>` : act },
-    consts: {
-      ...tile,
-      ...linearFormatConsts(w.format),
-      VEC: vec,
-      HAS_BIAS: !!w.bias,
-    },
-  }, linearWgsl);
+  const variant = { act_t: actType(x.dtype), format: w.format, vec, bias: !!w.bias, ...tile };
   const chunk = ctx.isSoftware ? SOFTWARE_K_CHUNK : k;
   for (const part of w.parts) {
     for (let k0 = 0; k0 < k; k0 += chunk) {
       const k1 = Math.min(k, k0 + chunk);
-      const params = new Uint32Array([
-        m,
-        part.rows,
-        k,
-        w.out,
-        part.row0,
-        w.nf4Block,
-        k0,
-        k1,
-        +(k0 > 0),
-      ]);
-      ctx.dispatch({
-        name: `linear_${w.format}_${x.dtype}${vec ? "_vec" : ""}_${tile.BM}x${tile.BN}`,
-        code,
-        params: true,
-        storage: ["read", "read", "read", "read", "read_write"],
-      }, {
-        params,
-        bindings: [
-          x.binding,
-          part.weight.binding,
-          (part.aux ?? part.weight).binding,
-          (w.bias ?? part.weight).binding,
-          y.binding,
-        ],
+      LINEAR.dispatch(ctx, {
+        variant,
+        params: {
+          M: m,
+          N: part.rows,
+          K: k,
+          ldy: w.out,
+          col0: part.row0,
+          nf4_block: w.nf4Block,
+          k_begin: k0,
+          k_end: k1,
+          accumulate: +(k0 > 0),
+        },
+        bindings: {
+          X: x.binding,
+          W: part.weight.binding,
+          aux: (part.aux ?? part.weight).binding,
+          bias: (w.bias ?? part.weight).binding,
+          Y: y.binding,
+        },
         workgroups: [Math.ceil(part.rows / tile.BN), Math.ceil(m / tile.BM)],
       });
     }
