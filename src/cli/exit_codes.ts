@@ -4,7 +4,7 @@
  * a moderation verdict on them), 1 for the machine, the model files and the
  * services (GPU, disk, network, a damaged checkpoint, a service fault).
  */
-import { HubError } from "../io/hub/http.ts";
+import { HubError } from "../platform/deno/hub/http.ts";
 import { NonFiniteError } from "../pipeline/nonfinite.ts";
 import { SizeError } from "../pipeline/size.ts";
 import { PromptError } from "../prompt/errors.ts";

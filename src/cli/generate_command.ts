@@ -23,8 +23,8 @@
 import { parseArgs } from "node:util";
 import { createGpu, type GpuContext } from "../gpu/context.ts";
 import { encodePng } from "../image/png.ts";
-import { type HubProgress, resolveModel } from "../io/hub.ts";
-import { ensureEmbeddedModel } from "./embedded_model.ts";
+import { type HubProgress, resolveModel } from "../platform/deno/hub.ts";
+import { ensureEmbeddedModel } from "../platform/deno/embedded_model.ts";
 import { imageRequestFromFlags, modelFlags } from "./generate_request.ts";
 import { EXIT_CODES_HELP, exitCodeOf } from "./exit_codes.ts";
 import { checkOutputPath } from "./output_path.ts";

@@ -10,7 +10,7 @@ import { PromptRejectedError } from "../prompt/errors.ts";
 import { resolveSampling, type SamplingOptions, type SamplingPlan } from "../pipeline/presets.ts";
 import { validateSize } from "../pipeline/size.ts";
 import { DEFAULT_GPU_BUDGET_BYTES, GIB } from "../pipeline/memory_plan.ts";
-import type { Quantization } from "../io/hub.ts";
+import type { Quantization } from "../platform/deno/hub.ts";
 
 /** What a run on the embedded model uses unless options say otherwise: quick on any adapter. */
 export const EMBEDDED_DEFAULTS = { width: 256, height: 256, preset: "V4_TURBO_12" } as const;

@@ -3,12 +3,12 @@
  * picks it), the GPU memory budget, and the prompt step's services, turned
  * into one warm {@link ImageEngine}.
  */
-import { resolveModel } from "../io/hub.ts";
+import { resolveModel } from "../platform/deno/hub.ts";
 import { DEFAULT_GPU_BUDGET_BYTES, formatBytes, GIB } from "../pipeline/memory_plan.ts";
 import { platform } from "../platform/mod.ts";
 import { PromptRejectedError } from "../prompt/errors.ts";
 import { ImageEngine } from "../serve/engine.ts";
-import { ensureEmbeddedModel } from "./embedded_model.ts";
+import { ensureEmbeddedModel } from "../platform/deno/embedded_model.ts";
 import { downloadProgress, type GenerateIo } from "./generate_command.ts";
 import { EMBEDDED_DEFAULTS, MODEL_DEFAULTS, modelFlags } from "./generate_request.ts";
 import { createGpu, type GpuContext } from "../gpu/context.ts";

@@ -51,7 +51,7 @@ import {
   vaeFootprint,
 } from "./memory_footprint.ts";
 import { TOKEN_CHANNELS } from "../ops/unpatchify.ts";
-import { COMPONENT_FOLDERS, missingComponentFiles } from "./layout.ts";
+import { COMPONENT_FOLDERS, missingComponentFiles } from "../io/model_folders.ts";
 
 /** Problems listed per component before the rest is summarised. */
 export const MAX_PROBLEMS_PER_COMPONENT = 8;

@@ -13,7 +13,7 @@ import {
   withSparseDir,
   writeSparseCheckpoint,
 } from "./sparse_checkpoint.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { memorySource } from "../../src/io/byte_source.ts";
 import { loadHostLinear } from "../../src/io/linear_loader.ts";
 import { denseTensor, quantizeNf4 } from "../../src/io/quantize.ts";
