@@ -45,6 +45,7 @@ import { latentGrid, sizeAdvice } from "../pipeline/size.ts";
 import { platform } from "../platform/mod.ts";
 import { redact } from "../redact.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { isJsonCaption } from "../prompt/verify.ts";
 import { loadTokenizer } from "../text/load.ts";
 import { screenImage } from "../prompt/moderation.ts";
@@ -198,7 +199,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   try {
     parsed = parseArgs({ args, options: GENERATE_FLAGS, allowPositionals: false });
   } catch (e) {
-    throw new PromptRejectedError(`${e instanceof Error ? e.message : e}\n\n${GENERATE_USAGE}`);
+    throw new UsageError(`${e instanceof Error ? e.message : e}\n\n${GENERATE_USAGE}`);
   }
   const v = parsed.values;
   if (v.help) {
@@ -213,12 +214,12 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   if (
     (v.prompt !== undefined && v["prompt-file"] !== undefined) || (!promptGiven && !dryRun)
   ) {
-    throw new PromptRejectedError("give exactly one of --prompt and --prompt-file");
+    throw new UsageError("give exactly one of --prompt and --prompt-file");
   }
   const { budgetBytes, quantization } = modelFlags(v);
   for (const k of KEY_FLAGS) {
     if (v[k] !== undefined && v[k]!.trim() === "") {
-      throw new PromptRejectedError(`--${k} is empty; pass the key, or leave the flag out`);
+      throw new UsageError(`--${k} is empty; pass the key, or leave the flag out`);
     }
   }
   const model = v.model ?? env("IDEOGRAM4_MODEL");
@@ -244,7 +245,7 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
         src.close();
       }
     } catch (e) {
-      throw new PromptRejectedError(
+      throw new UsageError(
         `--init-noise: ${e instanceof Error ? e.message : String(e)}`,
       );
     }

@@ -6,7 +6,7 @@
 import { resolveModel } from "../platform/deno/hub.ts";
 import { DEFAULT_GPU_BUDGET_BYTES, formatBytes, GIB } from "../pipeline/memory_plan.ts";
 import { platform } from "../platform/mod.ts";
-import { PromptRejectedError } from "../prompt/errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { ImageEngine } from "../serve/engine.ts";
 import { ensureEmbeddedModel } from "../platform/deno/embedded_model.ts";
 import { downloadProgress, type GenerateIo } from "./generate_command.ts";
@@ -58,7 +58,7 @@ export interface WarmModelValues extends PromptFlagValues {
 
 /**
  * Resolves the model (downloading it when it is a Hub repo) and opens the
- * engine. Throws {@link PromptRejectedError} for bad flags.
+ * engine. Throws {@link UsageError} for bad flags.
  */
 export async function openEngineFromFlags(
   v: WarmModelValues,
@@ -71,7 +71,7 @@ export async function openEngineFromFlags(
   for (const w of settings.warnings) io.stderr(`warning: ${w}`);
   const textEncoder = v["text-encoder"] ?? "auto";
   if (!["auto", "keep", "free"].includes(textEncoder)) {
-    throw new PromptRejectedError(`--text-encoder ${textEncoder}: use auto, keep or free`);
+    throw new UsageError(`--text-encoder ${textEncoder}: use auto, keep or free`);
   }
   const model = v.model ?? env("IDEOGRAM4_MODEL");
   const embedded = model === undefined && quantization === undefined;
