@@ -8,6 +8,12 @@
  * moderation) → download and load of the weights, sampling → Hive image
  * moderation → atomic write of the PNG (temp file + rename).
  *
+ * The code follows that order: `checkRequest` turns the flags into a
+ * {@link GenerateRequest} value (steps 1–2), `runRequest` runs it (3–4) and
+ * `generateOnGpu` the rest. The model choice, the image request's checks and
+ * the PNG's text chunks are shared with `serve` and `batch`
+ * (`generate_request.ts`).
+ *
  * Exit codes: see `exit_codes.ts` (0 written; 2 what the user gave was
  * rejected: flags, size, prompt, caption, a missing model folder, a bad
  * --revision, a moderation verdict; 1 the machine, the model files, the
@@ -22,10 +28,16 @@
  */
 import { parseArgs } from "node:util";
 import { createGpu, type GpuContext } from "../gpu/context.ts";
-import { encodePng } from "../image/png.ts";
-import { type HubProgress, resolveModel } from "../platform/deno/hub.ts";
+import { type HubProgress, resolveModel, type ResolveModelSpec } from "../platform/deno/hub.ts";
 import { ensureEmbeddedModel } from "../platform/deno/embedded_model.ts";
-import { imageRequestFromFlags, modelFlags } from "./generate_request.ts";
+import {
+  hubSpecOf,
+  type ImageRequest,
+  imageRequestFromFlags,
+  type ModelChoice,
+  modelChoice,
+  requestPng,
+} from "./generate_request.ts";
 import { EXIT_CODES_HELP, exitCodeOf } from "./exit_codes.ts";
 import { checkOutputPath } from "./output_path.ts";
 import { adapterAdvice } from "./runtime_env.ts";
@@ -39,10 +51,11 @@ import {
   planMemory,
 } from "../pipeline/memory_plan.ts";
 import { initNoiseFromNpy } from "../pipeline/npy.ts";
-import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
-import { PRESET_NAMES, type SamplingOptions, type SamplingPlan } from "../pipeline/presets.ts";
+import { type GenerateResult, Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
+import { PRESET_NAMES } from "../pipeline/presets.ts";
 import { latentGrid, sizeAdvice } from "../pipeline/size.ts";
 import { platform } from "../platform/mod.ts";
+import type { Platform } from "../platform/types.ts";
 import { redact } from "../redact.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
 import { UsageError } from "./usage_error.ts";
@@ -57,6 +70,8 @@ import {
   type EnvLookup,
   MAGIC_PROMPT_FLAGS,
   PROMPT_FLAGS_USAGE,
+  type PromptFlagValues,
+  type PromptSettings,
   promptSettingsFromFlags,
 } from "./prompt_commands.ts";
 
@@ -179,6 +194,36 @@ export async function runGenerate(args: string[], io: GenerateIo = denoIo): Prom
 /** The key flags: given but blank is a typing mistake, refused before any work. */
 const KEY_FLAGS = ["magic-prompt-key", "hive-text-key", "hive-visual-key"] as const;
 
+/** The flags as `parseArgs` gives them. */
+type GenerateFlags = ReturnType<typeof parseArgs<{ options: typeof GENERATE_FLAGS }>>["values"];
+
+/**
+ * A `generate` command line, checked (steps 1 and 2): the flags turned into
+ * values, and the files they name read. What runs it needs nothing else.
+ */
+export interface GenerateRequest {
+  /** Size, seed and sampling. */
+  image: ImageRequest;
+  /** The model and the GPU memory budget. */
+  model: ModelChoice;
+  /** The prompt as given (empty for a dry run without one). */
+  prompt: string;
+  /** Whether `--prompt` or `--prompt-file` was given (a dry run may go without). */
+  promptGiven: boolean;
+  /** `--init-noise`: the latents, and the file's name for the PNG's `Seed` chunk. */
+  initNoise?: { latents: Float32Array; file: string };
+  /** The PNG to write. */
+  output: string;
+  keepTextEncoder: boolean;
+  dryRun: boolean;
+  verbose: boolean;
+  quiet: boolean;
+  /** The prompt step's flags (magic prompt, moderation), resolved in step 3. */
+  promptFlags: PromptFlagValues;
+  /** Environment lookup: keys, `IDEOGRAM4_MODEL`, the Hub's settings. */
+  env: EnvLookup;
+}
+
 /** Reads the prompt (file, stdin or flag); an unreadable file is the user's input (exit 2). */
 async function readPrompt(
   v: { prompt?: string; "prompt-file"?: string },
@@ -194,20 +239,32 @@ async function readPrompt(
   }
 }
 
-async function generate(args: string[], io: GenerateIo): Promise<number> {
-  let parsed;
+/** `--init-noise FILE.npy` for an image of `image`'s size; a bad file is the user's input (exit 2). */
+async function readInitNoise(
+  p: Platform,
+  file: string,
+  image: ImageRequest,
+): Promise<Float32Array> {
   try {
-    parsed = parseArgs({ args, options: GENERATE_FLAGS, allowPositionals: false });
+    const src = await p.open(file);
+    try {
+      const tokens = latentGrid(image.width, image.height).tokens;
+      return initNoiseFromNpy(await src.read(0, src.size), file, tokens);
+    } finally {
+      src.close();
+    }
   } catch (e) {
-    throw new UsageError(`${e instanceof Error ? e.message : e}\n\n${GENERATE_USAGE}`);
+    throw new UsageError(`--init-noise: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const v = parsed.values;
-  if (v.help) {
-    io.stdout(GENERATE_USAGE);
-    return 0;
-  }
-  const p = platform();
-  const env: EnvLookup = io.env ?? ((name) => p.env(name));
+}
+
+/** Steps 1 and 2: flags and numbers, the output path, the prompt, the initial noise. */
+async function checkRequest(
+  v: GenerateFlags,
+  io: GenerateIo,
+  env: EnvLookup,
+  p: Platform,
+): Promise<GenerateRequest> {
   // ---- 1. flags and numbers
   const dryRun = v["dry-run"] === true;
   const promptGiven = v.prompt !== undefined || v["prompt-file"] !== undefined;
@@ -216,16 +273,14 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   ) {
     throw new UsageError("give exactly one of --prompt and --prompt-file");
   }
-  const { budgetBytes, quantization } = modelFlags(v);
+  const model = modelChoice(v, env);
   for (const k of KEY_FLAGS) {
     if (v[k] !== undefined && v[k]!.trim() === "") {
       throw new UsageError(`--${k} is empty; pass the key, or leave the flag out`);
     }
   }
-  const model = v.model ?? env("IDEOGRAM4_MODEL");
-  const embedded = model === undefined && quantization === undefined;
-  const { width, height, seed, sampling, plan, planName } = imageRequestFromFlags(v, embedded);
-  const sizeWarning = sizeAdvice(width, height);
+  const image = imageRequestFromFlags(v, model.embedded);
+  const sizeWarning = sizeAdvice(image.width, image.height);
   if (sizeWarning) io.stderr(`warning: ${sizeWarning}`);
   const output = v.output!;
   if (!dryRun) await checkOutputPath(output);
@@ -233,208 +288,247 @@ async function generate(args: string[], io: GenerateIo): Promise<number> {
   // ---- 2. the prompt and the initial noise (files the user gave)
   const prompt = await readPrompt(v, io);
   if (promptGiven && prompt.trim() === "") throw new PromptRejectedError("the prompt is empty");
-  let initNoise: Float32Array | undefined;
-  if (v["init-noise"] !== undefined) {
-    const file = v["init-noise"];
-    try {
-      const src = await p.open(file);
-      try {
-        const bytes = await src.read(0, src.size);
-        initNoise = initNoiseFromNpy(bytes, file, latentGrid(width, height).tokens);
-      } finally {
-        src.close();
-      }
-    } catch (e) {
-      throw new UsageError(
-        `--init-noise: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    }
-  }
-  const memory = {
-    width,
-    height,
-    budgetBytes,
-    steps: plan.steps,
-    keepTextEncoder: v["keep-text-encoder"] === true,
-  };
-  const hubSpec = {
+  const file = v["init-noise"];
+  return {
+    image,
     model,
-    quantization,
-    revision: v.revision,
+    prompt,
+    promptGiven,
+    initNoise: file === undefined
+      ? undefined
+      : { latents: await readInitNoise(p, file, image), file },
+    output,
+    keepTextEncoder: v["keep-text-encoder"] === true,
+    dryRun,
+    verbose: v.verbose === true,
+    quiet: v.quiet === true,
+    promptFlags: v,
     env,
+  };
+}
+
+async function generate(args: string[], io: GenerateIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: GENERATE_FLAGS, allowPositionals: false });
+  } catch (e) {
+    throw new UsageError(`${e instanceof Error ? e.message : e}\n\n${GENERATE_USAGE}`);
+  }
+  if (parsed.values.help) {
+    io.stdout(GENERATE_USAGE);
+    return 0;
+  }
+  const p = platform();
+  const env: EnvLookup = io.env ?? ((name) => p.env(name));
+  const r = await checkRequest(parsed.values, io, env, p);
+  return r.dryRun ? await dryRun(r, io) : await runRequest(r, io, p);
+}
+
+/** `--dry-run`: the checkpoint in the cache (a dry run never downloads weights), checked and planned. */
+async function dryRun(r: GenerateRequest, io: GenerateIo): Promise<number> {
+  const dir = r.model.embedded
+    ? await ensureEmbeddedModel(r.env)
+    : await resolveModel({ ...hubSpec(r, io), offline: true });
+  const memory = {
+    width: r.image.width,
+    height: r.image.height,
+    budgetBytes: r.model.budgetBytes,
+    steps: r.image.plan.steps,
+    keepTextEncoder: r.keepTextEncoder,
+  };
+  return await dryRunReport(
+    dir,
+    r.promptGiven ? r.prompt : undefined,
+    memory,
+    r.image.planName,
+    io,
+  );
+}
+
+/** Where the Hub model comes from, with retries reported as warnings. */
+function hubSpec(r: GenerateRequest, io: GenerateIo): ResolveModelSpec {
+  return {
+    ...hubSpecOf(r.model, r.env),
     network: { onRetry: (m: string) => io.stderr(`warning: ${m}`) },
   };
+}
 
-  if (dryRun) {
-    // Cache only for a Hub model: a dry run never downloads weights.
-    const dir = embedded
-      ? await ensureEmbeddedModel(env)
-      : await resolveModel({ ...hubSpec, offline: true });
-    return await dryRunReport(dir, promptGiven ? prompt : undefined, memory, planName, io);
-  }
-
+/** Steps 3 and 4: the tokenizer and the prompt's tokens, the GPU adapter; then the rest on it. */
+async function runRequest(r: GenerateRequest, io: GenerateIo, p: Platform): Promise<number> {
   // ---- 3. the tokenizer (first and alone for a Hub model) and the prompt's tokens
-  const settings = await promptSettingsFromFlags(v, env);
+  const settings = await promptSettingsFromFlags(r.promptFlags, r.env);
   for (const w of settings.warnings) io.stderr(`warning: ${w}`);
-  const offline = v.offline ? true : undefined;
-  const tokenizerDir = embedded
-    ? await ensureEmbeddedModel(env, (line) => io.stderr(line))
-    : await resolveModel({ ...hubSpec, offline, folders: ["tokenizer"] });
+  // The embedded model is built (or checked) once, here; a Hub model's weights come in step 6.
+  const embeddedDir = r.model.embedded
+    ? await ensureEmbeddedModel(r.env, (line) => io.stderr(line))
+    : undefined;
+  const tokenizerDir = embeddedDir ??
+    await resolveModel({ ...hubSpec(r, io), folders: ["tokenizer"] });
   const tokenizer = await loadTokenizer(p.join(tokenizerDir, "tokenizer"), p);
   // Counted as given, unless a magic prompt will rewrite it (its caption is counted in step 5).
   const expands = chooseMagicPrompt(settings.magicPrompt) !== undefined &&
-    !(isJsonCaption(prompt) && settings.magicPrompt.enabled === undefined);
-  if (!expands) tokenizer.encodePrompt(prompt);
+    !(isJsonCaption(r.prompt) && settings.magicPrompt.enabled === undefined);
+  if (!expands) tokenizer.encodePrompt(r.prompt);
 
   // ---- 4. the GPU adapter
   const ctx = await createGpu();
   try {
-    if (!v.quiet) io.stderr(`adapter: ${ctx.describe()}`);
-    const advice = adapterAdvice(ctx.adapterFeatures, env);
+    if (!r.quiet) io.stderr(`adapter: ${ctx.describe()}`);
+    const advice = adapterAdvice(ctx.adapterFeatures, r.env);
     if (advice) io.stderr(`warning: ${advice}`);
-    return await generateOnGpu(ctx, {
-      v,
-      io,
-      env,
-      prompt,
-      settings,
-      tokenizer,
-      embedded,
-      embeddedDir: embedded ? tokenizerDir : undefined,
-      hubSpec: { ...hubSpec, offline },
-      width,
-      height,
-      sampling,
-      seed,
-      initNoise,
-      plan,
-      planName,
-      budgetBytes,
-      output,
-    });
+    return await generateOnGpu(ctx, r, { settings, tokenizer, embeddedDir }, io, p);
   } finally {
     ctx.destroy();
   }
 }
 
-/** What {@link generateOnGpu} needs from the checked request. */
-interface CheckedRequest {
-  v: ReturnType<typeof parseArgs<{ options: typeof GENERATE_FLAGS }>>["values"];
-  io: GenerateIo;
-  env: EnvLookup;
-  prompt: string;
-  settings: Awaited<ReturnType<typeof promptSettingsFromFlags>>;
+/** What steps 3 and 4 found out, for the rest. */
+interface Prepared {
+  settings: PromptSettings;
   tokenizer: Qwen3Tokenizer;
-  embedded: boolean;
-  /** The embedded model's folder, already verified (step 3). */
+  /** The embedded model's folder, already checked in step 3. */
   embeddedDir: string | undefined;
-  hubSpec: Parameters<typeof resolveModel>[0];
-  width: number;
-  height: number;
-  sampling: SamplingOptions;
-  seed: number | undefined;
-  initNoise: Float32Array | undefined;
-  plan: SamplingPlan;
-  planName: string;
-  budgetBytes: number;
-  output: string;
 }
 
 /** Steps 5 on: services, weights, sampling, image moderation, the write. */
-async function generateOnGpu(ctx: GpuContext, r: CheckedRequest): Promise<number> {
-  const { v, io, width, height, planName, budgetBytes, output } = r;
-  const p = platform();
+async function generateOnGpu(
+  ctx: GpuContext,
+  r: GenerateRequest,
+  { settings, tokenizer, embeddedDir }: Prepared,
+  io: GenerateIo,
+  p: Platform,
+): Promise<number> {
+  const { width, height } = r.image;
+  const status = (line: string) => !r.quiet && io.stderr(line);
   // ---- 5. services: magic prompt, text moderation, caption verification
   const prepared = await preparePrompt({
     prompt: r.prompt,
     width,
     height,
-    magicPrompt: r.settings.magicPrompt,
-    moderation: r.settings.moderation,
-    warnOnCaptionIssues: r.settings.warnOnCaptionIssues,
-    onStatus: (line) => !v.quiet && io.stderr(line),
+    magicPrompt: settings.magicPrompt,
+    moderation: settings.moderation,
+    warnOnCaptionIssues: settings.warnOnCaptionIssues,
+    onStatus: status,
   });
   for (const w of prepared.warnings) io.stderr(`warning: ${w}`);
-  if (!v.quiet) { for (const n of prepared.notes) io.stderr(n); }
-  r.tokenizer.encodePrompt(prepared.prompt);
+  for (const n of prepared.notes) status(n);
+  tokenizer.encodePrompt(prepared.prompt);
 
   // ---- 6. weights and sampling
-  const dir = r.embeddedDir ?? await resolveModel({
-    ...r.hubSpec,
-    onProgress: v.quiet ? undefined : downloadProgress(io),
+  const dir = embeddedDir ?? await resolveModel({
+    ...hubSpec(r, io),
+    onProgress: r.quiet ? undefined : downloadProgress(io),
   });
-  if (r.embedded && !v.quiet) {
-    io.stderr(
-      `model: the embedded tiny random-weight model (${planName}, ${width}x${height}); ` +
+  if (r.model.embedded) {
+    status(
+      `model: the embedded tiny random-weight model (${r.image.planName}, ${width}x${height}); ` +
         "pass --model DIR for Ideogram 4",
     );
   }
+  const { result, measuredPeak, memoryPlan } = await sample(ctx, dir, r, prepared.prompt, {
+    allowCaptionIssues: settings.warnOnCaptionIssues,
+    status,
+    io,
+    p,
+  });
+  if (r.verbose) {
+    for (const line of peakLines(measuredPeak, memoryPlan, r.model.budgetBytes)) io.stderr(line);
+  }
+  const png = requestPng(
+    result.rgb,
+    r.image,
+    prepared.prompt,
+    result.seed === undefined ? `init-noise ${r.initNoise?.file}` : String(result.seed),
+  );
+  // ---- 7. image moderation, then the only write
+  const screened = await screenImage(png, settings.moderation);
+  for (const w of screened.warnings) io.stderr(`warning: ${w}`);
+  await p.writeFileAtomic(r.output, png);
+  status(`wrote ${r.output} (${width}x${height}, seed ${result.seed ?? "-"})`);
+  return 0;
+}
+
+/**
+ * Step 6's GPU part: opens the pipeline on `dir` (its memory plan reported
+ * as a status line), samples the image of `caption`, and releases the
+ * pipeline; returns the image, the pool's measured peak and the plan.
+ */
+async function sample(
+  ctx: GpuContext,
+  dir: string,
+  r: GenerateRequest,
+  caption: string,
+  o: {
+    allowCaptionIssues: boolean | undefined;
+    status: (line: string) => void;
+    io: CliIo;
+    p: Platform;
+  },
+): Promise<{ result: GenerateResult; measuredPeak: number; memoryPlan?: MemoryPlan }> {
   let memoryPlan: MemoryPlan | undefined;
   const pipe = await Ideogram4Pipeline.open(ctx, dir, {
-    keepTextEncoder: v["keep-text-encoder"],
-    gpuBudgetBytes: budgetBytes,
+    keepTextEncoder: r.keepTextEncoder,
+    gpuBudgetBytes: r.model.budgetBytes,
+    platform: o.p,
     onPlan: (m) => {
       memoryPlan = m;
-      if (v.quiet) return;
-      const res = m.residency;
-      io.stderr(
-        `memory plan (budget ${formatBytes(budgetBytes)}): peak ${formatBytes(m.peakBytes)}; ` +
-          `transformer ${res.cond}, unconditional_transformer ${res.uncond}` +
-          (m.streaming ? `; ${formatBytes(m.uploadBytesPerStep)} streamed per step` : ""),
-      );
+      o.status(planLine(m, r.model.budgetBytes));
     },
   });
-  let result, measuredPeak = 0;
   try {
-    const started = performance.now();
-    result = await pipe.generate({
-      prompt: prepared.prompt,
-      // Checked above; its warnings (the same as the result's) are printed already.
-      allowCaptionIssues: r.settings.warnOnCaptionIssues,
-      width,
-      height,
-      ...r.sampling,
-      seed: r.initNoise ? undefined : r.seed,
-      initNoise: r.initNoise,
-      onStatus: (line) => !v.quiet && io.stderr(line),
-      onProgress: v.quiet ? undefined : (s: StepProgress) => {
-        const elapsed = performance.now() - started;
-        const perStep = s.ms / 1000;
-        const eta = (elapsed / s.step) * (s.steps - s.step);
-        io.stderr(
-          `step ${s.step}/${s.steps}  ${perStep.toFixed(2)} s/step  ETA ${duration(eta)}`,
-        );
-      },
+    const result = await pipe.generate({
+      prompt: caption,
+      // Checked in step 5; its warnings (the same as the result's) are printed already.
+      allowCaptionIssues: o.allowCaptionIssues,
+      width: r.image.width,
+      height: r.image.height,
+      ...r.image.sampling,
+      seed: r.initNoise ? undefined : r.image.seed,
+      initNoise: r.initNoise?.latents,
+      onStatus: o.status,
+      onProgress: r.quiet ? undefined : stepProgress(o.io),
     });
-    measuredPeak = ctx.pool.stats.peakBytes;
+    // Set by onPlan during open (TypeScript cannot see the callback assign it).
+    return {
+      result,
+      measuredPeak: ctx.pool.stats.peakBytes,
+      memoryPlan: memoryPlan as MemoryPlan | undefined,
+    };
   } finally {
     pipe.release();
   }
-  if (v.verbose) {
-    io.stderr(`peak GPU memory measured: ${formatBytes(measuredPeak)} (${measuredPeak} bytes)`);
-    // The plan the pipeline followed (reported through onPlan).
-    const planned = memoryPlan as MemoryPlan | undefined;
-    if (planned) {
-      io.stderr(
-        `peak GPU memory planned: ${formatBytes(planned.peakBytes)} (${planned.peakBytes} bytes; ` +
-          `budget ${formatBytes(budgetBytes)})`,
-      );
-    }
+}
+
+/** The memory plan the pipeline follows, in one line. */
+function planLine(m: MemoryPlan, budgetBytes: number): string {
+  const res = m.residency;
+  return `memory plan (budget ${formatBytes(budgetBytes)}): peak ${formatBytes(m.peakBytes)}; ` +
+    `transformer ${res.cond}, unconditional_transformer ${res.uncond}` +
+    (m.streaming ? `; ${formatBytes(m.uploadBytesPerStep)} streamed per step` : "");
+}
+
+/** `step i/N  s/step  ETA` lines, the ETA from the time since the first call. */
+function stepProgress(io: CliIo): (s: StepProgress) => void {
+  const started = performance.now();
+  return (s) => {
+    const elapsed = performance.now() - started;
+    const eta = (elapsed / s.step) * (s.steps - s.step);
+    io.stderr(
+      `step ${s.step}/${s.steps}  ${(s.ms / 1000).toFixed(2)} s/step  ETA ${duration(eta)}`,
+    );
+  };
+}
+
+/** `--verbose`: the measured peak GPU memory, and the planned one the pipeline reported. */
+function peakLines(measured: number, planned: MemoryPlan | undefined, budgetBytes: number) {
+  const lines = [`peak GPU memory measured: ${formatBytes(measured)} (${measured} bytes)`];
+  if (planned) {
+    lines.push(
+      `peak GPU memory planned: ${formatBytes(planned.peakBytes)} (${planned.peakBytes} bytes; ` +
+        `budget ${formatBytes(budgetBytes)})`,
+    );
   }
-  const png = encodePng(result.rgb, width, height, {
-    Caption: prepared.prompt,
-    Seed: result.seed === undefined ? `init-noise ${v["init-noise"]}` : String(result.seed),
-    Size: `${width}x${height}`,
-    Preset: planName,
-    Steps: String(r.plan.steps),
-    Software: "ideogram4-webgpu",
-  });
-  // ---- 7. image moderation, then the only write
-  const screened = await screenImage(png, r.settings.moderation);
-  for (const w of screened.warnings) io.stderr(`warning: ${w}`);
-  await p.writeFileAtomic(output, png);
-  if (!v.quiet) io.stderr(`wrote ${output} (${width}x${height}, seed ${result.seed ?? "-"})`);
-  return 0;
+  return lines;
 }
 
 /**

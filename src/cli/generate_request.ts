@@ -4,13 +4,17 @@
  * the server's native endpoint (whose JSON keys are the flag names). Size,
  * seed and sampling are refused here, before anything is loaded, with a
  * message naming the option as the user wrote it (`--width` on the command
- * line, `$.width` in JSON).
+ * line, `$.width` in JSON). Also shared: which model the flags pick
+ * ({@link modelChoice}) and the PNG an image request writes
+ * ({@link requestPng}).
  */
 import { UsageError } from "./usage_error.ts";
 import { resolveSampling, type SamplingOptions, type SamplingPlan } from "../pipeline/presets.ts";
 import { validateSize } from "../pipeline/size.ts";
 import { DEFAULT_GPU_BUDGET_BYTES, GIB } from "../pipeline/memory_plan.ts";
-import type { Quantization } from "../platform/deno/hub.ts";
+import { encodePng } from "../image/png.ts";
+import type { Quantization, ResolveModelSpec } from "../platform/deno/hub.ts";
+import type { EnvLookup } from "../platform/deno/hub/settings.ts";
 
 /** What a run on the embedded model uses unless options say otherwise: quick on any adapter. */
 export const EMBEDDED_DEFAULTS = { width: 256, height: 256, preset: "V4_TURBO_12" } as const;
@@ -196,4 +200,79 @@ export function modelFlags(
     budgetBytes: gpuMemory === undefined ? DEFAULT_GPU_BUDGET_BYTES : gpuMemory * GIB,
     quantization: q,
   };
+}
+
+/** The model the flags pick, and its GPU memory budget. */
+export interface ModelChoice {
+  /** `--model` (a folder or a Hub repo), else `IDEOGRAM4_MODEL`. */
+  model: string | undefined;
+  /** `--quantization`. */
+  quantization: Quantization | undefined;
+  /** `--revision`. */
+  revision: string | undefined;
+  /** `--offline` (true), else undefined: the Hub settings decide. */
+  offline: true | undefined;
+  /** `--gpu-memory`, in bytes. */
+  budgetBytes: number;
+  /** Neither a model nor a quantization: the embedded tiny model. */
+  embedded: boolean;
+}
+
+/**
+ * The model flags, checked ({@link modelFlags}), with `IDEOGRAM4_MODEL` when
+ * `--model` is not given. Shared by `generate`, `serve` and `batch`.
+ */
+export function modelChoice(
+  v: {
+    model?: string;
+    quantization?: string;
+    revision?: string;
+    offline?: boolean;
+    "gpu-memory"?: string;
+  },
+  env: EnvLookup,
+): ModelChoice {
+  const { budgetBytes, quantization } = modelFlags(v);
+  const model = v.model ?? env("IDEOGRAM4_MODEL");
+  return {
+    model,
+    quantization,
+    revision: v.revision,
+    offline: v.offline ? true : undefined,
+    budgetBytes,
+    embedded: model === undefined && quantization === undefined,
+  };
+}
+
+/** What `resolveModel` needs to find (or download) the chosen model. */
+export function hubSpecOf(m: ModelChoice, env: EnvLookup): ResolveModelSpec {
+  return {
+    model: m.model,
+    quantization: m.quantization,
+    revision: m.revision,
+    offline: m.offline,
+    env,
+  };
+}
+
+/**
+ * The PNG of one generated image, with the request in its text chunks
+ * (`Caption`, `Seed`, `Size`, `Preset`, `Steps`, `Software`): the same for
+ * `generate`, `serve` and `batch`. `seed` is the seed's text (or
+ * `init-noise FILE`).
+ */
+export function requestPng(
+  rgb: Uint8Array,
+  request: ImageRequest,
+  caption: string,
+  seed: string,
+): Uint8Array {
+  return encodePng(rgb, request.width, request.height, {
+    Caption: caption,
+    Seed: seed,
+    Size: `${request.width}x${request.height}`,
+    Preset: request.planName,
+    Steps: String(request.plan.steps),
+    Software: "ideogram4-webgpu",
+  });
 }

@@ -185,7 +185,7 @@ async function withStore<C, F>(
 /** `text_encoder/`: config, then the language model's embedding and layers 0 … last tap. */
 export async function checkTextEncoder(
   folder: string,
-  p: Platform = currentPlatform(),
+  p: Platform,
 ): Promise<ComponentCheck<Qwen3Config, TextEncoderFootprint>> {
   const configPath = p.join(folder, "config.json");
   let config: Qwen3Config;
@@ -214,7 +214,7 @@ export async function checkTextEncoder(
 export async function checkDiT(
   folder: string,
   text: boolean,
-  p: Platform = currentPlatform(),
+  p: Platform,
 ): Promise<ComponentCheck<DiTConfig, DiTFootprint>> {
   const configPath = p.join(folder, "config.json");
   let declared: DiTDeclared = {};
@@ -254,7 +254,7 @@ export async function checkDiT(
 /** `vae/`: sizes from the shapes, optional `config.json` checked against them, every decoder tensor. */
 export async function checkVae(
   folder: string,
-  p: Platform = currentPlatform(),
+  p: Platform,
   actBytes: 2 | 4 = 4,
 ): Promise<ComponentCheck<VaeDecoderConfig, VaeFootprint>> {
   const configPath = p.join(folder, "config.json");

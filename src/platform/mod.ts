@@ -6,9 +6,9 @@
  * the `platform` field of its options, always filled in) and never reads the
  * registry. The registry is only the *default* of the public entry points,
  * the functions `mod.ts` exports that read files (`Ideogram4Pipeline.open`,
- * `PromptEncoder.open`, `DiT.load`, `Qwen3TextEncoder.load`,
- * `loadVaeDecoder`, `Checkpoint.open`, `loadTokenizer`, `checkCheckpoint`):
- * each takes an optional `platform` and falls back to {@link platform} once,
+ * `PromptEncoder.load`, `DiT.load`, `Qwen3TextEncoder.load`,
+ * `loadVaeDecoder`, `Checkpoint.open`, `checkCheckpoint`, `loadTokenizer`):
+ * each takes an optional platform and falls back to {@link platform} once,
  * then passes its platform down. The CLI resolves it once per command. So a
  * library user either registers a platform ({@link setPlatform}; `mod.ts`
  * registers Deno's under Deno) or passes one to an entry point, and two
