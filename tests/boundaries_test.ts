@@ -5,8 +5,9 @@
  * 1. Deno-only code lives in the Deno areas: the Deno host
  *    (`src/platform/deno.ts`, `src/platform/deno/`: the Deno platform, the
  *    Hugging Face Hub client, the embedded model's cache) and the Deno
- *    applications (`src/cli/`, `src/serve/`). Everything else in `src/` is
- *    the portable core that the browser bundle runs: no `Deno.`, no `node:`.
+ *    application (`src/cli/`, and `src/serve/server.ts`, which listens with
+ *    `Deno.serve`). Everything else in `src/` is the portable core that the
+ *    browser bundle runs: no `Deno.`, no `node:`.
  * 2. No import runs up the layers of {@link LAYERS}, except the few listed
  *    in {@link ALLOWED_UPWARD}.
  * 3. The registered platform (`platform()` of `src/platform/mod.ts`) is read
@@ -22,7 +23,7 @@ export const DENO_AREAS: Record<string, string> = {
   "src/platform/deno/":
     "Deno-only services mod.ts exports: the Hugging Face Hub client, the embedded model's cache",
   "src/cli/": "the command line, a Deno application (flags, stdin, exit codes)",
-  "src/serve/": "the HTTP API server, a Deno application (Deno.serve)",
+  "src/serve/server.ts": "the HTTP API server of `serve` listens with Deno.serve",
 };
 
 /**

@@ -10,7 +10,8 @@
  *
  * Deno APIs appear only in the Deno areas: `src/platform/deno.ts` and
  * `src/platform/deno/` (the host: the platform, the Hub client, the embedded
- * model's cache) and the Deno applications `src/cli/` and `src/serve/`.
+ * model's cache) and the Deno application: `src/cli/` and the listener of
+ * `serve` (`src/serve/server.ts`).
  * `tests/boundaries_test.ts` checks it, and the layer order of imports.
  */
 
