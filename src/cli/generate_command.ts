@@ -8,9 +8,10 @@
  * moderation) → download and load of the weights, sampling → Hive image
  * moderation → atomic write of the PNG (temp file + rename).
  *
- * The code follows that order: `checkRequest` turns the flags into a
- * {@link GenerateRequest} value (steps 1–2), `runRequest` runs it (3–4) and
- * `generateOnGpu` the rest. The model choice, the image request's checks and
+ * The code follows that order: `checkRequest` (`generate_flags.ts`, with
+ * the flags and the usage text) turns the flags into a
+ * {@link GenerateRequest} value (steps 1–2); here `runRequest` runs it (3–4)
+ * and `generateOnGpu` the rest. The model choice, the image request's checks and
  * the PNG's text chunks are shared with `serve` and `batch`
  * (`generate_request.ts`).
  *
@@ -26,123 +27,36 @@
  * exits 0 when the checkpoint is sound and the plan fits, else 1 with the
  * problems listed.
  */
-import { parseArgs } from "node:util";
 import { createGpu, type GpuContext } from "../gpu/context.ts";
-import { type HubProgress, resolveModel, type ResolveModelSpec } from "../platform/deno/hub.ts";
-import { ensureEmbeddedModel } from "../platform/deno/embedded_model.ts";
-import {
-  hubSpecOf,
-  type ImageRequest,
-  imageRequestFromFlags,
-  type ModelChoice,
-  modelChoice,
-  requestPng,
-} from "./generate_request.ts";
-import { EXIT_CODES_HELP, exitCodeOf } from "./exit_codes.ts";
-import { checkOutputPath } from "./output_path.ts";
-import { adapterAdvice } from "./runtime_env.ts";
 import { checkCheckpoint } from "../pipeline/checkpoint_check.ts";
-import {
-  DEFAULT_GPU_BUDGET_BYTES,
-  formatBytes,
-  formatPlan,
-  GIB,
-  type MemoryPlan,
-  planMemory,
-} from "../pipeline/memory_plan.ts";
-import { initNoiseFromNpy } from "../pipeline/npy.ts";
+import { formatBytes, formatPlan, type MemoryPlan, planMemory } from "../pipeline/memory_plan.ts";
 import { type GenerateResult, Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
-import { PRESET_NAMES } from "../pipeline/presets.ts";
-import { latentGrid, sizeAdvice } from "../pipeline/size.ts";
+import { ensureEmbeddedModel } from "../platform/deno/embedded_model.ts";
+import { type HubProgress, resolveModel, type ResolveModelSpec } from "../platform/deno/hub.ts";
 import { platform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
-import { redact } from "../redact.ts";
-import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
-import { UsageError } from "./usage_error.ts";
-import { isJsonCaption } from "../prompt/verify.ts";
-import { loadTokenizer } from "../text/load.ts";
 import { screenImage } from "../prompt/moderation.ts";
 import { chooseMagicPrompt, preparePrompt } from "../prompt/prepare.ts";
+import { isJsonCaption } from "../prompt/verify.ts";
+import { redact } from "../redact.ts";
+import { loadTokenizer } from "../text/load.ts";
 import { MAX_PROMPT_TOKENS, type Qwen3Tokenizer } from "../text/tokenizer.ts";
+import { exitCodeOf } from "./exit_codes.ts";
+import {
+  checkRequest,
+  GENERATE_USAGE,
+  type GenerateRequest,
+  parseGenerateArgs,
+} from "./generate_flags.ts";
+import { hubSpecOf, requestPng } from "./generate_request.ts";
 import {
   type CliIo,
   denoIo,
   type EnvLookup,
-  MAGIC_PROMPT_FLAGS,
-  PROMPT_FLAGS_USAGE,
-  type PromptFlagValues,
   type PromptSettings,
   promptSettingsFromFlags,
 } from "./prompt_commands.ts";
-
-export const GENERATE_USAGE = `usage: generate --prompt TEXT [flags]
-
-Generates one image with Ideogram 4 and writes it as a PNG (caption, seed,
-size and preset in its text chunks). Without --model or --quantization it
-runs the tiny random-weight model embedded in this repository (abstract
-output). For real images pass a checkpoint folder, or a Hugging Face repo /
---quantization to download the released weights into the Hugging Face cache
-(gated: accept the licence on the model page and set HF_TOKEN).
-
-  --prompt TEXT             plain text or a JSON caption
-  --prompt-file FILE        read the prompt from FILE (- for stdin)
-  --output FILE             PNG to write (default output.png)
-  --model DIR|ORG/NAME       checkpoint folder (transformer/, unconditional_transformer/,
-                            text_encoder/, tokenizer/, vae/) or a Hub repo; env IDEOGRAM4_MODEL
-  --quantization nf4|fp8    download ideogram-ai/ideogram-4-nf4 or -fp8 (a local folder's
-                            format is detected from its files)
-  --revision REV            branch, tag or commit of a Hub repo (default main)
-  --offline                 use the Hugging Face cache only (also HF_HUB_OFFLINE=1)
-                            env HF_ENDPOINT (mirror), HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT
-                            (seconds to the reply / of silence in a download; default 10 / 30)
-  --width N, --height N     pixels, any multiples of 16 the GPU plan allows; outside
-                            256..2048 a side or aspect 6:1 (upstream's recommendation)
-                            a warning (default 1024x1024; 256x256 for the embedded model)
-  --sampler-preset NAME     ${PRESET_NAMES.join(", ")}
-                            (default V4_QUALITY_48; V4_TURBO_12 for the embedded model)
-  --steps N                 custom number of steps
-  --guidance G[,G...]       custom guidance: one value, or one per step (first step first)
-  --mu X, --std X           custom logit-normal schedule parameters
-  --seed N                  seed of the initial noise (default 0)
-  --init-noise FILE.npy     initial noise, float32 [tokens,128] or [1,tokens,128]
-  --keep-text-encoder       do not free the text encoder after encoding
-  --gpu-memory GIB          GPU memory to plan for, in GiB (a card sold as "8 GB" has 8);
-                            WebGPU cannot report it (default ${DEFAULT_GPU_BUDGET_BYTES / GIB})
-  --dry-run                 check the checkpoint's tensors (headers only) and print the
-                            memory plan for the size and budget; no GPU, no image
-                            (--prompt optional: its tokens size the plan, else 2048)
-  --verbose                 after generating, print the measured peak GPU memory
-  -q, --quiet               no progress output
-
-${PROMPT_FLAGS_USAGE}
-
-${EXIT_CODES_HELP}`;
-
-const GENERATE_FLAGS = {
-  ...MAGIC_PROMPT_FLAGS,
-  prompt: { type: "string" },
-  "prompt-file": { type: "string" },
-  output: { type: "string", default: "output.png" },
-  model: { type: "string" },
-  quantization: { type: "string" },
-  revision: { type: "string" },
-  offline: { type: "boolean" },
-  width: { type: "string" },
-  height: { type: "string" },
-  "sampler-preset": { type: "string" },
-  steps: { type: "string" },
-  guidance: { type: "string" },
-  mu: { type: "string" },
-  std: { type: "string" },
-  seed: { type: "string", default: "0" },
-  "init-noise": { type: "string" },
-  "keep-text-encoder": { type: "boolean" },
-  "gpu-memory": { type: "string" },
-  "dry-run": { type: "boolean" },
-  verbose: { type: "boolean" },
-  quiet: { type: "boolean", short: "q" },
-  help: { type: "boolean", short: "h" },
-} as const;
+import { adapterAdvice } from "./runtime_env.ts";
 
 /** `1 h 02 m`, `3 m 07 s`, `12 s`. */
 export function duration(ms: number): string {
@@ -191,136 +105,15 @@ export async function runGenerate(args: string[], io: GenerateIo = denoIo): Prom
   }
 }
 
-/** The key flags: given but blank is a typing mistake, refused before any work. */
-const KEY_FLAGS = ["magic-prompt-key", "hive-text-key", "hive-visual-key"] as const;
-
-/** The flags as `parseArgs` gives them. */
-type GenerateFlags = ReturnType<typeof parseArgs<{ options: typeof GENERATE_FLAGS }>>["values"];
-
-/**
- * A `generate` command line, checked (steps 1 and 2): the flags turned into
- * values, and the files they name read. What runs it needs nothing else.
- */
-export interface GenerateRequest {
-  /** Size, seed and sampling. */
-  image: ImageRequest;
-  /** The model and the GPU memory budget. */
-  model: ModelChoice;
-  /** The prompt as given (empty for a dry run without one). */
-  prompt: string;
-  /** Whether `--prompt` or `--prompt-file` was given (a dry run may go without). */
-  promptGiven: boolean;
-  /** `--init-noise`: the latents, and the file's name for the PNG's `Seed` chunk. */
-  initNoise?: { latents: Float32Array; file: string };
-  /** The PNG to write. */
-  output: string;
-  keepTextEncoder: boolean;
-  dryRun: boolean;
-  verbose: boolean;
-  quiet: boolean;
-  /** The prompt step's flags (magic prompt, moderation), resolved in step 3. */
-  promptFlags: PromptFlagValues;
-  /** Environment lookup: keys, `IDEOGRAM4_MODEL`, the Hub's settings. */
-  env: EnvLookup;
-}
-
-/** Reads the prompt (file, stdin or flag); an unreadable file is the user's input (exit 2). */
-async function readPrompt(
-  v: { prompt?: string; "prompt-file"?: string },
-  io: GenerateIo,
-): Promise<string> {
-  const f = v["prompt-file"];
-  if (f === undefined) return v.prompt ?? "";
-  try {
-    return (f === "-" ? await io.readStdin() : await io.readFile(f)).replace(/^\uFEFF/, "");
-  } catch (e) {
-    if (e instanceof PromptError) throw e;
-    throw new PromptRejectedError(`--prompt-file ${f}: ${e instanceof Error ? e.message : e}`);
-  }
-}
-
-/** `--init-noise FILE.npy` for an image of `image`'s size; a bad file is the user's input (exit 2). */
-async function readInitNoise(
-  p: Platform,
-  file: string,
-  image: ImageRequest,
-): Promise<Float32Array> {
-  try {
-    const src = await p.open(file);
-    try {
-      const tokens = latentGrid(image.width, image.height).tokens;
-      return initNoiseFromNpy(await src.read(0, src.size), file, tokens);
-    } finally {
-      src.close();
-    }
-  } catch (e) {
-    throw new UsageError(`--init-noise: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
-/** Steps 1 and 2: flags and numbers, the output path, the prompt, the initial noise. */
-async function checkRequest(
-  v: GenerateFlags,
-  io: GenerateIo,
-  env: EnvLookup,
-  p: Platform,
-): Promise<GenerateRequest> {
-  // ---- 1. flags and numbers
-  const dryRun = v["dry-run"] === true;
-  const promptGiven = v.prompt !== undefined || v["prompt-file"] !== undefined;
-  if (
-    (v.prompt !== undefined && v["prompt-file"] !== undefined) || (!promptGiven && !dryRun)
-  ) {
-    throw new UsageError("give exactly one of --prompt and --prompt-file");
-  }
-  const model = modelChoice(v, env);
-  for (const k of KEY_FLAGS) {
-    if (v[k] !== undefined && v[k]!.trim() === "") {
-      throw new UsageError(`--${k} is empty; pass the key, or leave the flag out`);
-    }
-  }
-  const image = imageRequestFromFlags(v, model.embedded);
-  const sizeWarning = sizeAdvice(image.width, image.height);
-  if (sizeWarning) io.stderr(`warning: ${sizeWarning}`);
-  const output = v.output!;
-  if (!dryRun) await checkOutputPath(output);
-
-  // ---- 2. the prompt and the initial noise (files the user gave)
-  const prompt = await readPrompt(v, io);
-  if (promptGiven && prompt.trim() === "") throw new PromptRejectedError("the prompt is empty");
-  const file = v["init-noise"];
-  return {
-    image,
-    model,
-    prompt,
-    promptGiven,
-    initNoise: file === undefined
-      ? undefined
-      : { latents: await readInitNoise(p, file, image), file },
-    output,
-    keepTextEncoder: v["keep-text-encoder"] === true,
-    dryRun,
-    verbose: v.verbose === true,
-    quiet: v.quiet === true,
-    promptFlags: v,
-    env,
-  };
-}
-
 async function generate(args: string[], io: GenerateIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: GENERATE_FLAGS, allowPositionals: false });
-  } catch (e) {
-    throw new UsageError(`${e instanceof Error ? e.message : e}\n\n${GENERATE_USAGE}`);
-  }
-  if (parsed.values.help) {
+  const v = parseGenerateArgs(args);
+  if (v.help) {
     io.stdout(GENERATE_USAGE);
     return 0;
   }
   const p = platform();
   const env: EnvLookup = io.env ?? ((name) => p.env(name));
-  const r = await checkRequest(parsed.values, io, env, p);
+  const r = await checkRequest(v, io, env, p);
   return r.dryRun ? await dryRun(r, io) : await runRequest(r, io, p);
 }
 
