@@ -40,8 +40,9 @@ export const LAYERS: { name: string; paths: string[] }[] = [
     paths: ["src/platform/", "src/io/", "src/text/", "src/image/", "src/prompt/"],
   },
   { name: "models", paths: ["src/models/"] },
-  { name: "tiny", paths: ["src/tiny/"] },
-  { name: "pipeline", paths: ["src/pipeline/", "src/checkpoint/", "src/bench/"] },
+  // Checkpoint makers: the tiny models and the published layout's random checkpoints.
+  { name: "checkpoints", paths: ["src/tiny/", "src/checkpoint/"] },
+  { name: "pipeline", paths: ["src/pipeline/", "src/bench/"] },
   { name: "lib", paths: ["src/lib.ts"] },
   { name: "deno host", paths: ["src/platform/deno.ts", "src/platform/deno/"] },
   { name: "app", paths: ["src/cli/", "src/serve/"] },
