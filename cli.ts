@@ -11,6 +11,14 @@
  *   batch     many images from a JSONL file with the model loaded once
  *   make-checkpoint  a random checkpoint in the published layout (nf4 / fp8)
  *   dump      each component's output on fixed inputs as .npy (comparisons)
+ *
+ * The commands live in `src/cli/` (and `serve`'s server in `src/serve/`): the
+ * Deno application layer, the one part of `src/` besides the Deno host
+ * (`src/platform/deno*`) that may use Deno directly: flags (`node:util`'s
+ * `parseArgs`), stdin and stdout, the output path's write probe, the files
+ * `make-checkpoint` and `dump` write, the runtime folder Mesa wants,
+ * `Deno.serve`. They reach the library only through its modules, and
+ * resolve the platform once per command.
  */
 import { setPlatform } from "./src/platform/mod.ts";
 import { denoPlatform } from "./src/platform/deno.ts";

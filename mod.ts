@@ -52,7 +52,12 @@ export {
   HubError,
   HubNetworkError,
   resolveModel,
-} from "./src/io/hub.ts";
-export type { HubProgress, NetworkPolicy, Quantization, ResolveModelSpec } from "./src/io/hub.ts";
-export type { EnvLookup } from "./src/io/hub/settings.ts";
-export { ensureEmbeddedModel } from "./src/cli/embedded_model.ts";
+} from "./src/platform/deno/hub.ts";
+export type {
+  HubProgress,
+  NetworkPolicy,
+  Quantization,
+  ResolveModelSpec,
+} from "./src/platform/deno/hub.ts";
+export type { EnvLookup } from "./src/platform/deno/hub/settings.ts";
+export { ensureEmbeddedModel } from "./src/platform/deno/embedded_model.ts";

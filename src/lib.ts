@@ -1,7 +1,9 @@
 /**
  * The portable library: everything `mod.ts` exports except the Deno-only
- * parts (the Deno platform, Hub downloads, the embedded model's cache). The
- * browser bundle (`web/ideogram4.ts`) exports exactly this.
+ * parts (the Deno platform, Hub downloads, the embedded model's cache, all
+ * under `src/platform/deno*`). The browser bundle (`web/ideogram4.ts`)
+ * exports exactly this; `tests/boundaries_test.ts` checks that nothing it
+ * imports uses Deno.
  */
 
 // Platform
@@ -35,7 +37,7 @@ export { countNonFinite, nonFiniteCounters } from "./ops/nonfinite.ts";
 
 // Pipeline and sampler
 export { Ideogram4Pipeline } from "./pipeline/pipeline.ts";
-export { COMPONENT_FOLDERS } from "./pipeline/layout.ts";
+export { COMPONENT_FOLDERS } from "./io/model_folders.ts";
 import { TOKEN_CHANNELS } from "./models/ops/unpatchify.ts";
 export { TOKEN_CHANNELS };
 /**

@@ -6,7 +6,7 @@
  *
  * The CLI does not need this: it builds the model in its cache on first use.
  */
-import { writeEmbeddedModel } from "../src/cli/embedded_model.ts";
+import { writeEmbeddedModel } from "../src/platform/deno/embedded_model.ts";
 
 if (import.meta.main) {
   const dir = Deno.args[0];

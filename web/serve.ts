@@ -3,19 +3,22 @@
  * page and `web/dist/`, the bundles `deno task build:web` writes) at `/` and
  * the repository's `models/` at `/models/`, on 127.0.0.1 only. The embedded
  * tiny model (built into the runtime's cache on first use, see
- * src/cli/embedded_model.ts) is served at `/models/tiny/`.
+ * src/platform/deno/embedded_model.ts) is served at `/models/tiny/`.
  *
  * Every file answers HTTP Range requests with `206 Partial Content`, which is
  * how the browser platform reads checkpoints without downloading them whole,
  * and exposes `Content-Range` to other origins so a page elsewhere can read
  * the weights too.
  *
+ * A Deno program like `cli.ts` (Deno's HTTP server and files, used directly);
+ * nothing the page loads imports it.
+ *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env web/serve.ts [--port 8000]
  */
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { parseRange } from "./http_range.ts";
-import { ensureEmbeddedModel } from "../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../src/platform/deno/embedded_model.ts";
 
 export interface WebServerOptions {
   /** Default 8000; 0 picks a free port. */

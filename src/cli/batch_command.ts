@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { redact } from "../redact.ts";
 import { platform } from "../platform/mod.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { SizeError } from "../pipeline/size.ts";
 import { PromptTooLongError } from "../text/tokenizer.ts";
 import { NATIVE_OPTIONS, overridesFrom } from "../serve/api.ts";
@@ -88,7 +89,7 @@ export function parseShard(v: string | undefined): { i: number; n: number } {
   if (v === undefined) return { i: 0, n: 1 };
   const m = /^(\d+)\/(\d+)$/.exec(v.trim());
   if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
-    throw new PromptRejectedError(`--shard ${v}: expected I/N with 0 ≤ I < N, e.g. 0/4`);
+    throw new UsageError(`--shard ${v}: expected I/N with 0 ≤ I < N, e.g. 0/4`);
   }
   return { i: Number(m[1]), n: Number(m[2]) };
 }
@@ -134,15 +135,15 @@ export function parseBatchFile(text: string, file: string, embedded: boolean): B
       const flags: RequestFlags = { seed: "0", ...v } as RequestFlags;
       if (v.size !== undefined) {
         const m = /^(\d+)x(\d+)$/.exec(v.size as string);
-        if (!m) throw new PromptRejectedError(`$.size ${v.size}: expected WIDTHxHEIGHT`);
+        if (!m) throw new UsageError(`$.size ${v.size}: expected WIDTHxHEIGHT`);
         if (v.width !== undefined || v.height !== undefined) {
-          throw new PromptRejectedError("$.size: give size or width/height, not both");
+          throw new UsageError("$.size: give size or width/height, not both");
         }
         [flags.width, flags.height] = [m[1], m[2]];
       }
       if (v.preset !== undefined) {
         if (v["sampler-preset"] !== undefined) {
-          throw new PromptRejectedError("$.preset: give preset or sampler-preset, not both");
+          throw new UsageError("$.preset: give preset or sampler-preset, not both");
         }
         flags["sampler-preset"] = v.preset as string;
       }
@@ -150,13 +151,13 @@ export function parseBatchFile(text: string, file: string, embedded: boolean): B
       const output = (v.output as string | undefined) ??
         `line-${String(lineNo).padStart(5, "0")}.png`;
       if (!/^[^/\\]+\.png$/i.test(output) || output.startsWith(".")) {
-        throw new PromptRejectedError(
+        throw new UsageError(
           `$.output ${output}: a file name ending in .png, without folders or a leading dot`,
         );
       }
       const seen = outputs.get(output);
       if (seen !== undefined) {
-        throw new PromptRejectedError(`$.output ${output}: line ${seen} writes it too`);
+        throw new UsageError(`$.output ${output}: line ${seen} writes it too`);
       }
       outputs.set(output, lineNo);
       lines.push({
@@ -189,7 +190,7 @@ function bar(done: number, total: number, width = 20): string {
 }
 
 function isRefusal(e: unknown): boolean {
-  return e instanceof PromptError
+  return e instanceof PromptError || e instanceof UsageError
     ? e.exitCode === 2
     : e instanceof SizeError || e instanceof PromptTooLongError;
 }
@@ -211,7 +212,7 @@ async function batch(args: string[], io: GenerateIo): Promise<number> {
   try {
     parsed = parseArgs({ args, options: BATCH_FLAGS, allowPositionals: true });
   } catch (e) {
-    throw new PromptRejectedError(`${e instanceof Error ? e.message : e}\n\n${BATCH_USAGE}`);
+    throw new UsageError(`${e instanceof Error ? e.message : e}\n\n${BATCH_USAGE}`);
   }
   const v = parsed.values;
   if (v.help) {
@@ -219,9 +220,9 @@ async function batch(args: string[], io: GenerateIo): Promise<number> {
     return 0;
   }
   if (parsed.positionals.length !== 1) {
-    throw new PromptRejectedError(`give one PROMPTS.jsonl file\n\n${BATCH_USAGE}`);
+    throw new UsageError(`give one PROMPTS.jsonl file\n\n${BATCH_USAGE}`);
   }
-  if (v.out === undefined) throw new PromptRejectedError("--out DIR is required");
+  if (v.out === undefined) throw new UsageError("--out DIR is required");
   const file = parsed.positionals[0];
   const shard = parseShard(v.shard);
   const p = platform();

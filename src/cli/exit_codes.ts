@@ -4,11 +4,12 @@
  * a moderation verdict on them), 1 for the machine, the model files and the
  * services (GPU, disk, network, a damaged checkpoint, a service fault).
  */
-import { HubError } from "../io/hub/http.ts";
+import { HubError } from "../platform/deno/hub/http.ts";
 import { NonFiniteError } from "../pipeline/nonfinite.ts";
 import { SizeError } from "../pipeline/size.ts";
 import { PromptError } from "../prompt/errors.ts";
 import { PromptTooLongError } from "../text/tokenizer.ts";
+import { UsageError } from "./usage_error.ts";
 
 export const EXIT_CODES_HELP = `Exit codes (the same rule for every command):
   0  done
@@ -20,7 +21,9 @@ export const EXIT_CODES_HELP = `Exit codes (the same rule for every command):
 /** The exit code for an error that ended a command. */
 export function exitCodeOf(e: unknown): 1 | 2 {
   if (e instanceof PromptError || e instanceof HubError) return e.exitCode === 2 ? 2 : 1;
-  if (e instanceof SizeError || e instanceof PromptTooLongError) return 2;
+  if (e instanceof UsageError || e instanceof SizeError || e instanceof PromptTooLongError) {
+    return 2;
+  }
   if (e instanceof NonFiniteError) return e.origin === "settings" ? 2 : 1;
   return 1;
 }

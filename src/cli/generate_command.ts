@@ -8,6 +8,13 @@
  * moderation) → download and load of the weights, sampling → Hive image
  * moderation → atomic write of the PNG (temp file + rename).
  *
+ * The code follows that order: `checkRequest` (`generate_flags.ts`, with
+ * the flags and the usage text) turns the flags into a
+ * {@link GenerateRequest} value (steps 1–2); here `runRequest` runs it (3–4)
+ * and `generateOnGpu` the rest. The model choice, the image request's checks and
+ * the PNG's text chunks are shared with `serve` and `batch`
+ * (`generate_request.ts`).
+ *
  * Exit codes: see `exit_codes.ts` (0 written; 2 what the user gave was
  * rejected: flags, size, prompt, caption, a missing model folder, a bad
  * --revision, a moderation verdict; 1 the machine, the model files, the
@@ -20,113 +27,36 @@
  * exits 0 when the checkpoint is sound and the plan fits, else 1 with the
  * problems listed.
  */
-import { parseArgs } from "node:util";
 import { createGpu, type GpuContext } from "../gpu/context.ts";
-import { encodePng } from "../image/png.ts";
-import { type HubProgress, resolveModel } from "../io/hub.ts";
-import { ensureEmbeddedModel } from "./embedded_model.ts";
-import { imageRequestFromFlags, modelFlags } from "./generate_request.ts";
-import { EXIT_CODES_HELP, exitCodeOf } from "./exit_codes.ts";
-import { checkOutputPath } from "./output_path.ts";
-import { adapterAdvice } from "./runtime_env.ts";
 import { checkCheckpoint } from "../pipeline/checkpoint_check.ts";
-import {
-  DEFAULT_GPU_BUDGET_BYTES,
-  formatBytes,
-  formatPlan,
-  GIB,
-  type MemoryPlan,
-  planMemory,
-} from "../pipeline/memory_plan.ts";
-import { initNoiseFromNpy } from "../pipeline/npy.ts";
-import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
-import { PRESET_NAMES, type SamplingOptions, type SamplingPlan } from "../pipeline/presets.ts";
-import { latentGrid, sizeAdvice } from "../pipeline/size.ts";
+import { formatBytes, formatPlan, type MemoryPlan, planMemory } from "../pipeline/memory_plan.ts";
+import { type GenerateResult, Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
+import { ensureEmbeddedModel } from "../platform/deno/embedded_model.ts";
+import { type HubProgress, resolveModel, type ResolveModelSpec } from "../platform/deno/hub.ts";
 import { platform } from "../platform/mod.ts";
-import { redact } from "../redact.ts";
-import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
-import { isJsonCaption } from "../prompt/verify.ts";
-import { loadTokenizer } from "../text/load.ts";
+import type { Platform } from "../platform/types.ts";
 import { screenImage } from "../prompt/moderation.ts";
 import { chooseMagicPrompt, preparePrompt } from "../prompt/prepare.ts";
+import { isJsonCaption } from "../prompt/verify.ts";
+import { redact } from "../redact.ts";
+import { loadTokenizer } from "../text/load.ts";
 import { MAX_PROMPT_TOKENS, type Qwen3Tokenizer } from "../text/tokenizer.ts";
+import { exitCodeOf } from "./exit_codes.ts";
+import {
+  checkRequest,
+  GENERATE_USAGE,
+  type GenerateRequest,
+  parseGenerateArgs,
+} from "./generate_flags.ts";
+import { hubSpecOf, requestPng } from "./generate_request.ts";
 import {
   type CliIo,
   denoIo,
   type EnvLookup,
-  MAGIC_PROMPT_FLAGS,
-  PROMPT_FLAGS_USAGE,
+  type PromptSettings,
   promptSettingsFromFlags,
 } from "./prompt_commands.ts";
-
-export const GENERATE_USAGE = `usage: generate --prompt TEXT [flags]
-
-Generates one image with Ideogram 4 and writes it as a PNG (caption, seed,
-size and preset in its text chunks). Without --model or --quantization it
-runs the tiny random-weight model embedded in this repository (abstract
-output). For real images pass a checkpoint folder, or a Hugging Face repo /
---quantization to download the released weights into the Hugging Face cache
-(gated: accept the licence on the model page and set HF_TOKEN).
-
-  --prompt TEXT             plain text or a JSON caption
-  --prompt-file FILE        read the prompt from FILE (- for stdin)
-  --output FILE             PNG to write (default output.png)
-  --model DIR|ORG/NAME       checkpoint folder (transformer/, unconditional_transformer/,
-                            text_encoder/, tokenizer/, vae/) or a Hub repo; env IDEOGRAM4_MODEL
-  --quantization nf4|fp8    download ideogram-ai/ideogram-4-nf4 or -fp8 (a local folder's
-                            format is detected from its files)
-  --revision REV            branch, tag or commit of a Hub repo (default main)
-  --offline                 use the Hugging Face cache only (also HF_HUB_OFFLINE=1)
-                            env HF_ENDPOINT (mirror), HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT
-                            (seconds to the reply / of silence in a download; default 10 / 30)
-  --width N, --height N     pixels, any multiples of 16 the GPU plan allows; outside
-                            256..2048 a side or aspect 6:1 (upstream's recommendation)
-                            a warning (default 1024x1024; 256x256 for the embedded model)
-  --sampler-preset NAME     ${PRESET_NAMES.join(", ")}
-                            (default V4_QUALITY_48; V4_TURBO_12 for the embedded model)
-  --steps N                 custom number of steps
-  --guidance G[,G...]       custom guidance: one value, or one per step (first step first)
-  --mu X, --std X           custom logit-normal schedule parameters
-  --seed N                  seed of the initial noise (default 0)
-  --init-noise FILE.npy     initial noise, float32 [tokens,128] or [1,tokens,128]
-  --keep-text-encoder       do not free the text encoder after encoding
-  --gpu-memory GIB          GPU memory to plan for, in GiB (a card sold as "8 GB" has 8);
-                            WebGPU cannot report it (default ${DEFAULT_GPU_BUDGET_BYTES / GIB})
-  --dry-run                 check the checkpoint's tensors (headers only) and print the
-                            memory plan for the size and budget; no GPU, no image
-                            (--prompt optional: its tokens size the plan, else 2048)
-  --verbose                 after generating, print the measured peak GPU memory
-  -q, --quiet               no progress output
-
-${PROMPT_FLAGS_USAGE}
-
-${EXIT_CODES_HELP}`;
-
-const GENERATE_FLAGS = {
-  ...MAGIC_PROMPT_FLAGS,
-  prompt: { type: "string" },
-  "prompt-file": { type: "string" },
-  output: { type: "string", default: "output.png" },
-  model: { type: "string" },
-  quantization: { type: "string" },
-  revision: { type: "string" },
-  offline: { type: "boolean" },
-  width: { type: "string" },
-  height: { type: "string" },
-  "sampler-preset": { type: "string" },
-  steps: { type: "string" },
-  guidance: { type: "string" },
-  mu: { type: "string" },
-  std: { type: "string" },
-  seed: { type: "string", default: "0" },
-  "init-noise": { type: "string" },
-  "keep-text-encoder": { type: "boolean" },
-  "gpu-memory": { type: "string" },
-  "dry-run": { type: "boolean" },
-  verbose: { type: "boolean" },
-  quiet: { type: "boolean", short: "q" },
-  help: { type: "boolean", short: "h" },
-} as const;
+import { adapterAdvice } from "./runtime_env.ts";
 
 /** `1 h 02 m`, `3 m 07 s`, `12 s`. */
 export function duration(ms: number): string {
@@ -175,265 +105,223 @@ export async function runGenerate(args: string[], io: GenerateIo = denoIo): Prom
   }
 }
 
-/** The key flags: given but blank is a typing mistake, refused before any work. */
-const KEY_FLAGS = ["magic-prompt-key", "hive-text-key", "hive-visual-key"] as const;
-
-/** Reads the prompt (file, stdin or flag); an unreadable file is the user's input (exit 2). */
-async function readPrompt(
-  v: { prompt?: string; "prompt-file"?: string },
-  io: GenerateIo,
-): Promise<string> {
-  const f = v["prompt-file"];
-  if (f === undefined) return v.prompt ?? "";
-  try {
-    return (f === "-" ? await io.readStdin() : await io.readFile(f)).replace(/^\uFEFF/, "");
-  } catch (e) {
-    if (e instanceof PromptError) throw e;
-    throw new PromptRejectedError(`--prompt-file ${f}: ${e instanceof Error ? e.message : e}`);
-  }
-}
-
 async function generate(args: string[], io: GenerateIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: GENERATE_FLAGS, allowPositionals: false });
-  } catch (e) {
-    throw new PromptRejectedError(`${e instanceof Error ? e.message : e}\n\n${GENERATE_USAGE}`);
-  }
-  const v = parsed.values;
+  const v = parseGenerateArgs(args);
   if (v.help) {
     io.stdout(GENERATE_USAGE);
     return 0;
   }
   const p = platform();
   const env: EnvLookup = io.env ?? ((name) => p.env(name));
-  // ---- 1. flags and numbers
-  const dryRun = v["dry-run"] === true;
-  const promptGiven = v.prompt !== undefined || v["prompt-file"] !== undefined;
-  if (
-    (v.prompt !== undefined && v["prompt-file"] !== undefined) || (!promptGiven && !dryRun)
-  ) {
-    throw new PromptRejectedError("give exactly one of --prompt and --prompt-file");
-  }
-  const { budgetBytes, quantization } = modelFlags(v);
-  for (const k of KEY_FLAGS) {
-    if (v[k] !== undefined && v[k]!.trim() === "") {
-      throw new PromptRejectedError(`--${k} is empty; pass the key, or leave the flag out`);
-    }
-  }
-  const model = v.model ?? env("IDEOGRAM4_MODEL");
-  const embedded = model === undefined && quantization === undefined;
-  const { width, height, seed, sampling, plan, planName } = imageRequestFromFlags(v, embedded);
-  const sizeWarning = sizeAdvice(width, height);
-  if (sizeWarning) io.stderr(`warning: ${sizeWarning}`);
-  const output = v.output!;
-  if (!dryRun) await checkOutputPath(output);
+  const r = await checkRequest(v, io, env, p);
+  return r.dryRun ? await dryRun(r, io) : await runRequest(r, io, p);
+}
 
-  // ---- 2. the prompt and the initial noise (files the user gave)
-  const prompt = await readPrompt(v, io);
-  if (promptGiven && prompt.trim() === "") throw new PromptRejectedError("the prompt is empty");
-  let initNoise: Float32Array | undefined;
-  if (v["init-noise"] !== undefined) {
-    const file = v["init-noise"];
-    try {
-      const src = await p.open(file);
-      try {
-        const bytes = await src.read(0, src.size);
-        initNoise = initNoiseFromNpy(bytes, file, latentGrid(width, height).tokens);
-      } finally {
-        src.close();
-      }
-    } catch (e) {
-      throw new PromptRejectedError(
-        `--init-noise: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    }
-  }
+/** `--dry-run`: the checkpoint in the cache (a dry run never downloads weights), checked and planned. */
+async function dryRun(r: GenerateRequest, io: GenerateIo): Promise<number> {
+  const dir = r.model.embedded
+    ? await ensureEmbeddedModel(r.env)
+    : await resolveModel({ ...hubSpec(r, io), offline: true });
   const memory = {
-    width,
-    height,
-    budgetBytes,
-    steps: plan.steps,
-    keepTextEncoder: v["keep-text-encoder"] === true,
+    width: r.image.width,
+    height: r.image.height,
+    budgetBytes: r.model.budgetBytes,
+    steps: r.image.plan.steps,
+    keepTextEncoder: r.keepTextEncoder,
   };
-  const hubSpec = {
-    model,
-    quantization,
-    revision: v.revision,
-    env,
+  return await dryRunReport(
+    dir,
+    r.promptGiven ? r.prompt : undefined,
+    memory,
+    r.image.planName,
+    io,
+  );
+}
+
+/** Where the Hub model comes from, with retries reported as warnings. */
+function hubSpec(r: GenerateRequest, io: GenerateIo): ResolveModelSpec {
+  return {
+    ...hubSpecOf(r.model, r.env),
     network: { onRetry: (m: string) => io.stderr(`warning: ${m}`) },
   };
+}
 
-  if (dryRun) {
-    // Cache only for a Hub model: a dry run never downloads weights.
-    const dir = embedded
-      ? await ensureEmbeddedModel(env)
-      : await resolveModel({ ...hubSpec, offline: true });
-    return await dryRunReport(dir, promptGiven ? prompt : undefined, memory, planName, io);
-  }
-
+/** Steps 3 and 4: the tokenizer and the prompt's tokens, the GPU adapter; then the rest on it. */
+async function runRequest(r: GenerateRequest, io: GenerateIo, p: Platform): Promise<number> {
   // ---- 3. the tokenizer (first and alone for a Hub model) and the prompt's tokens
-  const settings = await promptSettingsFromFlags(v, env);
+  const settings = await promptSettingsFromFlags(r.promptFlags, r.env);
   for (const w of settings.warnings) io.stderr(`warning: ${w}`);
-  const offline = v.offline ? true : undefined;
-  const tokenizerDir = embedded
-    ? await ensureEmbeddedModel(env, (line) => io.stderr(line))
-    : await resolveModel({ ...hubSpec, offline, folders: ["tokenizer"] });
+  // The embedded model is built (or checked) once, here; a Hub model's weights come in step 6.
+  const embeddedDir = r.model.embedded
+    ? await ensureEmbeddedModel(r.env, (line) => io.stderr(line))
+    : undefined;
+  const tokenizerDir = embeddedDir ??
+    await resolveModel({ ...hubSpec(r, io), folders: ["tokenizer"] });
   const tokenizer = await loadTokenizer(p.join(tokenizerDir, "tokenizer"), p);
   // Counted as given, unless a magic prompt will rewrite it (its caption is counted in step 5).
   const expands = chooseMagicPrompt(settings.magicPrompt) !== undefined &&
-    !(isJsonCaption(prompt) && settings.magicPrompt.enabled === undefined);
-  if (!expands) tokenizer.encodePrompt(prompt);
+    !(isJsonCaption(r.prompt) && settings.magicPrompt.enabled === undefined);
+  if (!expands) tokenizer.encodePrompt(r.prompt);
 
   // ---- 4. the GPU adapter
   const ctx = await createGpu();
   try {
-    if (!v.quiet) io.stderr(`adapter: ${ctx.describe()}`);
-    const advice = adapterAdvice(ctx.adapterFeatures, env);
+    if (!r.quiet) io.stderr(`adapter: ${ctx.describe()}`);
+    const advice = adapterAdvice(ctx.adapterFeatures, r.env);
     if (advice) io.stderr(`warning: ${advice}`);
-    return await generateOnGpu(ctx, {
-      v,
-      io,
-      env,
-      prompt,
-      settings,
-      tokenizer,
-      embedded,
-      embeddedDir: embedded ? tokenizerDir : undefined,
-      hubSpec: { ...hubSpec, offline },
-      width,
-      height,
-      sampling,
-      seed,
-      initNoise,
-      plan,
-      planName,
-      budgetBytes,
-      output,
-    });
+    return await generateOnGpu(ctx, r, { settings, tokenizer, embeddedDir }, io, p);
   } finally {
     ctx.destroy();
   }
 }
 
-/** What {@link generateOnGpu} needs from the checked request. */
-interface CheckedRequest {
-  v: ReturnType<typeof parseArgs<{ options: typeof GENERATE_FLAGS }>>["values"];
-  io: GenerateIo;
-  env: EnvLookup;
-  prompt: string;
-  settings: Awaited<ReturnType<typeof promptSettingsFromFlags>>;
+/** What steps 3 and 4 found out, for the rest. */
+interface Prepared {
+  settings: PromptSettings;
   tokenizer: Qwen3Tokenizer;
-  embedded: boolean;
-  /** The embedded model's folder, already verified (step 3). */
+  /** The embedded model's folder, already checked in step 3. */
   embeddedDir: string | undefined;
-  hubSpec: Parameters<typeof resolveModel>[0];
-  width: number;
-  height: number;
-  sampling: SamplingOptions;
-  seed: number | undefined;
-  initNoise: Float32Array | undefined;
-  plan: SamplingPlan;
-  planName: string;
-  budgetBytes: number;
-  output: string;
 }
 
 /** Steps 5 on: services, weights, sampling, image moderation, the write. */
-async function generateOnGpu(ctx: GpuContext, r: CheckedRequest): Promise<number> {
-  const { v, io, width, height, planName, budgetBytes, output } = r;
-  const p = platform();
+async function generateOnGpu(
+  ctx: GpuContext,
+  r: GenerateRequest,
+  { settings, tokenizer, embeddedDir }: Prepared,
+  io: GenerateIo,
+  p: Platform,
+): Promise<number> {
+  const { width, height } = r.image;
+  const status = (line: string) => !r.quiet && io.stderr(line);
   // ---- 5. services: magic prompt, text moderation, caption verification
   const prepared = await preparePrompt({
     prompt: r.prompt,
     width,
     height,
-    magicPrompt: r.settings.magicPrompt,
-    moderation: r.settings.moderation,
-    warnOnCaptionIssues: r.settings.warnOnCaptionIssues,
-    onStatus: (line) => !v.quiet && io.stderr(line),
+    magicPrompt: settings.magicPrompt,
+    moderation: settings.moderation,
+    warnOnCaptionIssues: settings.warnOnCaptionIssues,
+    onStatus: status,
   });
   for (const w of prepared.warnings) io.stderr(`warning: ${w}`);
-  if (!v.quiet) { for (const n of prepared.notes) io.stderr(n); }
-  r.tokenizer.encodePrompt(prepared.prompt);
+  for (const n of prepared.notes) status(n);
+  tokenizer.encodePrompt(prepared.prompt);
 
   // ---- 6. weights and sampling
-  const dir = r.embeddedDir ?? await resolveModel({
-    ...r.hubSpec,
-    onProgress: v.quiet ? undefined : downloadProgress(io),
+  const dir = embeddedDir ?? await resolveModel({
+    ...hubSpec(r, io),
+    onProgress: r.quiet ? undefined : downloadProgress(io),
   });
-  if (r.embedded && !v.quiet) {
-    io.stderr(
-      `model: the embedded tiny random-weight model (${planName}, ${width}x${height}); ` +
+  if (r.model.embedded) {
+    status(
+      `model: the embedded tiny random-weight model (${r.image.planName}, ${width}x${height}); ` +
         "pass --model DIR for Ideogram 4",
     );
   }
+  const { result, measuredPeak, memoryPlan } = await sample(ctx, dir, r, prepared.prompt, {
+    allowCaptionIssues: settings.warnOnCaptionIssues,
+    status,
+    io,
+    p,
+  });
+  if (r.verbose) {
+    for (const line of peakLines(measuredPeak, memoryPlan, r.model.budgetBytes)) io.stderr(line);
+  }
+  const png = requestPng(
+    result.rgb,
+    r.image,
+    prepared.prompt,
+    result.seed === undefined ? `init-noise ${r.initNoise?.file}` : String(result.seed),
+  );
+  // ---- 7. image moderation, then the only write
+  const screened = await screenImage(png, settings.moderation);
+  for (const w of screened.warnings) io.stderr(`warning: ${w}`);
+  await p.writeFileAtomic(r.output, png);
+  status(`wrote ${r.output} (${width}x${height}, seed ${result.seed ?? "-"})`);
+  return 0;
+}
+
+/**
+ * Step 6's GPU part: opens the pipeline on `dir` (its memory plan reported
+ * as a status line), samples the image of `caption`, and releases the
+ * pipeline; returns the image, the pool's measured peak and the plan.
+ */
+async function sample(
+  ctx: GpuContext,
+  dir: string,
+  r: GenerateRequest,
+  caption: string,
+  o: {
+    allowCaptionIssues: boolean | undefined;
+    status: (line: string) => void;
+    io: CliIo;
+    p: Platform;
+  },
+): Promise<{ result: GenerateResult; measuredPeak: number; memoryPlan?: MemoryPlan }> {
   let memoryPlan: MemoryPlan | undefined;
   const pipe = await Ideogram4Pipeline.open(ctx, dir, {
-    keepTextEncoder: v["keep-text-encoder"],
-    gpuBudgetBytes: budgetBytes,
+    keepTextEncoder: r.keepTextEncoder,
+    gpuBudgetBytes: r.model.budgetBytes,
+    platform: o.p,
     onPlan: (m) => {
       memoryPlan = m;
-      if (v.quiet) return;
-      const res = m.residency;
-      io.stderr(
-        `memory plan (budget ${formatBytes(budgetBytes)}): peak ${formatBytes(m.peakBytes)}; ` +
-          `transformer ${res.cond}, unconditional_transformer ${res.uncond}` +
-          (m.streaming ? `; ${formatBytes(m.uploadBytesPerStep)} streamed per step` : ""),
-      );
+      o.status(planLine(m, r.model.budgetBytes));
     },
   });
-  let result, measuredPeak = 0;
   try {
-    const started = performance.now();
-    result = await pipe.generate({
-      prompt: prepared.prompt,
-      // Checked above; its warnings (the same as the result's) are printed already.
-      allowCaptionIssues: r.settings.warnOnCaptionIssues,
-      width,
-      height,
-      ...r.sampling,
-      seed: r.initNoise ? undefined : r.seed,
-      initNoise: r.initNoise,
-      onStatus: (line) => !v.quiet && io.stderr(line),
-      onProgress: v.quiet ? undefined : (s: StepProgress) => {
-        const elapsed = performance.now() - started;
-        const perStep = s.ms / 1000;
-        const eta = (elapsed / s.step) * (s.steps - s.step);
-        io.stderr(
-          `step ${s.step}/${s.steps}  ${perStep.toFixed(2)} s/step  ETA ${duration(eta)}`,
-        );
-      },
+    const result = await pipe.generate({
+      prompt: caption,
+      // Checked in step 5; its warnings (the same as the result's) are printed already.
+      allowCaptionIssues: o.allowCaptionIssues,
+      width: r.image.width,
+      height: r.image.height,
+      ...r.image.sampling,
+      seed: r.initNoise ? undefined : r.image.seed,
+      initNoise: r.initNoise?.latents,
+      onStatus: o.status,
+      onProgress: r.quiet ? undefined : stepProgress(o.io),
     });
-    measuredPeak = ctx.pool.stats.peakBytes;
+    // Set by onPlan during open (TypeScript cannot see the callback assign it).
+    return {
+      result,
+      measuredPeak: ctx.pool.stats.peakBytes,
+      memoryPlan: memoryPlan as MemoryPlan | undefined,
+    };
   } finally {
     pipe.release();
   }
-  if (v.verbose) {
-    io.stderr(`peak GPU memory measured: ${formatBytes(measuredPeak)} (${measuredPeak} bytes)`);
-    // The plan the pipeline followed (reported through onPlan).
-    const planned = memoryPlan as MemoryPlan | undefined;
-    if (planned) {
-      io.stderr(
-        `peak GPU memory planned: ${formatBytes(planned.peakBytes)} (${planned.peakBytes} bytes; ` +
-          `budget ${formatBytes(budgetBytes)})`,
-      );
-    }
+}
+
+/** The memory plan the pipeline follows, in one line. */
+function planLine(m: MemoryPlan, budgetBytes: number): string {
+  const res = m.residency;
+  return `memory plan (budget ${formatBytes(budgetBytes)}): peak ${formatBytes(m.peakBytes)}; ` +
+    `transformer ${res.cond}, unconditional_transformer ${res.uncond}` +
+    (m.streaming ? `; ${formatBytes(m.uploadBytesPerStep)} streamed per step` : "");
+}
+
+/** `step i/N  s/step  ETA` lines, the ETA from the time since the first call. */
+function stepProgress(io: CliIo): (s: StepProgress) => void {
+  const started = performance.now();
+  return (s) => {
+    const elapsed = performance.now() - started;
+    const eta = (elapsed / s.step) * (s.steps - s.step);
+    io.stderr(
+      `step ${s.step}/${s.steps}  ${(s.ms / 1000).toFixed(2)} s/step  ETA ${duration(eta)}`,
+    );
+  };
+}
+
+/** `--verbose`: the measured peak GPU memory, and the planned one the pipeline reported. */
+function peakLines(measured: number, planned: MemoryPlan | undefined, budgetBytes: number) {
+  const lines = [`peak GPU memory measured: ${formatBytes(measured)} (${measured} bytes)`];
+  if (planned) {
+    lines.push(
+      `peak GPU memory planned: ${formatBytes(planned.peakBytes)} (${planned.peakBytes} bytes; ` +
+        `budget ${formatBytes(budgetBytes)})`,
+    );
   }
-  const png = encodePng(result.rgb, width, height, {
-    Caption: prepared.prompt,
-    Seed: result.seed === undefined ? `init-noise ${v["init-noise"]}` : String(result.seed),
-    Size: `${width}x${height}`,
-    Preset: planName,
-    Steps: String(r.plan.steps),
-    Software: "ideogram4-webgpu",
-  });
-  // ---- 7. image moderation, then the only write
-  const screened = await screenImage(png, r.settings.moderation);
-  for (const w of screened.warnings) io.stderr(`warning: ${w}`);
-  await p.writeFileAtomic(output, png);
-  if (!v.quiet) io.stderr(`wrote ${output} (${width}x${height}, seed ${result.seed ?? "-"})`);
-  return 0;
+  return lines;
 }
 
 /**

@@ -4,13 +4,17 @@
  * the server's native endpoint (whose JSON keys are the flag names). Size,
  * seed and sampling are refused here, before anything is loaded, with a
  * message naming the option as the user wrote it (`--width` on the command
- * line, `$.width` in JSON).
+ * line, `$.width` in JSON). Also shared: which model the flags pick
+ * ({@link modelChoice}) and the PNG an image request writes
+ * ({@link requestPng}).
  */
-import { PromptRejectedError } from "../prompt/errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { resolveSampling, type SamplingOptions, type SamplingPlan } from "../pipeline/presets.ts";
 import { validateSize } from "../pipeline/size.ts";
 import { DEFAULT_GPU_BUDGET_BYTES, GIB } from "../pipeline/memory_plan.ts";
-import type { Quantization } from "../io/hub.ts";
+import { encodePng } from "../image/png.ts";
+import type { Quantization, ResolveModelSpec } from "../platform/deno/hub.ts";
+import type { EnvLookup } from "../platform/deno/hub/settings.ts";
 
 /** What a run on the embedded model uses unless options say otherwise: quick on any adapter. */
 export const EMBEDDED_DEFAULTS = { width: 256, height: 256, preset: "V4_TURBO_12" } as const;
@@ -48,7 +52,7 @@ export type OptionLabel = (option: string) => string;
 export const flagLabel: OptionLabel = (option) => `--${option}`;
 export const jsonLabel: OptionLabel = (option) => `$.${option}`;
 
-/** An integer option, or a {@link PromptRejectedError} naming it. */
+/** An integer option, or a {@link UsageError} naming it. */
 export function intOption(
   name: string,
   v: string | undefined,
@@ -56,12 +60,12 @@ export function intOption(
 ): number | undefined {
   if (v === undefined) return undefined;
   if (!/^-?\d+$/.test(v.trim())) {
-    throw new PromptRejectedError(`${label(name)} ${v}: not an integer`);
+    throw new UsageError(`${label(name)} ${v}: not an integer`);
   }
   return Number(v);
 }
 
-/** A finite number option, or a {@link PromptRejectedError} naming it. */
+/** A finite number option, or a {@link UsageError} naming it. */
 export function numberOption(
   name: string,
   v: string | undefined,
@@ -70,14 +74,14 @@ export function numberOption(
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === "" || !Number.isFinite(n)) {
-    throw new PromptRejectedError(`${label(name)} ${v}: not a number`);
+    throw new UsageError(`${label(name)} ${v}: not a number`);
   }
   return n;
 }
 
 /**
  * Resolves size, seed and sampling from the options; `embedded` selects the
- * embedded model's defaults. Throws {@link PromptRejectedError} or
+ * embedded model's defaults. Throws {@link UsageError} or
  * `SizeError` (both: the user's input).
  */
 export function imageRequestFromFlags(
@@ -91,7 +95,7 @@ export function imageRequestFromFlags(
   validateSize(width, height);
   const seed = intOption("seed", v.seed, label);
   if (seed !== undefined && (seed < 0 || !Number.isSafeInteger(seed))) {
-    throw new PromptRejectedError(
+    throw new UsageError(
       `${label("seed")} ${v.seed}: must be an integer from 0 to 2^53-1`,
     );
   }
@@ -108,7 +112,7 @@ export function imageRequestFromFlags(
   try {
     plan = resolveSampling(sampling);
   } catch (e) {
-    throw new PromptRejectedError(e instanceof Error ? e.message : String(e));
+    throw new UsageError(e instanceof Error ? e.message : String(e));
   }
   return {
     width,
@@ -127,7 +131,7 @@ export type OptionKinds = Record<string, "string" | "boolean">;
  * A JSON object whose keys are option names → the values `parseArgs` would
  * give for the same flags: numbers become text, a guidance list is joined
  * with commas, switches must be booleans. An unknown key or a value of the
- * wrong type is a {@link PromptRejectedError} naming its JSON path
+ * wrong type is a {@link UsageError} naming its JSON path
  * (`path` is the object's own, e.g. `$` or `$[3]`). `refused` maps keys that
  * exist elsewhere (server start flags) to why they cannot be given here.
  */
@@ -138,22 +142,22 @@ export function flagsFromJson(
   refused: Record<string, string> = {},
 ): Record<string, string | boolean | undefined> {
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
-    throw new PromptRejectedError(`${path}: expected a JSON object`);
+    throw new UsageError(`${path}: expected a JSON object`);
   }
   const out: Record<string, string | boolean | undefined> = {};
   for (const [key, value] of Object.entries(obj)) {
     const at = `${path}.${key}`;
-    if (refused[key] !== undefined) throw new PromptRejectedError(`${at}: ${refused[key]}`);
+    if (refused[key] !== undefined) throw new UsageError(`${at}: ${refused[key]}`);
     const kind = kinds[key];
     if (kind === undefined) {
-      throw new PromptRejectedError(
+      throw new UsageError(
         `${at}: unknown option (known: ${Object.keys(kinds).join(", ")})`,
       );
     }
     if (value === null) continue;
     if (kind === "boolean") {
       if (typeof value !== "boolean") {
-        throw new PromptRejectedError(`${at}: expected true or false`);
+        throw new UsageError(`${at}: expected true or false`);
       }
       out[key] = value;
     } else if (typeof value === "string") {
@@ -162,11 +166,11 @@ export function flagsFromJson(
       out[key] = String(value);
     } else if (key === "guidance" && Array.isArray(value) && value.length > 0) {
       value.forEach((g, i) => {
-        if (typeof g !== "number") throw new PromptRejectedError(`${at}[${i}]: expected a number`);
+        if (typeof g !== "number") throw new UsageError(`${at}[${i}]: expected a number`);
       });
       out[key] = value.join(",");
     } else {
-      throw new PromptRejectedError(
+      throw new UsageError(
         `${at}: expected ${
           key === "guidance" ? "a number or a list of numbers" : "text or a number"
         }`,
@@ -186,14 +190,89 @@ export function modelFlags(
 ): { budgetBytes: number; quantization: Quantization | undefined } {
   const gpuMemory = numberOption("gpu-memory", v["gpu-memory"]);
   if (gpuMemory !== undefined && !(gpuMemory > 0)) {
-    throw new PromptRejectedError(`--gpu-memory ${v["gpu-memory"]}: must be a number of GiB > 0`);
+    throw new UsageError(`--gpu-memory ${v["gpu-memory"]}: must be a number of GiB > 0`);
   }
   const q = v.quantization;
   if (q !== undefined && q !== "nf4" && q !== "fp8") {
-    throw new PromptRejectedError(`--quantization ${q}: use nf4 or fp8`);
+    throw new UsageError(`--quantization ${q}: use nf4 or fp8`);
   }
   return {
     budgetBytes: gpuMemory === undefined ? DEFAULT_GPU_BUDGET_BYTES : gpuMemory * GIB,
     quantization: q,
   };
+}
+
+/** The model the flags pick, and its GPU memory budget. */
+export interface ModelChoice {
+  /** `--model` (a folder or a Hub repo), else `IDEOGRAM4_MODEL`. */
+  model: string | undefined;
+  /** `--quantization`. */
+  quantization: Quantization | undefined;
+  /** `--revision`. */
+  revision: string | undefined;
+  /** `--offline` (true), else undefined: the Hub settings decide. */
+  offline: true | undefined;
+  /** `--gpu-memory`, in bytes. */
+  budgetBytes: number;
+  /** Neither a model nor a quantization: the embedded tiny model. */
+  embedded: boolean;
+}
+
+/**
+ * The model flags, checked ({@link modelFlags}), with `IDEOGRAM4_MODEL` when
+ * `--model` is not given. Shared by `generate`, `serve` and `batch`.
+ */
+export function modelChoice(
+  v: {
+    model?: string;
+    quantization?: string;
+    revision?: string;
+    offline?: boolean;
+    "gpu-memory"?: string;
+  },
+  env: EnvLookup,
+): ModelChoice {
+  const { budgetBytes, quantization } = modelFlags(v);
+  const model = v.model ?? env("IDEOGRAM4_MODEL");
+  return {
+    model,
+    quantization,
+    revision: v.revision,
+    offline: v.offline ? true : undefined,
+    budgetBytes,
+    embedded: model === undefined && quantization === undefined,
+  };
+}
+
+/** What `resolveModel` needs to find (or download) the chosen model. */
+export function hubSpecOf(m: ModelChoice, env: EnvLookup): ResolveModelSpec {
+  return {
+    model: m.model,
+    quantization: m.quantization,
+    revision: m.revision,
+    offline: m.offline,
+    env,
+  };
+}
+
+/**
+ * The PNG of one generated image, with the request in its text chunks
+ * (`Caption`, `Seed`, `Size`, `Preset`, `Steps`, `Software`): the same for
+ * `generate`, `serve` and `batch`. `seed` is the seed's text (or
+ * `init-noise FILE`).
+ */
+export function requestPng(
+  rgb: Uint8Array,
+  request: ImageRequest,
+  caption: string,
+  seed: string,
+): Uint8Array {
+  return encodePng(rgb, request.width, request.height, {
+    Caption: caption,
+    Seed: seed,
+    Size: `${request.width}x${request.height}`,
+    Preset: request.planName,
+    Steps: String(request.plan.steps),
+    Software: "ideogram4-webgpu",
+  });
 }

@@ -25,7 +25,7 @@ import {
 import { RELEASED_DIMS, SMALL_DIMS } from "../checkpoint/dims.ts";
 import { planSafetensors, splitShards, TensorFiller } from "../checkpoint/random.ts";
 import { tokenizerFiles } from "../tiny/model.ts";
-import { qwen3TokenizerFiles } from "./embedded_model.ts";
+import { qwen3TokenizerFiles } from "../platform/deno/embedded_model.ts";
 
 export const MAKE_CHECKPOINT_USAGE = `usage: make-checkpoint --format nf4|fp8 --out DIR [flags]
 

@@ -2,10 +2,10 @@
  * `--output` checked before any work (Deno side): a generation can take
  * hours on the real model, so a path that cannot be written must fail in
  * the first second, not after sampling. Every refusal is the user's input
- * (a {@link PromptRejectedError}, exit 2).
+ * (a {@link UsageError}, exit 2).
  */
 import { basename, dirname } from "node:path";
-import { PromptRejectedError } from "../prompt/errors.ts";
+import { UsageError } from "./usage_error.ts";
 
 /** Longest file name (bytes) the common file systems allow (ext4, APFS, NTFS ≈ 255). */
 export const MAX_NAME_BYTES = 255;
@@ -16,7 +16,7 @@ export const MAX_NAME_BYTES = 255;
  * probe file), the name fits the file system, and it is not a folder.
  */
 export async function checkOutputPath(path: string): Promise<void> {
-  const fail = (why: string) => new PromptRejectedError(`--output ${path}: ${why}`);
+  const fail = (why: string) => new UsageError(`--output ${path}: ${why}`);
   if (!path.toLowerCase().endsWith(".png")) throw fail("the file name must end in .png");
   const name = basename(path);
   const nameBytes = new TextEncoder().encode(name).length;
@@ -38,7 +38,7 @@ export async function checkOutputPath(path: string): Promise<void> {
   try {
     if ((await Deno.stat(path)).isDirectory) throw fail("is a folder");
   } catch (e) {
-    if (e instanceof PromptRejectedError) throw e;
+    if (e instanceof UsageError) throw e;
     if (!(e instanceof Deno.errors.NotFound)) throw fail((e as Error).message);
   }
   const probe = `${dir}/.ideogram4-probe-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;

@@ -8,6 +8,7 @@ import { platform } from "../platform/mod.ts";
 import { buildCaption, type CaptionSpec } from "../prompt/builder.ts";
 import { canonicalizeCaption, serializeCaption } from "../prompt/canonical.ts";
 import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { SERVICE_TIMEOUT_ENV } from "../prompt/http.ts";
 import { rememberSecret } from "../redact.ts";
 import { JsonSyntaxError } from "../prompt/json.ts";
@@ -353,7 +354,8 @@ export type EnvLookup = (name: string) => string | undefined;
  * looks it up: `--magic-prompt-key`, then `MAGIC_PROMPT_API_KEY`, then (for
  * the hosted API only: we send no Ideogram key to another service)
  * `IDEOGRAM_API_KEY`. Reads the prompt file. Throws
- * {@link PromptRejectedError} on contradictory or unreadable input.
+ * {@link UsageError} on contradictory flags, {@link PromptRejectedError} on an
+ * unreadable or invalid magic prompt template.
  */
 export async function promptSettingsFromFlags(
   values: PromptFlagValues,
@@ -371,12 +373,12 @@ export async function promptSettingsFromFlags(
     if (k === undefined || k === "") return undefined;
     rememberSecret(k);
     if (/[\s\p{Cc}]/u.test(k)) {
-      throw new PromptRejectedError(`${from}: the key contains spaces or control characters`);
+      throw new UsageError(`${from}: the key contains spaces or control characters`);
     }
     return k;
   };
   if (values["magic-prompt"] && values["no-magic-prompt"]) {
-    throw new PromptRejectedError("--magic-prompt and --no-magic-prompt contradict each other");
+    throw new UsageError("--magic-prompt and --no-magic-prompt contradict each other");
   }
   const url = values["magic-prompt-url"];
   const modelFlag = values["magic-prompt-model"];
@@ -384,7 +386,7 @@ export async function promptSettingsFromFlags(
   const timeoutText = get(SERVICE_TIMEOUT_ENV);
   const timeoutS = timeoutText === undefined ? undefined : Number(timeoutText);
   if (timeoutS !== undefined && !(timeoutS > 0 && Number.isFinite(timeoutS))) {
-    throw new PromptRejectedError(
+    throw new UsageError(
       `${SERVICE_TIMEOUT_ENV}=${timeoutText}: must be a positive number of seconds`,
     );
   }
@@ -394,7 +396,7 @@ export async function promptSettingsFromFlags(
   let config: MagicPromptConfigName | undefined;
   if (url === undefined && modelFlag !== undefined) {
     if (!isMagicPromptConfigName(modelFlag)) {
-      throw new PromptRejectedError(
+      throw new UsageError(
         `--magic-prompt-model ${modelFlag}: not one of upstream's configurations (${
           Object.keys(MAGIC_PROMPT_CONFIGS).join(", ")
         }); for another model, give the server with --magic-prompt-url too`,
@@ -482,7 +484,7 @@ export async function parsePromptFlags(
   try {
     parsed = parseArgs({ args, options: MAGIC_PROMPT_FLAGS, allowPositionals: true });
   } catch (e) {
-    throw new PromptRejectedError(errorMessage(e));
+    throw new UsageError(errorMessage(e));
   }
   return {
     settings: await promptSettingsFromFlags(parsed.values, env, readFile),

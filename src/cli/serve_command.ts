@@ -7,7 +7,8 @@
  */
 import { parseArgs } from "node:util";
 import { redact, rememberSecret } from "../redact.ts";
-import { PromptError, PromptRejectedError } from "../prompt/errors.ts";
+import { PromptError } from "../prompt/errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { type ApiServer, DEFAULT_PORT, startApiServer } from "../serve/server.ts";
 import type { GenerateIo } from "./generate_command.ts";
 import { intOption } from "./generate_request.ts";
@@ -54,7 +55,7 @@ const SERVE_FLAGS = {
 /** A whole number ≥ `min` from a flag, or its default. */
 function count(name: string, v: string | undefined, fallback: number, min: number): number {
   const n = intOption(name, v) ?? fallback;
-  if (n < min) throw new PromptRejectedError(`--${name} ${v}: must be at least ${min}`);
+  if (n < min) throw new UsageError(`--${name} ${v}: must be at least ${min}`);
   return n;
 }
 
@@ -81,7 +82,7 @@ export async function runServe(
     try {
       parsed = parseArgs({ args, options: SERVE_FLAGS, allowPositionals: false });
     } catch (e) {
-      throw new PromptRejectedError(`${e instanceof Error ? e.message : e}\n\n${SERVE_USAGE}`);
+      throw new UsageError(`${e instanceof Error ? e.message : e}\n\n${SERVE_USAGE}`);
     }
     const v = parsed.values;
     if (v.help) {
@@ -90,7 +91,7 @@ export async function runServe(
     }
     quiet = v.quiet === true;
     const port = count("port", v.port, DEFAULT_PORT, 0);
-    if (port > 65535) throw new PromptRejectedError(`--port ${v.port}: must be at most 65535`);
+    if (port > 65535) throw new UsageError(`--port ${v.port}: must be at most 65535`);
     const queueSize = count("queue-size", v["queue-size"], 8, 0);
     const maxImages = count("max-images", v["max-images"], 4, 1);
     const maxBodyKib = count("max-body-kib", v["max-body-kib"], 1024, 1);
@@ -98,7 +99,7 @@ export async function runServe(
     const env = io.env ?? ((name: string) => Deno.env.get(name));
     const apiKey = v["api-key"] ?? env(API_KEY_ENV);
     if (apiKey !== undefined && apiKey.trim() === "") {
-      throw new PromptRejectedError(`the API key (--api-key or ${API_KEY_ENV}) is empty`);
+      throw new UsageError(`the API key (--api-key or ${API_KEY_ENV}) is empty`);
     }
     if (apiKey !== undefined) rememberSecret(apiKey.trim());
     const { engine, embedded } = await openEngineFromFlags(v, io);
@@ -126,7 +127,7 @@ export async function runServe(
     );
   } catch (e) {
     io.stderr(`serve: ${e instanceof Error ? e.message : String(e)}`);
-    return e instanceof PromptError && e.exitCode === 2 ? 2 : 1;
+    return (e instanceof PromptError || e instanceof UsageError) && e.exitCode === 2 ? 2 : 1;
   }
   hooks.onListen?.(server);
   await (hooks.stop ?? stopSignal());

@@ -3,14 +3,14 @@
  * picks it), the GPU memory budget, and the prompt step's services, turned
  * into one warm {@link ImageEngine}.
  */
-import { resolveModel } from "../io/hub.ts";
+import { resolveModel } from "../platform/deno/hub.ts";
 import { DEFAULT_GPU_BUDGET_BYTES, formatBytes, GIB } from "../pipeline/memory_plan.ts";
 import { platform } from "../platform/mod.ts";
-import { PromptRejectedError } from "../prompt/errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { ImageEngine } from "../serve/engine.ts";
-import { ensureEmbeddedModel } from "./embedded_model.ts";
+import { ensureEmbeddedModel } from "../platform/deno/embedded_model.ts";
 import { downloadProgress, type GenerateIo } from "./generate_command.ts";
-import { EMBEDDED_DEFAULTS, MODEL_DEFAULTS, modelFlags } from "./generate_request.ts";
+import { EMBEDDED_DEFAULTS, hubSpecOf, MODEL_DEFAULTS, modelChoice } from "./generate_request.ts";
 import { createGpu, type GpuContext } from "../gpu/context.ts";
 import { Ideogram4Pipeline } from "../pipeline/pipeline.ts";
 import { MAX_PROMPT_TOKENS } from "../text/tokenizer.ts";
@@ -58,7 +58,7 @@ export interface WarmModelValues extends PromptFlagValues {
 
 /**
  * Resolves the model (downloading it when it is a Hub repo) and opens the
- * engine. Throws {@link PromptRejectedError} for bad flags.
+ * engine. Throws {@link UsageError} for bad flags.
  */
 export async function openEngineFromFlags(
   v: WarmModelValues,
@@ -66,21 +66,16 @@ export async function openEngineFromFlags(
 ): Promise<{ engine: ImageEngine; embedded: boolean; dir: string }> {
   const p = platform();
   const env: EnvLookup = io.env ?? ((name) => p.env(name));
-  const { budgetBytes, quantization } = modelFlags(v);
+  const choice = modelChoice(v, env);
+  const { budgetBytes, embedded } = choice;
   const settings = await promptSettingsFromFlags(v, env);
   for (const w of settings.warnings) io.stderr(`warning: ${w}`);
   const textEncoder = v["text-encoder"] ?? "auto";
   if (!["auto", "keep", "free"].includes(textEncoder)) {
-    throw new PromptRejectedError(`--text-encoder ${textEncoder}: use auto, keep or free`);
+    throw new UsageError(`--text-encoder ${textEncoder}: use auto, keep or free`);
   }
-  const model = v.model ?? env("IDEOGRAM4_MODEL");
-  const embedded = model === undefined && quantization === undefined;
   const dir = embedded ? await ensureEmbeddedModel(env) : await resolveModel({
-    model,
-    quantization,
-    revision: v.revision,
-    offline: v.offline ? true : undefined,
-    env,
+    ...hubSpecOf(choice, env),
     onProgress: v.quiet ? undefined : downloadProgress(io),
   });
   if (!v.quiet) {

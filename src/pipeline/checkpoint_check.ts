@@ -51,7 +51,7 @@ import {
   vaeFootprint,
 } from "./memory_footprint.ts";
 import { TOKEN_CHANNELS } from "../models/ops/unpatchify.ts";
-import { COMPONENT_FOLDERS, missingComponentFiles } from "./layout.ts";
+import { COMPONENT_FOLDERS, missingComponentFiles } from "../io/model_folders.ts";
 
 /** Problems listed per component before the rest is summarised. */
 export const MAX_PROBLEMS_PER_COMPONENT = 8;
@@ -185,7 +185,7 @@ async function withStore<C, F>(
 /** `text_encoder/`: config, then the language model's embedding and layers 0 … last tap. */
 export async function checkTextEncoder(
   folder: string,
-  p: Platform = currentPlatform(),
+  p: Platform,
 ): Promise<ComponentCheck<Qwen3Config, TextEncoderFootprint>> {
   const configPath = p.join(folder, "config.json");
   let config: Qwen3Config;
@@ -215,7 +215,7 @@ export async function checkTextEncoder(
 export async function checkDiT(
   folder: string,
   text: boolean,
-  p: Platform = currentPlatform(),
+  p: Platform,
 ): Promise<ComponentCheck<DiTConfig, DiTFootprint>> {
   const configPath = p.join(folder, "config.json");
   let declared: DiTDeclared = {};
@@ -256,7 +256,7 @@ export async function checkDiT(
 /** `vae/`: sizes from the shapes, optional `config.json` checked against them, every decoder tensor. */
 export async function checkVae(
   folder: string,
-  p: Platform = currentPlatform(),
+  p: Platform,
   actBytes: 2 | 4 = 4,
 ): Promise<ComponentCheck<VaeDecoderConfig, VaeFootprint>> {
   const configPath = p.join(folder, "config.json");

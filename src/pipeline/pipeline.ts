@@ -22,7 +22,7 @@ import { loadTokenizer } from "../text/load.ts";
 import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
 import { checkCheckpoint } from "./checkpoint_check.ts";
 import { TOKEN_CHANNELS } from "../models/ops/unpatchify.ts";
-import { COMPONENT_FOLDERS, missingComponentFiles } from "./layout.ts";
+import { COMPONENT_FOLDERS, missingComponentFiles } from "../io/model_folders.ts";
 import { latentNormTable } from "./latents.ts";
 import type { ModelFootprint } from "./memory_footprint.ts";
 import { type MemoryPlan, planMemory } from "./memory_plan.ts";

@@ -1,10 +1,18 @@
 /**
  * The one boundary between the portable core and the host it runs on.
  *
- * The core (gpu, ops, models, pipeline, text, prompt) never touches `Deno.*`,
- * the file system or the process: it asks the registered {@link Platform}.
- * Deno registers `src/platform/deno.ts` (FFI mmap, files, env); a browser
- * registers `src/platform/browser.ts` (`File`/`Blob` slices, `fetch` ranges).
+ * The core (gpu, ops, io, models, pipeline, text, prompt) never touches
+ * `Deno.*`, `node:` modules, the file system or the process: it asks the
+ * {@link Platform} its entry point was given (see `mod.ts` here for the
+ * rule). Deno's is `src/platform/deno.ts` (FFI mmap, files, env); a
+ * browser's is `src/platform/browser.ts` (`File`/`Blob` slices, `fetch`
+ * ranges).
+ *
+ * Deno APIs appear only in the Deno areas: `src/platform/deno.ts` and
+ * `src/platform/deno/` (the host: the platform, the Hub client, the embedded
+ * model's cache) and the Deno application: `src/cli/` and the listener of
+ * `serve` (`src/serve/server.ts`).
+ * `tests/boundaries_test.ts` checks it, and the layer order of imports.
  */
 
 /** Random-access bytes of one file, however the host provides them. */

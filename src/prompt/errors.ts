@@ -17,7 +17,12 @@ export class PromptError extends Error {
   }
 }
 
-/** The prompt (or image) was refused; nothing should be written. Exit code 2. */
+/**
+ * The prompt (its text or file, a caption, a moderation verdict on it or on
+ * the image) was refused; nothing should be written. Exit code 2. Flags and
+ * numbers the user typed are the command line's own `UsageError`
+ * (`src/cli/usage_error.ts`), with the same exit code.
+ */
 export class PromptRejectedError extends PromptError {
   /** Error name. */
   override name = "PromptRejectedError";

@@ -21,6 +21,7 @@ import { PromptError, PromptRejectedError, ServiceError } from "../prompt/errors
 import { parseJson } from "../prompt/json.ts";
 import { PromptTooLongError } from "../text/tokenizer.ts";
 import { redact } from "../redact.ts";
+import { UsageError } from "../cli/usage_error.ts";
 import type { EngineRequest, PromptOverrides } from "./engine.ts";
 
 /** An error with the HTTP status to answer it with. */
@@ -58,7 +59,9 @@ export function statusOf(e: unknown): number {
   if (e instanceof HttpError) return e.status;
   if (e instanceof ServiceError) return e.status === undefined ? 503 : 502;
   if (e instanceof PromptError) return e.exitCode === 2 ? 400 : 500;
-  if (e instanceof SizeError || e instanceof PromptTooLongError) return 400;
+  if (e instanceof UsageError || e instanceof SizeError || e instanceof PromptTooLongError) {
+    return 400;
+  }
   if (e instanceof RequestTimeoutError) return 504;
   // Nobody reads it, but the log line says what happened.
   if (e instanceof ClientGoneError) return 499;
@@ -122,7 +125,7 @@ function asBadRequest<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof PromptRejectedError || e instanceof SizeError) {
+    if (e instanceof UsageError || e instanceof PromptRejectedError || e instanceof SizeError) {
       const param = /^(\$[^\s:]*)/.exec(e.message)?.[1];
       throw new HttpError(400, e.message, {}, param);
     }

@@ -10,8 +10,7 @@
  * request at a time; callers serialise (the server's queue, the batch loop).
  */
 import { createGpu, type GpuContext } from "../gpu/context.ts";
-import { encodePng } from "../image/png.ts";
-import type { ImageRequest } from "../cli/generate_request.ts";
+import { type ImageRequest, requestPng } from "../cli/generate_request.ts";
 import type { PromptSettings } from "../cli/prompt_commands.ts";
 import { Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
 import type { MemoryPlan } from "../pipeline/memory_plan.ts";
@@ -197,14 +196,7 @@ export class ImageEngine {
           });
         },
       });
-      const png = encodePng(result.rgb, width, height, {
-        Caption: prepared.prompt,
-        Seed: String(seed),
-        Size: `${width}x${height}`,
-        Preset: req.request.planName,
-        Steps: String(req.request.plan.steps),
-        Software: "ideogram4-webgpu",
-      });
+      const png = requestPng(result.rgb, req.request, prepared.prompt, String(seed));
       const screened = await screenImage(png, { ...s.moderation, signal });
       if (i === 0) warnings.push(...screened.warnings);
       images.push({ png, seed });

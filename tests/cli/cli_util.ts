@@ -8,7 +8,7 @@ import { type GenerateIo, runGenerate } from "../../src/cli/generate_command.ts"
 import { setPlatform } from "../../src/platform/mod.ts";
 import { denoPlatform } from "../../src/platform/deno.ts";
 import { readPromptFile } from "../../src/cli/read_limited.ts";
-import { COMPONENT_FOLDERS } from "../../src/pipeline/layout.ts";
+import { COMPONENT_FOLDERS } from "../../src/io/model_folders.ts";
 import type { FakeFile } from "../io/fake_hub_server.ts";
 
 setPlatform(denoPlatform());

@@ -9,7 +9,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { withTempDir } from "../io/io_util.ts";
 import { withSparseDir, writeSparseCheckpoint } from "../pipeline/sparse_checkpoint.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { gen as runLines } from "./cli_util.ts";
 
 const TINY = await ensureEmbeddedModel();

@@ -8,9 +8,9 @@ import {
   cacheRoot,
   embeddedModelProblem,
   ensureEmbeddedModel,
-} from "../../src/cli/embedded_model.ts";
+} from "../../src/platform/deno/embedded_model.ts";
 import { EMBEDDED_MODEL_VERSION } from "../../src/tiny/model.ts";
-import { COMPONENT_FOLDERS } from "../../src/pipeline/layout.ts";
+import { COMPONENT_FOLDERS } from "../../src/io/model_folders.ts";
 
 async function tree(dir: string, base = dir, out = new Map<string, Uint8Array>()) {
   for await (const e of Deno.readDir(dir)) {

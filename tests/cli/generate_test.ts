@@ -12,7 +12,7 @@ import { DEFAULT_SYSTEM_PROMPT } from "../../src/prompt/system_prompt.ts";
 import { FakeHub } from "../io/fake_hub_server.ts";
 import { decodePngRgb, readPngText } from "../../src/image/png.ts";
 import { writeNpy } from "../../src/pipeline/npy.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { gen, hubFiles } from "./cli_util.ts";
 
 const TINY = await ensureEmbeddedModel();

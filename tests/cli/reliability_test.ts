@@ -10,7 +10,7 @@ import { FakeHub } from "../io/fake_hub_server.ts";
 import { damagedModel } from "../pipeline/damaged_model.ts";
 import { decodePngRgb } from "../../src/image/png.ts";
 import { writeNpy } from "../../src/pipeline/npy.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { adapterAdvice } from "../../src/cli/runtime_env.ts";
 import { runCaption, runVerify } from "../../src/cli/prompt_commands.ts";
 import { runBench } from "../../bench/main.ts";

@@ -10,7 +10,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { withTempDir } from "../io/io_util.ts";
 import { testGpu } from "../util.ts";
 import { decodePngRgb } from "../../src/image/png.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { Ideogram4Pipeline } from "../../mod.ts";
 import { EMBEDDED_MODEL_VERSION } from "../../src/tiny/model.ts";
 import { latentNormTable } from "../../src/pipeline/latents.ts";

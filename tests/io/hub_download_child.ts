@@ -3,7 +3,7 @@
  * repo (`deno run -A hub_download_child.ts HUB_URL CACHE_DIR`) and prints the
  * snapshot folder; exit 1 with the message on failure.
  */
-import { resolveModel } from "../../src/io/hub.ts";
+import { resolveModel } from "../../src/platform/deno/hub.ts";
 import { setPlatform } from "../../src/platform/mod.ts";
 import { denoPlatform } from "../../src/platform/deno.ts";
 import { FAST_NETWORK, REPO } from "./hub_fixture.ts";

@@ -2,7 +2,7 @@
  * The tiny repository the Hub tests download from the fake Hub
  * (fake_hub_server.ts), and the temp cache + spec each test starts from.
  */
-import type { ResolveModelSpec } from "../../src/io/hub.ts";
+import type { ResolveModelSpec } from "../../src/platform/deno/hub.ts";
 import { FakeHub, type FakeHubOptions } from "./fake_hub_server.ts";
 import { randomBytes, rawSafetensors, withTempDir } from "./io_util.ts";
 

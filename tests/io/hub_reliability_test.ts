@@ -5,7 +5,7 @@
  * names the user typed wrong (exit code 2). Loopback fake Hub, temp folders,
  * short timeouts.
  */
-import { HubError, resolveModel } from "../../src/io/hub.ts";
+import { HubError, resolveModel } from "../../src/platform/deno/hub.ts";
 import { setPlatform } from "../../src/platform/mod.ts";
 import { denoPlatform } from "../../src/platform/deno.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";

@@ -3,8 +3,8 @@
  * in temp folders with a made-up environment: the real ~/.cache and the real
  * Hub are never touched.
  */
-import { type HubProgress, resolveModel } from "../../src/io/hub.ts";
-import { findToken, hubCacheDir } from "../../src/io/hub/settings.ts";
+import { type HubProgress, resolveModel } from "../../src/platform/deno/hub.ts";
+import { findToken, hubCacheDir } from "../../src/platform/deno/hub/settings.ts";
 import { setPlatform } from "../../src/platform/mod.ts";
 import { denoPlatform } from "../../src/platform/deno.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";

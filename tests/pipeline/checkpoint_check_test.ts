@@ -13,7 +13,7 @@ import {
   withSparseDir,
   writeSparseCheckpoint,
 } from "./sparse_checkpoint.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { memorySource } from "../../src/io/byte_source.ts";
 import { loadHostLinear } from "../../src/io/linear_loader.ts";
 import { denseTensor, quantizeNf4 } from "../../src/io/quantize.ts";
@@ -119,7 +119,7 @@ Deno.test("check: a broken DiT names the file and tensor of every bad block", as
     });
     const folder = `${dir}/unconditional_transformer`;
     const file = `${folder}/diffusion_pytorch_model.safetensors`;
-    const check = await checkDiT(folder, false);
+    const check = await checkDiT(folder, false, denoPlatform());
     assertEquals(check.footprint, undefined);
     assertEquals(check.problems.length, 4, check.problems.join("\n"));
     const [dtype, shape, quantState, missing] = check.problems;
@@ -147,14 +147,14 @@ Deno.test("check: broken text encoder and VAE tensors are named with their files
         else t.delete("decoder.up_blocks.2.resnets.0.conv_shortcut.weight");
       },
     });
-    const te = await checkTextEncoder(`${dir}/text_encoder`);
+    const te = await checkTextEncoder(`${dir}/text_encoder`, denoPlatform());
     assertEquals(te.problems.length, 1);
     assert(
       /model-0000[12]-of-00002\.safetensors: weight '.*up_proj\.weight' is missing its tensor '.*up_proj\.weight_scale'/
         .test(te.problems[0]),
       te.problems[0],
     );
-    const vae = await checkVae(`${dir}/vae`);
+    const vae = await checkVae(`${dir}/vae`, denoPlatform());
     assertEquals(vae.problems.length, 1);
     for (
       const part of [
@@ -174,7 +174,7 @@ Deno.test("check: the same problem in every block is listed a few times, then co
         for (let i = 0; i < 34; i++) retype(t, `layers.${i}.ffn_norm2.weight`, "F8_E4M3");
       },
     });
-    const { problems } = await checkDiT(`${dir}/transformer`, true);
+    const { problems } = await checkDiT(`${dir}/transformer`, true, denoPlatform());
     assertEquals(problems.length, MAX_PROBLEMS_PER_COMPONENT + 1);
     assert(problems[0].includes("'layers.0.ffn_norm2.weight' is F8_E4M3"), problems[0]);
     assert(problems[MAX_PROBLEMS_PER_COMPONENT].endsWith("… and 26 more problems like these"));

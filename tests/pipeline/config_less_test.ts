@@ -7,7 +7,7 @@
  * constants (src/tiny/model.ts, `upstreamConstants`). A shipped `config.json`
  * that disagrees with the shapes is named: key, value, tensor, shape.
  */
-import { qwen3TokenizerFiles } from "../../src/cli/embedded_model.ts";
+import { qwen3TokenizerFiles } from "../../src/platform/deno/embedded_model.ts";
 import { checkCheckpoint } from "../../src/pipeline/checkpoint_check.ts";
 import { tinyModelFiles } from "../../src/tiny/model.ts";
 import type { TinyFormat } from "../../src/tiny/qwen3.ts";

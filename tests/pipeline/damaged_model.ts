@@ -4,7 +4,7 @@
  * damaged component is copied; the others are symbolic links.
  */
 import { Checkpoint } from "../../src/io/checkpoint.ts";
-import { COMPONENT_FOLDERS } from "../../src/pipeline/layout.ts";
+import { COMPONENT_FOLDERS } from "../../src/io/model_folders.ts";
 import { readPlatform } from "../io/io_util.ts";
 
 /** NaN bit patterns per safetensors dtype, little-endian. */

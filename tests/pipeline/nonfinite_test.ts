@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { readPlatform, withTempDir } from "../io/io_util.ts";
 import { testGpu } from "../util.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { Ideogram4Pipeline } from "../../src/pipeline/pipeline.ts";
 import { NonFiniteError } from "../../src/pipeline/nonfinite.ts";
 import { latentNormTable } from "../../src/pipeline/latents.ts";

@@ -15,7 +15,7 @@ import { parseVaeConfig } from "../../src/models/vae_config.ts";
 import { loadVaeDecoderWeights } from "../../src/models/vae_weights.ts";
 import { latentNormTable } from "../../src/pipeline/latents.ts";
 import { gaussianNoise } from "../../src/pipeline/noise.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { Ideogram4Pipeline } from "../../src/pipeline/pipeline.ts";
 import { type MemoryPlan, planMemory } from "../../src/pipeline/memory_plan.ts";
 import { checkCheckpoint } from "../../src/pipeline/checkpoint_check.ts";

@@ -9,7 +9,7 @@ import { Checkpoint } from "../../src/io/checkpoint.ts";
 import { parseQwen3Config } from "../../src/models/qwen3_config.ts";
 import { qwen3EncodeRef } from "../../src/models/qwen3_encoder_ref.ts";
 import { loadQwen3HostWeights } from "../../src/models/qwen3_weights.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { PromptEncoder } from "../../src/pipeline/prompt_encoder.ts";
 import { PromptTooLongError } from "../../src/text/tokenizer.ts";
 

@@ -8,7 +8,7 @@ import {
   runVerify,
 } from "../../src/cli/prompt_commands.ts";
 import { parseArgs } from "node:util";
-import { PromptRejectedError } from "../../src/prompt/errors.ts";
+import { UsageError } from "../../src/cli/usage_error.ts";
 import { screenPrompt } from "../../src/prompt/moderation.ts";
 import { FAST_RETRY, type Recorded, withServer } from "./local_server.ts";
 import { DESIGN_CAPTION, PHOTO_CAPTION, text, UNICODE_CAPTION } from "./examples.ts";
@@ -410,7 +410,7 @@ Deno.test("prompt flags: IDEOGRAM4_SERVICE_TIMEOUT sets every service timeout", 
     () => parsePromptFlags([], env({ IDEOGRAM4_SERVICE_TIMEOUT: "never" }), noFiles),
     "IDEOGRAM4_SERVICE_TIMEOUT=never",
   );
-  assert(e instanceof PromptRejectedError);
+  assert(e instanceof UsageError && e.exitCode === 2);
   // A stalled service fails within it, naming the host and the variable.
   await withServer([{ hang: true }], async (url) => {
     await assertRejects(

@@ -6,7 +6,7 @@
  */
 import { setPlatform } from "../../src/platform/mod.ts";
 import { denoPlatform } from "../../src/platform/deno.ts";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { type PromptFlagValues, promptSettingsFromFlags } from "../../src/cli/prompt_commands.ts";
 import { DEFAULT_GPU_BUDGET_BYTES } from "../../src/pipeline/memory_plan.ts";
 import { ImageEngine } from "../../src/serve/engine.ts";

@@ -6,7 +6,7 @@
  * `deno task bench:compare` applies) with a row per table row.
  */
 import { pathToFileURL } from "node:url";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { parseBenchReport } from "../../src/bench/report.ts";
 import { buildWeb } from "../../tools/build_web.ts";
 import { serveWeb } from "../../web/serve.ts";

@@ -12,7 +12,7 @@
  */
 import type { Page } from "puppeteer-core";
 import { pathToFileURL } from "node:url";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { decodePngRgb, readPngText } from "../../src/image/png.ts";
 import { buildWeb } from "../../tools/build_web.ts";
 import { serveWeb } from "../../web/serve.ts";

@@ -10,7 +10,7 @@
  * counts the bytes it sent, per file.
  */
 import { pathToFileURL } from "node:url";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { buildWeb } from "../../tools/build_web.ts";
 import { webHandler } from "../../web/serve.ts";
 import { assert, assertEquals } from "../assert.ts";

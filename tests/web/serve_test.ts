@@ -4,7 +4,7 @@
  * model through it over real HTTP.
  */
 import { pathToFileURL } from "node:url";
-import { ensureEmbeddedModel } from "../../src/cli/embedded_model.ts";
+import { ensureEmbeddedModel } from "../../src/platform/deno/embedded_model.ts";
 import { browserPlatform } from "../../src/platform/browser.ts";
 import { parseRange } from "../../web/http_range.ts";
 import { serveWeb, webHandler } from "../../web/serve.ts";

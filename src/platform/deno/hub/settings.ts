@@ -15,8 +15,8 @@
  * Everything reads the environment through an {@link EnvLookup} so tests can
  * run against a made-up environment and never see the real `~/.cache`.
  */
-import type { Platform } from "../../platform/types.ts";
-import { redactUrl, rememberSecret } from "../../redact.ts";
+import type { Platform } from "../../types.ts";
+import { redactUrl, rememberSecret } from "../../../redact.ts";
 import { HubError } from "./http.ts";
 
 /** An environment variable, or undefined where it is unset. */

@@ -12,12 +12,13 @@
  *   fetched by commit, resumed where an earlier run stopped, checked, and
  *   linked into `snapshots/<commit>/`. The vision tower's shards are skipped.
  *
- * Deno-only (file system, symlinks, locks, `node:crypto`): this module is a
- * host-side helper for the CLI, not part of the browser core. Settings and
- * small file reads go through `platform()`, so a Deno platform must be
- * registered (importing `mod.ts` does it).
+ * Deno-only (file system, symlinks, locks, `node:crypto`), so it lives in the
+ * Deno host area (`src/platform/deno/`), which the portable library
+ * (`src/lib.ts`, the browser bundle) never imports; `mod.ts` exports it.
+ * `hub/select.ts`, `hub/settings.ts` and `hub/http.ts` use no Deno API
+ * themselves but serve only this client.
  */
-import { platform } from "../platform/mod.ts";
+import { denoPlatform } from "../deno.ts";
 import {
   diskFreeBytes,
   fileSize,
@@ -54,7 +55,7 @@ import {
   offlineFromEnv,
 } from "./hub/settings.ts";
 import { checkCachedFile } from "./hub/cache_check.ts";
-import { redactUrl } from "../redact.ts";
+import { redactUrl } from "../../redact.ts";
 
 export {
   DEFAULT_ENDPOINT,
@@ -119,7 +120,7 @@ export interface ResolveModelSpec {
   onProgress?: (p: HubProgress) => void;
   /** Default: the global `fetch`. */
   fetch?: typeof fetch;
-  /** Environment lookup. Default: the platform's (tests pass a made-up one). */
+  /** Environment lookup. Default: Deno's (tests pass a made-up one). */
   env?: EnvLookup;
   /**
    * Only these component folders (default: all five), e.g. `["tokenizer"]`
@@ -134,6 +135,13 @@ export interface ResolveModelSpec {
    */
   network?: Partial<NetworkPolicy>;
 }
+
+/**
+ * Files and the environment as the Deno platform reads them (its messages
+ * name the file). This module is Deno-only, so it uses that platform
+ * directly rather than the registered one.
+ */
+const host = denoPlatform();
 
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 
@@ -152,8 +160,7 @@ const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
  * ```
  */
 export async function resolveModel(spec: ResolveModelSpec = {}): Promise<string> {
-  const p = platform();
-  const env: EnvLookup = spec.env ?? ((name) => p.env(name));
+  const env: EnvLookup = spec.env ?? ((name) => host.env(name));
   if (spec.model !== undefined && await isDirectory(spec.model)) return spec.model;
   const quant = spec.quantization ?? "nf4";
   if (!(quant in DEFAULT_REPOS)) {
@@ -171,7 +178,7 @@ export async function resolveModel(spec: ResolveModelSpec = {}): Promise<string>
   ) {
     throw new HubError(`--revision "${revision}" is not a branch, tag or commit name`, 2);
   }
-  const cache = new RepoCache(hubCacheDir(spec.cacheDir, env, p), repo);
+  const cache = new RepoCache(hubCacheDir(spec.cacheDir, env, host), repo, host);
 
   const cachedSha = isCommitSha(revision) ? revision : await cache.readRef(revision);
   const inScope = (path: string) => !spec.folders || spec.folders.includes(path.split("/")[0]);
@@ -195,7 +202,7 @@ export async function resolveModel(spec: ResolveModelSpec = {}): Promise<string>
   const client: HubClient = {
     endpoint: hubEndpoint(spec.endpoint, env),
     repo,
-    token: await findToken(spec.token, env, p),
+    token: await findToken(spec.token, env, host),
     fetch: spec.fetch ?? fetch,
     network: networkPolicy(spec.network, env),
   };
@@ -306,7 +313,6 @@ async function downloadSnapshot(
   revision: string,
   spec: ResolveModelSpec,
 ): Promise<string> {
-  const p = platform();
   const listing = await fetchListing(c, revision);
   const commit = listing.sha;
   const remote = (path: string): RemoteFile => {
@@ -329,7 +335,10 @@ async function downloadSnapshot(
   const indexes = new Map<string, IndexShards>();
   for (const path of candidates.filter(isIndexFile)) {
     await ensureFile(c, cache, commit, remote(path), diskFree, noProgress);
-    indexes.set(path, indexShards(path, await p.readText(`${cache.snapshotDir(commit)}/${path}`)));
+    indexes.set(
+      path,
+      indexShards(path, await host.readText(`${cache.snapshotDir(commit)}/${path}`)),
+    );
   }
   const paths = selectFiles(candidates, indexes);
   const lacking = missingForPipeline(new Set(paths), indexes).filter(inScope);

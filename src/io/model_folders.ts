@@ -1,6 +1,8 @@
 /**
- * The published checkpoint layout (spec §1), what each component folder must
- * hold, and the latent token size.
+ * The published checkpoint layout (spec §1): its component folders and what
+ * each must hold. A fact of the files, so it sits in `src/io/`, below
+ * everything that reads it: the pipeline, the checkpoint checks, the Hub
+ * client's file selection.
  *
  * Upstream reads `tokenizer/` and `text_encoder/config.json` (transformers
  * needs them) but never the DiTs' or the VAE's `config.json`: it builds

@@ -6,7 +6,7 @@
  * what happened to the cache afterwards (a disk error, a copy cut short, a
  * hand edit). Deno-only.
  */
-import { MAX_HEADER_BYTES } from "../safetensors.ts";
+import { MAX_HEADER_BYTES } from "../../../io/safetensors.ts";
 
 /** What is wrong with `path`, or undefined when nothing cheap to see is. */
 export async function checkCachedFile(path: string): Promise<string | undefined> {

