@@ -158,20 +158,20 @@ export class Qwen3TextEncoder {
       ids,
       `Qwen3 embedding '${this.embed.name}'`,
     );
-    let x = Tensor.fromF32(ctx, rows, [L, hid], this.activations, "qwen3.embeddings");
-    // Text only: the three MRoPE axes all carry the token index → plain 1-D RoPE.
-    const positions = Int32Array.from({ length: 3 * L }, (_, i) => Math.floor(i / 3));
-    const rope = uploadRopeTables(ctx, ropeTables(positions, d, c.ropeTheta, null));
-    const taps = QWEN3_TAP_LAYERS.length;
-    const features = Tensor.empty(ctx, [L, taps * hid], "f32", "qwen3.features");
-    this.layers.forEach((w, i) => {
-      x = qwen3LayerForward(ctx, c, w, x, rope);
-      const tap = QWEN3_TAP_LAYERS.indexOf(i);
-      if (tap >= 0) interleaveInto(ctx, features, x, tap, taps);
+    return ctx.scope(() => {
+      let x = Tensor.fromF32(ctx, rows, [L, hid], this.activations, "qwen3.embeddings");
+      // Text only: the three MRoPE axes all carry the token index → plain 1-D RoPE.
+      const positions = Int32Array.from({ length: 3 * L }, (_, i) => Math.floor(i / 3));
+      const rope = uploadRopeTables(ctx, ropeTables(positions, d, c.ropeTheta, null));
+      const taps = QWEN3_TAP_LAYERS.length;
+      const features = Tensor.empty(ctx, [L, taps * hid], "f32", "qwen3.features");
+      this.layers.forEach((w, i) => {
+        x = qwen3LayerForward(ctx, c, w, x, rope);
+        const tap = QWEN3_TAP_LAYERS.indexOf(i);
+        if (tap >= 0) interleaveInto(ctx, features, x, tap, taps);
+      });
+      return features;
     });
-    x.release();
-    rope.release();
-    return features;
   }
 
   /** Frees every GPU weight (and closes the checkpoint opened by `load`). Idempotent. */
@@ -225,31 +225,28 @@ export function qwen3LayerForward(
   rope: GpuRopeTables,
 ): Tensor {
   const L = x.shape[0], d = c.headDim, eps = c.rmsNormEps, scale = 1 / Math.sqrt(d);
-  const n = rmsNorm(ctx, x, w.inputNorm, eps);
-  const q = linear(ctx, n, w.q), k = linear(ctx, n, w.k), v = linear(ctx, n, w.v);
-  n.release();
-  const qr = rmsNormRope(ctx, q, rope, { heads: c.numHeads, headDim: d }, w.qNorm, eps);
-  const kr = rmsNormRope(ctx, k, rope, { heads: c.numKvHeads, headDim: d }, w.kNorm, eps);
-  q.release();
-  k.release();
-  const vh = v.view([L, c.numKvHeads, d]);
-  const a = attention(ctx, qr, kr, vh, { causal: true, scale });
-  for (const t of [qr, kr, vh, v]) t.release();
-  const o = linear(ctx, a.view([L, c.numHeads * d]), w.o);
-  a.release();
-  const x1 = binary(ctx, "add", x, o);
-  x.release();
-  o.release();
-  const m = rmsNorm(ctx, x1, w.postNorm, eps);
-  const g = linear(ctx, m, w.gate), u = linear(ctx, m, w.up);
-  m.release();
-  const h = binary(ctx, "siluGate", g, u);
-  g.release();
-  u.release();
-  const down = linear(ctx, h, w.down);
-  h.release();
-  const out = binary(ctx, "add", x1, down);
-  x1.release();
-  down.release();
-  return out;
+  // Each pipe step frees its input once its last reader is recorded (see gpu/scope.ts).
+  return ctx.scope(() => {
+    // x1 = x + o_proj(attention(rope(norm_q(q)), rope(norm_k(k)), v)), q, k, v of norm(x)
+    const x1 = ctx.pipe(
+      () => rmsNorm(ctx, x, w.inputNorm, eps),
+      (n) => [linear(ctx, n, w.q), linear(ctx, n, w.k), linear(ctx, n, w.v)],
+      ([q, k, v]) => [
+        rmsNormRope(ctx, q, rope, { heads: c.numHeads, headDim: d }, w.qNorm, eps),
+        rmsNormRope(ctx, k, rope, { heads: c.numKvHeads, headDim: d }, w.kNorm, eps),
+        v,
+      ],
+      ([q, k, v]) => attention(ctx, q, k, v.view([L, c.numKvHeads, d]), { causal: true, scale }),
+      (a) => linear(ctx, a.view([L, c.numHeads * d]), w.o),
+      (o) => binary(ctx, "add", ctx.adopt(x), o),
+    );
+    // x1 + down(silu(gate(m)) · up(m)), m = norm(x1)
+    const down = ctx.pipe(
+      () => rmsNorm(ctx, x1, w.postNorm, eps),
+      (m) => [linear(ctx, m, w.gate), linear(ctx, m, w.up)],
+      ([g, u]) => binary(ctx, "siluGate", g, u),
+      (h) => linear(ctx, h, w.down),
+    );
+    return binary(ctx, "add", x1, down);
+  });
 }

@@ -14,6 +14,7 @@
  * so that a band plus the two halo rows of a gather fits the limit.
  */
 import type { GpuContext } from "../gpu/context.ts";
+import { type HoldsTensors, SCOPE_TENSORS } from "../gpu/scope.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import type { ActDType } from "../ops/common.ts";
 
@@ -35,7 +36,7 @@ export interface Gathered {
   owned: boolean;
 }
 
-export class BandedMap {
+export class BandedMap implements HoldsTensors {
   constructor(
     readonly ctx: GpuContext,
     readonly height: number,
@@ -118,6 +119,11 @@ export class BandedMap {
   /** Releases every owned band. */
   release(): void {
     this.releaseBefore(Infinity);
+  }
+
+  /** The bands' tensors: a scope that returns the map hands them on with it. */
+  [SCOPE_TENSORS](): Tensor[] {
+    return this.bands.map((b) => b.tensor);
   }
 
   private assertLive(b: Band): void {
