@@ -27,6 +27,7 @@ import { type GpuRopeTables, rmsNormRope, ropeTables, uploadRopeTables } from ".
 import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import { parseQwen3Config, QWEN3_TAP_LAYERS, type Qwen3Config } from "./qwen3_config.ts";
+import { mapQwen3Layer, qwen3LayerMembers, type Qwen3LayerOf } from "./qwen3_layout.ts";
 import { loadQwen3HostWeights, type Qwen3HostWeights } from "./qwen3_weights.ts";
 
 /** How {@link Qwen3TextEncoder.load} builds the encoder. */
@@ -50,19 +51,7 @@ export interface Qwen3LoadOptions {
 }
 
 /** One decoder layer's weights on the GPU. */
-export interface Qwen3GpuLayer {
-  inputNorm: Tensor;
-  q: LinearWeight;
-  k: LinearWeight;
-  v: LinearWeight;
-  o: LinearWeight;
-  qNorm: Tensor;
-  kNorm: Tensor;
-  postNorm: Tensor;
-  gate: LinearWeight;
-  up: LinearWeight;
-  down: LinearWeight;
-}
+export type Qwen3GpuLayer = Qwen3LayerOf<LinearWeight, Tensor>;
 
 /**
  * The Qwen3-VL text encoder (language model) on the GPU: token ids → Ideogram 4's
@@ -179,8 +168,8 @@ export class Qwen3TextEncoder {
     if (this.released) return;
     this.released = true;
     for (const l of this.layers) {
-      for (const t of [l.inputNorm, l.qNorm, l.kNorm, l.postNorm]) t.release();
-      for (const w of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) w.release();
+      const { linears, norms } = qwen3LayerMembers(l);
+      for (const t of [...norms, ...linears]) t.release();
     }
     this.layers.length = 0;
     this.owned?.close();
@@ -193,23 +182,11 @@ export function uploadQwen3Layer(
   l: Qwen3HostWeights["layers"][number],
   name: string,
 ): Qwen3GpuLayer {
-  const vec = (v: Float32Array, label: string) =>
-    Tensor.upload(ctx, v, [v.length], "f32", `${name}.${label}`, true);
-  const lin = (w: Qwen3HostWeights["layers"][number]["q"], label: string) =>
-    uploadLinear(ctx, w, `${name}.${label}`);
-  return {
-    inputNorm: vec(l.inputNorm, "input_layernorm"),
-    q: lin(l.q, "self_attn.q_proj"),
-    k: lin(l.k, "self_attn.k_proj"),
-    v: lin(l.v, "self_attn.v_proj"),
-    o: lin(l.o, "self_attn.o_proj"),
-    qNorm: vec(l.qNorm, "self_attn.q_norm"),
-    kNorm: vec(l.kNorm, "self_attn.k_norm"),
-    postNorm: vec(l.postNorm, "post_attention_layernorm"),
-    gate: lin(l.gate, "mlp.gate_proj"),
-    up: lin(l.up, "mlp.up_proj"),
-    down: lin(l.down, "mlp.down_proj"),
-  };
+  return mapQwen3Layer(
+    l,
+    (w, module) => uploadLinear(ctx, w, `${name}.${module}`),
+    (v, module) => Tensor.upload(ctx, v, [v.length], "f32", `${name}.${module}`, true),
+  );
 }
 
 /**

@@ -49,9 +49,15 @@ import {
   vaeUpBlocks,
 } from "./vae_config.ts";
 import {
+  mapVaeDecoder,
+  type VaeAttentionOf,
+  vaeDecoderMembers,
+  type VaeDecoderOf,
+  type VaeResnetOf,
+} from "./vae_layout.ts";
+import {
   type HostConv,
   type HostGroupNorm,
-  type HostResnet,
   loadVaeDecoderWeights,
   vaeConfigFor,
   type VaeDecoderWeights,
@@ -92,30 +98,9 @@ interface GpuNorm {
   beta: Tensor;
 }
 
-interface GpuResnet {
-  norm1: GpuNorm;
-  conv1: GpuConv;
-  norm2: GpuNorm;
-  conv2: GpuConv;
-  shortcut?: GpuConv;
-}
-
-interface GpuAttention {
-  norm: GpuNorm;
-  q: GpuConv;
-  k: GpuConv;
-  v: GpuConv;
-  out: GpuConv;
-}
-
-interface GpuWeights {
-  postQuantConv?: GpuConv;
-  convIn: GpuConv;
-  mid: { resnets: [GpuResnet, GpuResnet]; attention?: GpuAttention };
-  upBlocks: { resnets: GpuResnet[]; upsample?: GpuConv }[];
-  normOut: GpuNorm;
-  convOut: GpuConv;
-}
+type GpuResnet = VaeResnetOf<GpuConv, GpuNorm>;
+type GpuAttention = VaeAttentionOf<GpuConv, GpuNorm>;
+type GpuWeights = VaeDecoderOf<GpuConv, GpuNorm>;
 
 /** One conv over a banded map, per output band. */
 interface ConvStep {
@@ -177,34 +162,7 @@ export class VaeDecoder {
       gamma: Tensor.upload(ctx, n.gamma, [n.gamma.length], "f32", `${n.name}.weight`, true),
       beta: Tensor.upload(ctx, n.beta, [n.beta.length], "f32", `${n.name}.bias`, true),
     });
-    const resnet = (r: HostResnet): GpuResnet => ({
-      norm1: norm(r.norm1),
-      conv1: conv(r.conv1),
-      norm2: norm(r.norm2),
-      conv2: conv(r.conv2),
-      shortcut: r.shortcut && conv(r.shortcut),
-    });
-    const a = weights.mid.attention;
-    const w: GpuWeights = {
-      postQuantConv: weights.postQuantConv && conv(weights.postQuantConv),
-      convIn: conv(weights.convIn),
-      mid: {
-        resnets: [resnet(weights.mid.resnets[0]), resnet(weights.mid.resnets[1])],
-        attention: a && {
-          norm: norm(a.norm),
-          q: conv(a.q),
-          k: conv(a.k),
-          v: conv(a.v),
-          out: conv(a.out),
-        },
-      },
-      upBlocks: weights.upBlocks.map((b) => ({
-        resnets: b.resnets.map(resnet),
-        upsample: b.upsample && conv(b.upsample),
-      })),
-      normOut: norm(weights.normOut),
-      convOut: conv(weights.convOut),
-    };
+    const w: GpuWeights = mapVaeDecoder(weights, conv, norm, conv);
     return new VaeDecoder(ctx, weights.config, dtype, w, {
       maxBindingBytes: opts.maxBindingBytes,
     });
@@ -283,23 +241,10 @@ export class VaeDecoder {
   release(): void {
     if (this.released) return;
     this.released = true;
-    const w = this.w;
-    const convs: (GpuConv | undefined)[] = [w.postQuantConv, w.convIn, w.convOut];
-    const norms: GpuNorm[] = [w.normOut];
-    const resnets = [...w.mid.resnets, ...w.upBlocks.flatMap((b) => b.resnets)];
-    for (const r of resnets) {
-      convs.push(r.conv1, r.conv2, r.shortcut);
-      norms.push(r.norm1, r.norm2);
-    }
-    const a = w.mid.attention;
-    if (a) {
-      convs.push(a.q, a.k, a.v, a.out);
-      norms.push(a.norm);
-    }
-    for (const b of w.upBlocks) convs.push(b.upsample);
+    const { convs, norms } = vaeDecoderMembers(this.w);
     for (const cv of convs) {
-      cv?.w.tensor.release();
-      cv?.bias.release();
+      cv.w.tensor.release();
+      cv.bias.release();
     }
     for (const n of norms) {
       n.gamma.release();

@@ -8,6 +8,7 @@
  */
 import { denseTensor, quantizeFp8, quantizeNf4, u8Tensor } from "../io/quantize.ts";
 import type { TensorMap } from "../io/safetensors_writer.ts";
+import { qwen3LayerLayout } from "../models/qwen3_layout.ts";
 import { randn } from "./random.ts";
 
 export type TinyFormat = "f32" | "bf16" | "nf4" | "nf4-double" | "fp8";
@@ -118,20 +119,12 @@ export function tinyQwen3Tensors(opts: TinyQwen3Options): TensorMap {
     [vocab, t.hidden],
     smallDtype,
   );
-  const qDim = t.heads * t.headDim, kvDim = t.kvHeads * t.headDim;
   for (let i = 0; i < t.layers; i++) {
     const l = `${p}layers.${i}.`;
-    vector(`${l}input_layernorm.weight`, t.hidden);
-    linear(`${l}self_attn.q_proj.weight`, qDim, t.hidden);
-    linear(`${l}self_attn.k_proj.weight`, kvDim, t.hidden);
-    linear(`${l}self_attn.v_proj.weight`, kvDim, t.hidden);
-    linear(`${l}self_attn.o_proj.weight`, t.hidden, qDim);
-    vector(`${l}self_attn.q_norm.weight`, t.headDim);
-    vector(`${l}self_attn.k_norm.weight`, t.headDim);
-    vector(`${l}post_attention_layernorm.weight`, t.hidden);
-    linear(`${l}mlp.gate_proj.weight`, t.intermediate, t.hidden);
-    linear(`${l}mlp.up_proj.weight`, t.intermediate, t.hidden);
-    linear(`${l}mlp.down_proj.weight`, t.hidden, t.intermediate);
+    for (const e of qwen3LayerLayout(t)) {
+      if (e.kind === "linear") linear(`${l}${e.module}.weight`, e.out, e.in);
+      else vector(`${l}${e.module}.weight`, e.n);
+    }
   }
   vector(`${p}norm.weight`, t.hidden);
   if (opts.lmHead ?? true) {
