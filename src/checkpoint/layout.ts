@@ -25,7 +25,12 @@ import { dynamicQuantMap, NF4_CODE } from "../io/quantize.ts";
 import type { SafetensorsDType } from "../io/tensor_store.ts";
 import { type DiTConfig, ditConfigJson } from "../models/dit_config.ts";
 import { ditTensorLayout } from "../models/dit_layout.ts";
-import { qwen3LayerLayout } from "../models/qwen3_layout.ts";
+import {
+  QWEN3_EMBED_TOKENS,
+  QWEN3_FINAL_NORM,
+  qwen3LayerLayout,
+  qwen3LayerPrefix,
+} from "../models/qwen3_layout.ts";
 import type { VaeDecoderConfig } from "../models/vae_config.ts";
 import { vaeDecoderLayout, vaeLayoutEntries } from "../models/vae_layout.ts";
 
@@ -171,15 +176,15 @@ export function textEncoderTensors(format: CheckpointFormat, q: Qwen3Dims): Layo
   const t: LayoutTensors = new Map(), p = "model.language_model.";
   const lin = (name: string, out: number, inF: number) =>
     linearTensors(t, name, out, inF, format, true);
-  t.set(`${p}embed_tokens.weight`, bf16({ kind: "normal", std: 0.02 }, q.vocab, q.hidden));
+  t.set(p + QWEN3_EMBED_TOKENS, bf16({ kind: "normal", std: 0.02 }, q.vocab, q.hidden));
   for (let i = 0; i < q.layers; i++) {
-    const l = `${p}layers.${i}.`;
+    const l = p + qwen3LayerPrefix(i);
     for (const e of qwen3LayerLayout(q)) {
       if (e.kind === "linear") lin(`${l}${e.module}.weight`, e.out, e.in);
       else t.set(`${l}${e.module}.weight`, bf16(NORM, e.n));
     }
   }
-  t.set(`${p}norm.weight`, bf16(NORM, q.hidden));
+  t.set(p + QWEN3_FINAL_NORM, bf16(NORM, q.hidden));
   t.set("lm_head.weight", bf16({ kind: "normal", std: 0.02 }, q.vocab, q.hidden));
   // A little of the vision tower: present in the files, never read.
   t.set("model.visual.patch_embed.proj.weight", bf16(BIAS, 1152, 3, 2, 16, 16));

@@ -1,11 +1,22 @@
 /**
- * The weight tree of one Qwen3 decoder layer (transformers' key names under
- * `<prefix>layers.N.`), declared once as data, in checkpoint order: the
+ * The weight tree of the Qwen3 language model (transformers' key names under
+ * the language model's prefix): the embedding, the final norm and each
+ * decoder layer's tensors, declared once as data, in checkpoint order: the
  * loader (`qwen3_weights.ts`), the GPU upload and release
  * (`qwen3_encoder.ts`), the tiny writer (`tiny/qwen3.ts`) and the random and
  * sparse checkpoint writers (`checkpoint/layout.ts`) all walk this list
  * instead of spelling the layer out again. Like `dit_layout.ts` for the DiT.
  */
+
+/** The token embedding `[vocab, hidden]`, relative to the language model's key prefix. */
+export const QWEN3_EMBED_TOKENS = "embed_tokens.weight";
+/** The final norm `[hidden]` (written by checkpoints; the encoder's taps never read it). */
+export const QWEN3_FINAL_NORM = "norm.weight";
+
+/** Decoder layer `i`'s key prefix, relative to the language model's key prefix. */
+export function qwen3LayerPrefix(i: number): string {
+  return `layers.${i}.`;
+}
 
 /** The sizes a layer's shapes depend on. */
 export interface Qwen3LayerDims {

@@ -14,7 +14,13 @@ import { type LinearLoadOptions, loadHostLinear, loadHostTensorF32 } from "../io
 import type { TensorStore } from "../io/tensor_store.ts";
 import type { HostTableDType } from "../ops/embedding.ts";
 import { QWEN3_TAP_LAYERS, type Qwen3Config } from "./qwen3_config.ts";
-import { buildQwen3Layer, type Qwen3LayerDims, type Qwen3LayerOf } from "./qwen3_layout.ts";
+import {
+  buildQwen3Layer,
+  QWEN3_EMBED_TOKENS,
+  type Qwen3LayerDims,
+  type Qwen3LayerOf,
+  qwen3LayerPrefix,
+} from "./qwen3_layout.ts";
 
 /** Key prefixes of the language model, most specific first. */
 export const QWEN3_PREFIXES = [
@@ -40,11 +46,11 @@ export interface Qwen3HostWeights {
 /** Finds the language model's key prefix from where `embed_tokens.weight` is. */
 export function findQwen3Prefix(store: TensorStore): string {
   for (const p of QWEN3_PREFIXES) {
-    if (store.has(`${p}embed_tokens.weight`)) return p;
+    if (store.has(p + QWEN3_EMBED_TOKENS)) return p;
   }
   throw new Error(
     `${store.name}: no language-model embedding found (looked for ` +
-      `${QWEN3_PREFIXES.map((p) => `'${p}embed_tokens.weight'`).join(", ")})`,
+      `${QWEN3_PREFIXES.map((p) => `'${p}${QWEN3_EMBED_TOKENS}'`).join(", ")})`,
   );
 }
 
@@ -73,7 +79,7 @@ export async function loadQwen3HostWeights(
   const prefix = findQwen3Prefix(store);
   const hid = config.hiddenSize;
 
-  const embedName = `${prefix}embed_tokens.weight`;
+  const embedName = prefix + QWEN3_EMBED_TOKENS;
   const embedInfo = store.info(embedName);
   const embedDtype = EMBED_DTYPES[embedInfo.dtype];
   if (!embedDtype) {
@@ -105,7 +111,7 @@ export async function loadQwen3HostLayer(
   i: number,
   lo: LinearLoadOptions = {},
 ): Promise<Qwen3LayerHost> {
-  const l = `${prefix}layers.${i}.`;
+  const l = prefix + qwen3LayerPrefix(i);
   return await buildQwen3Layer(
     qwen3LayerDims(config),
     (e) => loadHostLinear(store, `${l}${e.module}.weight`, [e.out, e.in], lo),

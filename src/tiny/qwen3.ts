@@ -8,7 +8,12 @@
  */
 import { denseTensor, quantizeFp8, quantizeNf4, u8Tensor } from "../io/quantize.ts";
 import type { TensorMap } from "../io/safetensors_writer.ts";
-import { qwen3LayerLayout } from "../models/qwen3_layout.ts";
+import {
+  QWEN3_EMBED_TOKENS,
+  QWEN3_FINAL_NORM,
+  qwen3LayerLayout,
+  qwen3LayerPrefix,
+} from "../models/qwen3_layout.ts";
 import { randn } from "./random.ts";
 
 export type TinyFormat = "f32" | "bf16" | "nf4" | "nf4-double" | "fp8";
@@ -114,19 +119,19 @@ export function tinyQwen3Tensors(opts: TinyQwen3Options): TensorMap {
         Object.assign(tensors, quantizeFp8(name, v, [out, inF]));
     }
   };
-  tensors[`${p}embed_tokens.weight`] = denseTensor(
+  tensors[p + QWEN3_EMBED_TOKENS] = denseTensor(
     randn(vocab * t.hidden, seed++),
     [vocab, t.hidden],
     smallDtype,
   );
   for (let i = 0; i < t.layers; i++) {
-    const l = `${p}layers.${i}.`;
+    const l = p + qwen3LayerPrefix(i);
     for (const e of qwen3LayerLayout(t)) {
       if (e.kind === "linear") linear(`${l}${e.module}.weight`, e.out, e.in);
       else vector(`${l}${e.module}.weight`, e.n);
     }
   }
-  vector(`${p}norm.weight`, t.hidden);
+  vector(p + QWEN3_FINAL_NORM, t.hidden);
   if (opts.lmHead ?? true) {
     tensors["lm_head.weight"] = denseTensor(randn(vocab * t.hidden, seed++), [vocab, t.hidden]);
   }
