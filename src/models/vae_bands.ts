@@ -30,12 +30,6 @@ export interface Band {
   owned: boolean;
 }
 
-/** Rows of a gathered range; `owned` says whether the caller must release it. */
-export interface Gathered {
-  tensor: Tensor;
-  owned: boolean;
-}
-
 export class BandedMap implements HoldsTensors {
   constructor(
     readonly ctx: GpuContext,
@@ -72,9 +66,10 @@ export class BandedMap implements HoldsTensors {
 
   /**
    * Rows `[r0, r1)` as one `[r1 - r0, W, C]` tensor: the band itself when one
-   * band is exactly those rows, else a new tensor filled by row copies.
+   * band is exactly those rows, else a new tensor filled by row copies (call
+   * it inside `ctx.scope`, which releases the copy when it ends).
    */
-  gather(r0: number, r1: number, label = "vae band"): Gathered {
+  gather(r0: number, r1: number, label = "vae band"): Tensor {
     if (!(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 < r1)) {
       throw new Error(`BandedMap.gather: rows [${r0}, ${r1}) are empty`);
     }
@@ -84,7 +79,7 @@ export class BandedMap implements HoldsTensors {
     const exact = this.bands.find((b) => b.row0 === r0 && b.row0 + b.tensor.shape[0] === r1);
     if (exact) {
       this.assertLive(exact);
-      return { tensor: exact.tensor, owned: false };
+      return exact.tensor;
     }
     const rb = this.rowBytes;
     if (rb % 4 !== 0) {
@@ -106,7 +101,7 @@ export class BandedMap implements HoldsTensors {
         (e - a) * rb,
       );
     }
-    return { tensor: out, owned: true };
+    return out;
   }
 
   /** Releases the owned bands that end at or before image row `row`. */

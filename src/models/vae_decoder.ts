@@ -213,7 +213,7 @@ export class VaeDecoder {
         }
       }
       const rgb = this.normConv(x, parts[level], w.normOut, w.convOut, true);
-      return rgb.gather(0, rgb.height, "vae image").tensor;
+      return rgb.gather(0, rgb.height, "vae image");
     });
   }
 
@@ -305,7 +305,7 @@ export class VaeDecoder {
           ? ctx.scope(() =>
             groupNormApply(
               ctx,
-              x.gather(a, b, `${w.label} input`).tensor,
+              x.gather(a, b, `${w.label} input`),
               n.stats,
               n.p.gamma,
               n.p.beta,
@@ -313,8 +313,8 @@ export class VaeDecoder {
               { silu: n.silu },
             )
           )
-          : x.gather(a, b, `${w.label} input`).tensor;
-        const residual = step.residual?.gather(rows[0], rows[1], `${w.label} residual`).tensor;
+          : x.gather(a, b, `${w.label} input`);
+        const residual = step.residual?.gather(rows[0], rows[1], `${w.label} residual`);
         return conv2d(ctx, input, w, bias, {
           band: { inputRowOffset: a, imageHeight: x.height },
           outputRows: rows,
@@ -375,7 +375,7 @@ export class VaeDecoder {
     return ctx.pipe(
       () => this.stats(x),
       (stats) => {
-        const input = x.gather(0, H, "vae attention input").tensor;
+        const input = x.gather(0, H, "vae attention input");
         return groupNormApply(ctx, input, stats, a.norm.gamma, a.norm.beta, this.config.normEps);
       },
       (n) => [a.q, a.k, a.v].map((p) => conv2d(ctx, n, p.w, p.bias)),
