@@ -17,6 +17,7 @@ export { createGpu, GpuContext, NO_ADAPTER_HELP } from "./gpu/context.ts";
 export type { GpuFeatures, GpuOptions } from "./gpu/context.ts";
 export { Tensor, TensorTooLargeError } from "./gpu/tensor.ts";
 export type { Shape } from "./gpu/tensor.ts";
+export { type HoldsTensors, SCOPE_TENSORS, TensorScopes } from "./gpu/scope.ts";
 export type { DType } from "./dtype.ts";
 export { timeGpu } from "./gpu/timing.ts";
 

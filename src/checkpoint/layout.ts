@@ -7,9 +7,11 @@
  * writer writes headers only. Sizes come in as dimensions, so the same lists
  * describe the released model and a small one.
  *
- * The names and shapes are written out from the spec and the reference
- * checkpoints' conventions, not taken from the loaders, so the checkpoint
- * checker and the loaders are tested against an independent description.
+ * The models' weight trees come from their one declaration each
+ * (`models/dit_layout.ts`, `models/qwen3_layout.ts`, `models/vae_layout.ts`), which the loaders,
+ * uploads and tiny writers walk too; what only a published file holds
+ * (vision tower, `lm_head`, encoder tensors, quantization metadata) is
+ * written out here.
  *
  * Layouts: text encoder = Qwen3-VL-8B's language model in transformers' names
  * plus a few vision-tower and `lm_head` tensors no loader may read
@@ -23,7 +25,14 @@ import { dynamicQuantMap, NF4_CODE } from "../io/quantize.ts";
 import type { SafetensorsDType } from "../io/tensor_store.ts";
 import { type DiTConfig, ditConfigJson } from "../models/dit_config.ts";
 import { ditTensorLayout } from "../models/dit_layout.ts";
-import { type VaeDecoderConfig, vaeMidChannels, vaeUpBlocks } from "../models/vae_config.ts";
+import {
+  QWEN3_EMBED_TOKENS,
+  QWEN3_FINAL_NORM,
+  qwen3LayerLayout,
+  qwen3LayerPrefix,
+} from "../models/qwen3_layout.ts";
+import type { VaeDecoderConfig } from "../models/vae_config.ts";
+import { vaeDecoderLayout, vaeLayoutEntries } from "../models/vae_layout.ts";
 
 export type CheckpointFormat = "nf4" | "fp8";
 export type CheckpointComponent =
@@ -167,22 +176,15 @@ export function textEncoderTensors(format: CheckpointFormat, q: Qwen3Dims): Layo
   const t: LayoutTensors = new Map(), p = "model.language_model.";
   const lin = (name: string, out: number, inF: number) =>
     linearTensors(t, name, out, inF, format, true);
-  t.set(`${p}embed_tokens.weight`, bf16({ kind: "normal", std: 0.02 }, q.vocab, q.hidden));
+  t.set(p + QWEN3_EMBED_TOKENS, bf16({ kind: "normal", std: 0.02 }, q.vocab, q.hidden));
   for (let i = 0; i < q.layers; i++) {
-    const l = `${p}layers.${i}.`;
-    t.set(`${l}input_layernorm.weight`, bf16(NORM, q.hidden));
-    t.set(`${l}post_attention_layernorm.weight`, bf16(NORM, q.hidden));
-    t.set(`${l}self_attn.q_norm.weight`, bf16(NORM, q.headDim));
-    t.set(`${l}self_attn.k_norm.weight`, bf16(NORM, q.headDim));
-    lin(`${l}self_attn.q_proj.weight`, q.heads * q.headDim, q.hidden);
-    lin(`${l}self_attn.k_proj.weight`, q.kvHeads * q.headDim, q.hidden);
-    lin(`${l}self_attn.v_proj.weight`, q.kvHeads * q.headDim, q.hidden);
-    lin(`${l}self_attn.o_proj.weight`, q.hidden, q.heads * q.headDim);
-    lin(`${l}mlp.gate_proj.weight`, q.intermediate, q.hidden);
-    lin(`${l}mlp.up_proj.weight`, q.intermediate, q.hidden);
-    lin(`${l}mlp.down_proj.weight`, q.hidden, q.intermediate);
+    const l = p + qwen3LayerPrefix(i);
+    for (const e of qwen3LayerLayout(q)) {
+      if (e.kind === "linear") lin(`${l}${e.module}.weight`, e.out, e.in);
+      else t.set(`${l}${e.module}.weight`, bf16(NORM, e.n));
+    }
   }
-  t.set(`${p}norm.weight`, bf16(NORM, q.hidden));
+  t.set(p + QWEN3_FINAL_NORM, bf16(NORM, q.hidden));
   t.set("lm_head.weight", bf16({ kind: "normal", std: 0.02 }, q.vocab, q.hidden));
   // A little of the vision tower: present in the files, never read.
   t.set("model.visual.patch_embed.proj.weight", bf16(BIAS, 1152, 3, 2, 16, 16));
@@ -263,35 +265,16 @@ export function vaeTensors(c: VaeDecoderConfig): LayoutTensors {
     t.set(`${name}.weight`, bf16(NORM, ch));
     t.set(`${name}.bias`, bf16(BIAS, ch));
   };
-  const resnet = (name: string, cin: number, cout: number) => {
-    norm(`${name}.norm1`, cin);
-    conv(`${name}.conv1`, cout, cin, 3);
-    norm(`${name}.norm2`, cout);
-    conv(`${name}.conv2`, cout, cout, 3);
-    if (cin !== cout) conv(`${name}.conv_shortcut`, cout, cin, 1);
-  };
-  const z = c.latentChannels, mid = vaeMidChannels(c);
   conv("encoder.conv_in", c.blockOutChannels[0], 3, 3);
-  conv("quant_conv", 2 * z, 2 * z, 1);
-  if (c.usePostQuantConv) conv("post_quant_conv", z, z, 1);
-  conv("decoder.conv_in", mid, z, 3);
-  resnet("decoder.mid_block.resnets.0", mid, mid);
-  resnet("decoder.mid_block.resnets.1", mid, mid);
-  if (c.midBlockAttention) {
-    const a = "decoder.mid_block.attentions.0";
-    norm(`${a}.group_norm`, mid);
-    for (const proj of ["to_q", "to_k", "to_v", "to_out.0"]) {
-      t.set(`${a}.${proj}.weight`, bf16({ kind: "normal", std: 1 / Math.sqrt(mid) }, mid, mid));
-      t.set(`${a}.${proj}.bias`, bf16(BIAS, mid));
+  conv("quant_conv", 2 * c.latentChannels, 2 * c.latentChannels, 1);
+  for (const e of vaeLayoutEntries(vaeDecoderLayout(c))) {
+    if (e.kind === "conv") conv(e.name, e.cout, e.cin, e.k);
+    else if (e.kind === "norm") norm(e.name, e.c);
+    else {
+      t.set(`${e.name}.weight`, bf16({ kind: "normal", std: 1 / Math.sqrt(e.c) }, e.c, e.c));
+      t.set(`${e.name}.bias`, bf16(BIAS, e.c));
     }
   }
-  for (const b of vaeUpBlocks(c)) {
-    b.resnets.forEach((r, j) => resnet(`decoder.up_blocks.${b.index}.resnets.${j}`, r.cin, r.cout));
-    const ch = b.resnets[b.resnets.length - 1].cout;
-    if (b.upsample) conv(`decoder.up_blocks.${b.index}.upsamplers.0.conv`, ch, ch, 3);
-  }
-  norm("decoder.conv_norm_out", c.blockOutChannels[0]);
-  conv("decoder.conv_out", c.outChannels, c.blockOutChannels[0], 3);
   return t;
 }
 

@@ -11,6 +11,7 @@
  */
 import { BufferPool } from "./buffer_pool.ts";
 import { type Kernel, type KernelSpec, PipelineCache } from "./kernel.ts";
+import { TensorScopes } from "./scope.ts";
 
 /** Optional WebGPU features the device was created with. */
 export interface GpuFeatures {
@@ -97,6 +98,8 @@ export class GpuContext {
   readonly pipelines: PipelineCache;
   /** Storage buffers shared by the tensors of this context, with memory statistics. */
   readonly pool: BufferPool;
+  /** The open tensor scopes ({@link scope}, {@link pipe}, {@link adopt}, {@link keep}; rules in `scope.ts`). */
+  readonly scopes: TensorScopes = new TensorScopes();
   /** The optional features the device has. */
   readonly features: GpuFeatures;
   /** The device's limits (raised to the adapter's maximum where it helps). */
@@ -182,6 +185,84 @@ export class GpuContext {
     return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(
       `${i.vendor} ${i.architecture} ${i.device} ${i.description}`,
     );
+  }
+
+  /**
+   * Runs `fn` and releases every tensor created on this context inside it
+   * that it does not return; what it returns (a Tensor, or arrays and plain
+   * objects of them) moves to the enclosing scope, or to the caller. Weights
+   * are never recorded. Throwing still releases. Rules: `src/gpu/scope.ts`.
+   *
+   * @example
+   * ```ts ignore
+   * const y = ctx.scope(() => linear(ctx, unary(ctx, "silu", linear(ctx, x, w1)), w2));
+   * // the two intermediates are released; y is the caller's
+   * ```
+   */
+  scope<T>(fn: () => T): T {
+    return this.scopes.scope(fn);
+  }
+
+  /**
+   * Runs `steps` in turn, each in its own scope, passing each step's result
+   * to the next: a step's input is released when that step ends (unless it
+   * returns it again), so every intermediate is freed right after its last
+   * reader is recorded. Returns the last step's result.
+   *
+   * @example
+   * ```ts ignore
+   * const f = ctx.pipe(
+   *   () => rmsNorm(ctx, h, w.norm, eps),
+   *   (n) => [linear(ctx, n, w.gate), linear(ctx, n, w.up)],
+   *   ([g, u]) => binary(ctx, "siluGate", g, u),
+   *   (gu) => linear(ctx, gu, w.down),
+   * );
+   * ```
+   */
+  pipe<A>(s1: () => A): A;
+  /** Two steps. */
+  pipe<A, B>(s1: () => A, s2: (a: A) => B): B;
+  /** Three steps. */
+  pipe<A, B, C>(s1: () => A, s2: (a: A) => B, s3: (b: B) => C): C;
+  /** Four steps. */
+  pipe<A, B, C, D>(s1: () => A, s2: (a: A) => B, s3: (b: B) => C, s4: (c: C) => D): D;
+  /** Five steps. */
+  pipe<A, B, C, D, E>(
+    s1: () => A,
+    s2: (a: A) => B,
+    s3: (b: B) => C,
+    s4: (c: C) => D,
+    s5: (d: D) => E,
+  ): E;
+  /** Six steps. */
+  pipe<A, B, C, D, E, F>(
+    s1: () => A,
+    s2: (a: A) => B,
+    s3: (b: B) => C,
+    s4: (c: C) => D,
+    s5: (d: D) => E,
+    s6: (e: E) => F,
+  ): F;
+  /** Any number of steps. */
+  pipe(...steps: ((input: never) => unknown)[]): unknown {
+    return this.scopes.pipe(steps as ((input: unknown) => unknown)[]);
+  }
+
+  /**
+   * Makes the innermost open scope the owner of the tensors in `value` (made
+   * before it, e.g. a loop's carried state): they are released when it ends,
+   * unless it returns them. Returns `value`.
+   */
+  adopt<T>(value: T): T {
+    return this.scopes.adopt(value);
+  }
+
+  /**
+   * Takes the tensors in `value` out of their scope: they are then the
+   * caller's to release (caches filled inside a forward). Returns `value`.
+   */
+  keep<T>(value: T): T {
+    return this.scopes.keep(value);
   }
 
   /** Compiles (once) and returns the kernel for a spec. */

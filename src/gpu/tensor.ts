@@ -43,6 +43,8 @@ export class Tensor {
   private alive = true;
 
   private constructor(
+    /** Whether the buffer is a weight's (allocated exact, or a view of one): never recorded by a scope. */
+    private readonly weight: boolean,
     readonly ctx: GpuContext,
     readonly shape: Shape,
     readonly dtype: DType,
@@ -52,7 +54,12 @@ export class Tensor {
     /** Whether release() returns the buffer to the pool. */
     private readonly owner: boolean,
     readonly label: string,
-  ) {}
+    /** The tensor owning the buffer, for a view (a view never releases it). */
+    readonly base?: Tensor,
+  ) {
+    // Weights belong to their model; everything else to the open scope, if any.
+    if (!weight) ctx.scopes.track(this);
+  }
 
   /** Number of elements. */
   get numel(): number {
@@ -88,7 +95,7 @@ export class Tensor {
     const bytes = numel(shape) * DTYPE_BYTES[dtype];
     checkBindable(ctx, label, shape, dtype, bytes);
     const { buffer } = ctx.pool.acquire(bytes, label, exact);
-    const t = new Tensor(ctx, shape, dtype, buffer, 0, true, label);
+    const t = new Tensor(exact, ctx, shape, dtype, buffer, 0, true, label);
     if (ctx.poisonOutputs) {
       fillWords(ctx, t.binding, Math.ceil(bytes / 4), dtype === "f16" ? POISON_F16X2 : POISON_F32);
     }
@@ -125,7 +132,7 @@ export class Tensor {
       buffer,
       new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength),
     );
-    return new Tensor(ctx, shape, dtype, buffer, 0, true, label);
+    return new Tensor(exact, ctx, shape, dtype, buffer, 0, true, label);
   }
 
   /** Uploads f32 values, converting to f16 when `dtype` is `f16`. */
@@ -151,7 +158,19 @@ export class Tensor {
         } ${this.dtype}`,
       );
     }
-    return new Tensor(this.ctx, shape, dtype, this.buffer, this.offset + byteOffset, false, label);
+    const base = this.base ?? this;
+    const { ctx, buffer, offset } = this;
+    return new Tensor(
+      this.weight,
+      ctx,
+      shape,
+      dtype,
+      buffer,
+      offset + byteOffset,
+      false,
+      label,
+      base,
+    );
   }
 
   /** Raw contents (f16 as bits). Flushes pending work and waits for it. */
@@ -191,14 +210,22 @@ export class Tensor {
     if (this.owner) this.ctx.pool.release(this.buffer);
   }
 
-  /** Whether `release()` was called. */
+  /** Whether `release()` was called (on this tensor, or on the base of this view). */
   get released(): boolean {
-    return !this.alive;
+    return !this.alive || !!this.base?.released;
   }
 
-  /** Throws when the tensor was released. */
+  /**
+   * Throws when the tensor was released: by `release()`, or by the end of the
+   * `ctx.scope` that created it (for a view: when its base was).
+   */
   private assertAlive(): void {
     if (!this.alive) throw new Error(`tensor '${this.label}' used after release()`);
+    if (this.base?.released) {
+      throw new Error(
+        `tensor '${this.label}' used after release() of '${this.base.label}', the tensor it views`,
+      );
+    }
   }
 }
 

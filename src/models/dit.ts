@@ -406,93 +406,82 @@ export class DiT {
     // Uploads first, so none lands between dispatches (which would force a submit).
     const tIn = Tensor.fromF32(ctx, ditTimeInput(t, e, this.torchBf16), [1, e], act, "dit.t");
     const rope = this.ropeFor(ltxt, gh, gw);
-
-    // Time embedding and AdaLN input a = silu(adaln_proj(mlp_out(silu(mlp_in(sinusoid)))).
-    const t1 = linear(ctx, tIn, g.tIn);
-    tIn.release();
-    const t2 = unary(ctx, "silu", t1);
-    t1.release();
-    const tEmb = linear(ctx, t2, g.tOut);
-    t2.release();
-    const a0 = linear(ctx, tEmb, g.adaln);
-    tEmb.release();
-    const a = unary(ctx, "silu", a0);
-    a0.release();
-
-    // The sequence h = [c_txt | x_img] (+ indicator rows, folded into the biases).
-    const xImg = linear(ctx, latents, g.inputProj);
-    let h: Tensor;
-    if (ltxt === 0 && xImg.dtype === act) {
-      h = xImg;
-    } else {
-      h = Tensor.empty(ctx, [L, e], act, `${this.name}.h`);
-      if (features) {
-        const n = rmsNorm(ctx, features, g.llmNorm, DIT_LLM_NORM_EPS);
-        const cTxt = linear(ctx, n, g.llmProj!);
-        n.release();
-        copyRows(ctx, cTxt, 0, h, 0, ltxt);
-        cTxt.release();
-      }
-      copyRows(ctx, xImg, 0, h, ltxt, limg);
-      xImg.release();
-    }
-
     const heads = { heads: c.numHeads, headDim: c.headDim };
     const scale = 1 / Math.sqrt(c.headDim), eps = c.normEps;
-    const blocks = this.blocks;
-    blocks.begin();
-    for (let i = 0; i < blocks.count; i++) {
-      const w = blocks.layer(i);
-      const [sMsa, gMsa, sMlp, gMlp] = w.mod.map((m) => linear(ctx, a, m));
-      const n1 = rmsNormModulate(ctx, h, w.attnNorm1, sMsa, eps);
-      const q = linear(ctx, n1, w.q), k = linear(ctx, n1, w.k), v = linear(ctx, n1, w.v);
-      n1.release();
-      const qr = rmsNormRope(ctx, q, rope, heads, w.normQ, DIT_QK_NORM_EPS);
-      const kr = rmsNormRope(ctx, k, rope, heads, w.normK, DIT_QK_NORM_EPS);
-      q.release();
-      k.release();
-      const vh = v.view([L, c.numHeads, c.headDim]);
-      const att = attention(ctx, qr, kr, vh, { scale });
-      for (const x of [qr, kr, vh, v]) x.release();
-      const o = linear(ctx, att.view([L, e]), w.o);
-      att.release();
-      const h1 = rmsNormGatedResidual(ctx, h, o, w.attnNorm2, gMsa, eps);
-      h.release();
-      o.release();
-      const n2 = rmsNormModulate(ctx, h1, w.ffnNorm1, sMlp, eps);
-      const gate = linear(ctx, n2, w.w1), up = linear(ctx, n2, w.w3);
-      n2.release();
-      const gu = binary(ctx, "siluGate", gate, up);
-      gate.release();
-      up.release();
-      const f = linear(ctx, gu, w.w2);
-      gu.release();
-      h = rmsNormGatedResidual(ctx, h1, f, w.ffnNorm2, gMlp, eps);
-      h1.release();
-      f.release();
-      for (const m of [sMsa, gMsa, sMlp, gMlp]) m.release();
-      blocks.done(i);
-    }
+    // Each pipe step frees its input once its last reader is recorded (see gpu/scope.ts).
+    return ctx.scope(() => {
+      // Time embedding and AdaLN input a = silu(adaln_proj(mlp_out(silu(mlp_in(sinusoid))))).
+      const a = ctx.pipe(
+        () => ctx.adopt(tIn),
+        (x) => linear(ctx, x, g.tIn),
+        (x) => unary(ctx, "silu", x),
+        (x) => linear(ctx, x, g.tOut),
+        (x) => linear(ctx, x, g.adaln),
+        (x) => unary(ctx, "silu", x),
+      );
 
-    // Final layer on the image rows: linear(layernorm(h) * (1 + mod(silu(a)))).
-    const sa = unary(ctx, "silu", a);
-    a.release();
-    const fm = linear(ctx, sa, g.finalMod);
-    sa.release();
-    let hImg = h;
-    if (ltxt > 0) {
-      hImg = sliceRows(ctx, h, ltxt, limg);
-      h.release();
-    }
-    const nf = layerNorm(ctx, hImg, DIT_FINAL_NORM_EPS, fm);
-    hImg.release();
-    fm.release();
-    const out = linear(ctx, nf, g.finalLinear);
-    nf.release();
-    if (out.dtype === "f32") return out;
-    const v32 = sliceRows(ctx, out, 0, limg, "f32", `${this.name}.velocity`);
-    out.release();
-    return v32;
+      // The sequence h = [c_txt | x_img] (+ indicator rows, folded into the biases).
+      let h = ctx.scope(() => {
+        const xImg = linear(ctx, latents, g.inputProj);
+        if (ltxt === 0 && xImg.dtype === act) return xImg;
+        const seq = Tensor.empty(ctx, [L, e], act, `${this.name}.h`);
+        if (features) {
+          const cTxt = ctx.pipe(
+            () => rmsNorm(ctx, features, g.llmNorm, DIT_LLM_NORM_EPS),
+            (n) => linear(ctx, n, g.llmProj!),
+          );
+          copyRows(ctx, cTxt, 0, seq, 0, ltxt);
+        }
+        copyRows(ctx, xImg, 0, seq, ltxt, limg);
+        return seq;
+      });
+
+      const blocks = this.blocks;
+      blocks.begin();
+      for (let i = 0; i < blocks.count; i++) {
+        const w = blocks.layer(i);
+        const hIn = h;
+        h = ctx.scope(() => {
+          const [sMsa, gMsa, sMlp, gMlp] = w.mod.map((m) => linear(ctx, a, m));
+          // h1 = h + tanh(g_msa) · norm2(Attn(norm1(h) · (1 + s_msa)))
+          const h1 = ctx.pipe(
+            () => rmsNormModulate(ctx, hIn, w.attnNorm1, sMsa, eps),
+            (n1) => [linear(ctx, n1, w.q), linear(ctx, n1, w.k), linear(ctx, n1, w.v)],
+            ([q, k, v]) => [
+              rmsNormRope(ctx, q, rope, heads, w.normQ, DIT_QK_NORM_EPS),
+              rmsNormRope(ctx, k, rope, heads, w.normK, DIT_QK_NORM_EPS),
+              v,
+            ],
+            ([q, k, v]) => attention(ctx, q, k, v.view([L, c.numHeads, c.headDim]), { scale }),
+            (att) => linear(ctx, att.view([L, e]), w.o),
+            (o) => rmsNormGatedResidual(ctx, ctx.adopt(hIn), o, w.attnNorm2, gMsa, eps),
+          );
+          // h1 + tanh(g_mlp) · norm2(w2(silu(w1 x) · w3 x)), x = norm1(h1) · (1 + s_mlp)
+          const f = ctx.pipe(
+            () => rmsNormModulate(ctx, h1, w.ffnNorm1, sMlp, eps),
+            (n2) => [linear(ctx, n2, w.w1), linear(ctx, n2, w.w3)],
+            ([gate, up]) => binary(ctx, "siluGate", gate, up),
+            (gu) => linear(ctx, gu, w.w2),
+          );
+          return rmsNormGatedResidual(ctx, h1, f, w.ffnNorm2, gMlp, eps);
+        });
+        blocks.done(i);
+      }
+
+      // Final layer on the image rows: linear(layernorm(h) * (1 + mod(silu(a)))).
+      const fm = ctx.pipe(
+        () => unary(ctx, "silu", ctx.adopt(a)),
+        (sa) => linear(ctx, sa, g.finalMod),
+      );
+      const hOut = h;
+      return ctx.pipe(
+        () => ltxt > 0 ? sliceRows(ctx, ctx.adopt(hOut), ltxt, limg) : ctx.adopt(hOut),
+        (hImg) => layerNorm(ctx, hImg, DIT_FINAL_NORM_EPS, ctx.adopt(fm)),
+        (nf) => linear(ctx, nf, g.finalLinear),
+        (out) =>
+          out.dtype === "f32" ? out : sliceRows(ctx, out, 0, limg, "f32", `${this.name}.velocity`),
+      );
+    });
   }
 
   /** Rope tables for one sequence layout, cached (the few most recent layouts). */
@@ -503,12 +492,13 @@ export class DiT {
       this.ropeCache.delete(key); // re-insert: most recently used last
     } else {
       const c = this.config;
-      tables = uploadRopeTables(
+      // Cached across forwards: kept out of the forward's scope.
+      tables = this.ctx.keep(uploadRopeTables(
         this.ctx,
         ropeTables(ditPositions(ltxt, gh, gw), c.headDim, c.ropeTheta, c.mropeSection, {
           torchBf16: this.torchBf16,
         }),
-      );
+      ));
       if (this.ropeCache.size >= ROPE_CACHE_SIZE) {
         const [oldKey, old] = this.ropeCache.entries().next().value!;
         this.ropeCache.delete(oldKey);

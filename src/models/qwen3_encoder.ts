@@ -27,6 +27,7 @@ import { type GpuRopeTables, rmsNormRope, ropeTables, uploadRopeTables } from ".
 import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import { parseQwen3Config, QWEN3_TAP_LAYERS, type Qwen3Config } from "./qwen3_config.ts";
+import { mapQwen3Layer, qwen3LayerMembers, type Qwen3LayerOf } from "./qwen3_layout.ts";
 import { loadQwen3HostWeights, type Qwen3HostWeights } from "./qwen3_weights.ts";
 
 /** How {@link Qwen3TextEncoder.load} builds the encoder. */
@@ -50,19 +51,7 @@ export interface Qwen3LoadOptions {
 }
 
 /** One decoder layer's weights on the GPU. */
-export interface Qwen3GpuLayer {
-  inputNorm: Tensor;
-  q: LinearWeight;
-  k: LinearWeight;
-  v: LinearWeight;
-  o: LinearWeight;
-  qNorm: Tensor;
-  kNorm: Tensor;
-  postNorm: Tensor;
-  gate: LinearWeight;
-  up: LinearWeight;
-  down: LinearWeight;
-}
+export type Qwen3GpuLayer = Qwen3LayerOf<LinearWeight, Tensor>;
 
 /**
  * The Qwen3-VL text encoder (language model) on the GPU: token ids → Ideogram 4's
@@ -158,20 +147,20 @@ export class Qwen3TextEncoder {
       ids,
       `Qwen3 embedding '${this.embed.name}'`,
     );
-    let x = Tensor.fromF32(ctx, rows, [L, hid], this.activations, "qwen3.embeddings");
-    // Text only: the three MRoPE axes all carry the token index → plain 1-D RoPE.
-    const positions = Int32Array.from({ length: 3 * L }, (_, i) => Math.floor(i / 3));
-    const rope = uploadRopeTables(ctx, ropeTables(positions, d, c.ropeTheta, null));
-    const taps = QWEN3_TAP_LAYERS.length;
-    const features = Tensor.empty(ctx, [L, taps * hid], "f32", "qwen3.features");
-    this.layers.forEach((w, i) => {
-      x = qwen3LayerForward(ctx, c, w, x, rope);
-      const tap = QWEN3_TAP_LAYERS.indexOf(i);
-      if (tap >= 0) interleaveInto(ctx, features, x, tap, taps);
+    return ctx.scope(() => {
+      let x = Tensor.fromF32(ctx, rows, [L, hid], this.activations, "qwen3.embeddings");
+      // Text only: the three MRoPE axes all carry the token index → plain 1-D RoPE.
+      const positions = Int32Array.from({ length: 3 * L }, (_, i) => Math.floor(i / 3));
+      const rope = uploadRopeTables(ctx, ropeTables(positions, d, c.ropeTheta, null));
+      const taps = QWEN3_TAP_LAYERS.length;
+      const features = Tensor.empty(ctx, [L, taps * hid], "f32", "qwen3.features");
+      this.layers.forEach((w, i) => {
+        x = qwen3LayerForward(ctx, c, w, x, rope);
+        const tap = QWEN3_TAP_LAYERS.indexOf(i);
+        if (tap >= 0) interleaveInto(ctx, features, x, tap, taps);
+      });
+      return features;
     });
-    x.release();
-    rope.release();
-    return features;
   }
 
   /** Frees every GPU weight (and closes the checkpoint opened by `load`). Idempotent. */
@@ -179,8 +168,8 @@ export class Qwen3TextEncoder {
     if (this.released) return;
     this.released = true;
     for (const l of this.layers) {
-      for (const t of [l.inputNorm, l.qNorm, l.kNorm, l.postNorm]) t.release();
-      for (const w of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) w.release();
+      const { linears, norms } = qwen3LayerMembers(l);
+      for (const t of [...norms, ...linears]) t.release();
     }
     this.layers.length = 0;
     this.owned?.close();
@@ -193,23 +182,11 @@ export function uploadQwen3Layer(
   l: Qwen3HostWeights["layers"][number],
   name: string,
 ): Qwen3GpuLayer {
-  const vec = (v: Float32Array, label: string) =>
-    Tensor.upload(ctx, v, [v.length], "f32", `${name}.${label}`, true);
-  const lin = (w: Qwen3HostWeights["layers"][number]["q"], label: string) =>
-    uploadLinear(ctx, w, `${name}.${label}`);
-  return {
-    inputNorm: vec(l.inputNorm, "input_layernorm"),
-    q: lin(l.q, "self_attn.q_proj"),
-    k: lin(l.k, "self_attn.k_proj"),
-    v: lin(l.v, "self_attn.v_proj"),
-    o: lin(l.o, "self_attn.o_proj"),
-    qNorm: vec(l.qNorm, "self_attn.q_norm"),
-    kNorm: vec(l.kNorm, "self_attn.k_norm"),
-    postNorm: vec(l.postNorm, "post_attention_layernorm"),
-    gate: lin(l.gate, "mlp.gate_proj"),
-    up: lin(l.up, "mlp.up_proj"),
-    down: lin(l.down, "mlp.down_proj"),
-  };
+  return mapQwen3Layer(
+    l,
+    (w, module) => uploadLinear(ctx, w, `${name}.${module}`),
+    (v, module) => Tensor.upload(ctx, v, [v.length], "f32", `${name}.${module}`, true),
+  );
 }
 
 /**
@@ -225,31 +202,28 @@ export function qwen3LayerForward(
   rope: GpuRopeTables,
 ): Tensor {
   const L = x.shape[0], d = c.headDim, eps = c.rmsNormEps, scale = 1 / Math.sqrt(d);
-  const n = rmsNorm(ctx, x, w.inputNorm, eps);
-  const q = linear(ctx, n, w.q), k = linear(ctx, n, w.k), v = linear(ctx, n, w.v);
-  n.release();
-  const qr = rmsNormRope(ctx, q, rope, { heads: c.numHeads, headDim: d }, w.qNorm, eps);
-  const kr = rmsNormRope(ctx, k, rope, { heads: c.numKvHeads, headDim: d }, w.kNorm, eps);
-  q.release();
-  k.release();
-  const vh = v.view([L, c.numKvHeads, d]);
-  const a = attention(ctx, qr, kr, vh, { causal: true, scale });
-  for (const t of [qr, kr, vh, v]) t.release();
-  const o = linear(ctx, a.view([L, c.numHeads * d]), w.o);
-  a.release();
-  const x1 = binary(ctx, "add", x, o);
-  x.release();
-  o.release();
-  const m = rmsNorm(ctx, x1, w.postNorm, eps);
-  const g = linear(ctx, m, w.gate), u = linear(ctx, m, w.up);
-  m.release();
-  const h = binary(ctx, "siluGate", g, u);
-  g.release();
-  u.release();
-  const down = linear(ctx, h, w.down);
-  h.release();
-  const out = binary(ctx, "add", x1, down);
-  x1.release();
-  down.release();
-  return out;
+  // Each pipe step frees its input once its last reader is recorded (see gpu/scope.ts).
+  return ctx.scope(() => {
+    // x1 = x + o_proj(attention(rope(norm_q(q)), rope(norm_k(k)), v)), q, k, v of norm(x)
+    const x1 = ctx.pipe(
+      () => rmsNorm(ctx, x, w.inputNorm, eps),
+      (n) => [linear(ctx, n, w.q), linear(ctx, n, w.k), linear(ctx, n, w.v)],
+      ([q, k, v]) => [
+        rmsNormRope(ctx, q, rope, { heads: c.numHeads, headDim: d }, w.qNorm, eps),
+        rmsNormRope(ctx, k, rope, { heads: c.numKvHeads, headDim: d }, w.kNorm, eps),
+        v,
+      ],
+      ([q, k, v]) => attention(ctx, q, k, v.view([L, c.numKvHeads, d]), { causal: true, scale }),
+      (a) => linear(ctx, a.view([L, c.numHeads * d]), w.o),
+      (o) => binary(ctx, "add", ctx.adopt(x), o),
+    );
+    // x1 + down(silu(gate(m)) · up(m)), m = norm(x1)
+    const down = ctx.pipe(
+      () => rmsNorm(ctx, x1, w.postNorm, eps),
+      (m) => [linear(ctx, m, w.gate), linear(ctx, m, w.up)],
+      ([g, u]) => binary(ctx, "siluGate", g, u),
+      (h) => linear(ctx, h, w.down),
+    );
+    return binary(ctx, "add", x1, down);
+  });
 }

@@ -14,6 +14,13 @@ import { type LinearLoadOptions, loadHostLinear, loadHostTensorF32 } from "../io
 import type { TensorStore } from "../io/tensor_store.ts";
 import type { HostTableDType } from "../ops/embedding.ts";
 import { QWEN3_TAP_LAYERS, type Qwen3Config } from "./qwen3_config.ts";
+import {
+  buildQwen3Layer,
+  QWEN3_EMBED_TOKENS,
+  type Qwen3LayerDims,
+  type Qwen3LayerOf,
+  qwen3LayerPrefix,
+} from "./qwen3_layout.ts";
 
 /** Key prefixes of the language model, most specific first. */
 export const QWEN3_PREFIXES = [
@@ -24,19 +31,7 @@ export const QWEN3_PREFIXES = [
   "",
 ] as const;
 
-export interface Qwen3LayerHost {
-  inputNorm: Float32Array;
-  q: HostLinear;
-  k: HostLinear;
-  v: HostLinear;
-  o: HostLinear;
-  qNorm: Float32Array;
-  kNorm: Float32Array;
-  postNorm: Float32Array;
-  gate: HostLinear;
-  up: HostLinear;
-  down: HostLinear;
-}
+export type Qwen3LayerHost = Qwen3LayerOf<HostLinear, Float32Array>;
 
 export interface Qwen3HostWeights {
   config: Qwen3Config;
@@ -51,11 +46,11 @@ export interface Qwen3HostWeights {
 /** Finds the language model's key prefix from where `embed_tokens.weight` is. */
 export function findQwen3Prefix(store: TensorStore): string {
   for (const p of QWEN3_PREFIXES) {
-    if (store.has(`${p}embed_tokens.weight`)) return p;
+    if (store.has(p + QWEN3_EMBED_TOKENS)) return p;
   }
   throw new Error(
     `${store.name}: no language-model embedding found (looked for ` +
-      `${QWEN3_PREFIXES.map((p) => `'${p}embed_tokens.weight'`).join(", ")})`,
+      `${QWEN3_PREFIXES.map((p) => `'${p}${QWEN3_EMBED_TOKENS}'`).join(", ")})`,
   );
 }
 
@@ -84,7 +79,7 @@ export async function loadQwen3HostWeights(
   const prefix = findQwen3Prefix(store);
   const hid = config.hiddenSize;
 
-  const embedName = `${prefix}embed_tokens.weight`;
+  const embedName = prefix + QWEN3_EMBED_TOKENS;
   const embedInfo = store.info(embedName);
   const embedDtype = EMBED_DTYPES[embedInfo.dtype];
   if (!embedDtype) {
@@ -116,23 +111,21 @@ export async function loadQwen3HostLayer(
   i: number,
   lo: LinearLoadOptions = {},
 ): Promise<Qwen3LayerHost> {
-  const { hiddenSize: hid, headDim: d, numHeads, numKvHeads, intermediateSize: inter } = config;
-  const l = `${prefix}layers.${i}.`;
-  const vec = async (name: string, n: number) =>
-    (await loadHostTensorF32(store, l + name, [n])).data;
-  const lin = (name: string, out: number, inF: number) =>
-    loadHostLinear(store, `${l}${name}.weight`, [out, inF], lo);
+  const l = prefix + qwen3LayerPrefix(i);
+  return await buildQwen3Layer(
+    qwen3LayerDims(config),
+    (e) => loadHostLinear(store, `${l}${e.module}.weight`, [e.out, e.in], lo),
+    async (e) => (await loadHostTensorF32(store, `${l}${e.module}.weight`, [e.n])).data,
+  );
+}
+
+/** The layer sizes of a config, as {@link qwen3LayerLayout} takes them. */
+export function qwen3LayerDims(c: Qwen3Config): Qwen3LayerDims {
   return {
-    inputNorm: await vec("input_layernorm.weight", hid),
-    q: await lin("self_attn.q_proj", numHeads * d, hid),
-    k: await lin("self_attn.k_proj", numKvHeads * d, hid),
-    v: await lin("self_attn.v_proj", numKvHeads * d, hid),
-    o: await lin("self_attn.o_proj", hid, numHeads * d),
-    qNorm: await vec("self_attn.q_norm.weight", d),
-    kNorm: await vec("self_attn.k_norm.weight", d),
-    postNorm: await vec("post_attention_layernorm.weight", hid),
-    gate: await lin("mlp.gate_proj", inter, hid),
-    up: await lin("mlp.up_proj", inter, hid),
-    down: await lin("mlp.down_proj", hid, inter),
+    hidden: c.hiddenSize,
+    heads: c.numHeads,
+    kvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    intermediate: c.intermediateSize,
   };
 }

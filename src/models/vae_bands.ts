@@ -14,6 +14,7 @@
  * so that a band plus the two halo rows of a gather fits the limit.
  */
 import type { GpuContext } from "../gpu/context.ts";
+import { type HoldsTensors, SCOPE_TENSORS } from "../gpu/scope.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import type { ActDType } from "../ops/common.ts";
 
@@ -29,13 +30,7 @@ export interface Band {
   owned: boolean;
 }
 
-/** Rows of a gathered range; `owned` says whether the caller must release it. */
-export interface Gathered {
-  tensor: Tensor;
-  owned: boolean;
-}
-
-export class BandedMap {
+export class BandedMap implements HoldsTensors {
   constructor(
     readonly ctx: GpuContext,
     readonly height: number,
@@ -71,9 +66,10 @@ export class BandedMap {
 
   /**
    * Rows `[r0, r1)` as one `[r1 - r0, W, C]` tensor: the band itself when one
-   * band is exactly those rows, else a new tensor filled by row copies.
+   * band is exactly those rows, else a new tensor filled by row copies (call
+   * it inside `ctx.scope`, which releases the copy when it ends).
    */
-  gather(r0: number, r1: number, label = "vae band"): Gathered {
+  gather(r0: number, r1: number, label = "vae band"): Tensor {
     if (!(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 < r1)) {
       throw new Error(`BandedMap.gather: rows [${r0}, ${r1}) are empty`);
     }
@@ -83,7 +79,7 @@ export class BandedMap {
     const exact = this.bands.find((b) => b.row0 === r0 && b.row0 + b.tensor.shape[0] === r1);
     if (exact) {
       this.assertLive(exact);
-      return { tensor: exact.tensor, owned: false };
+      return exact.tensor;
     }
     const rb = this.rowBytes;
     if (rb % 4 !== 0) {
@@ -105,7 +101,7 @@ export class BandedMap {
         (e - a) * rb,
       );
     }
-    return { tensor: out, owned: true };
+    return out;
   }
 
   /** Releases the owned bands that end at or before image row `row`. */
@@ -118,6 +114,11 @@ export class BandedMap {
   /** Releases every owned band. */
   release(): void {
     this.releaseBefore(Infinity);
+  }
+
+  /** The bands' tensors: a scope that returns the map hands them on with it. */
+  [SCOPE_TENSORS](): Tensor[] {
+    return this.bands.map((b) => b.tensor);
   }
 
   private assertLive(b: Band): void {

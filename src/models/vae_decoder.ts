@@ -49,9 +49,15 @@ import {
   vaeUpBlocks,
 } from "./vae_config.ts";
 import {
+  mapVaeDecoder,
+  type VaeAttentionOf,
+  vaeDecoderMembers,
+  type VaeDecoderOf,
+  type VaeResnetOf,
+} from "./vae_layout.ts";
+import {
   type HostConv,
   type HostGroupNorm,
-  type HostResnet,
   loadVaeDecoderWeights,
   vaeConfigFor,
   type VaeDecoderWeights,
@@ -92,30 +98,9 @@ interface GpuNorm {
   beta: Tensor;
 }
 
-interface GpuResnet {
-  norm1: GpuNorm;
-  conv1: GpuConv;
-  norm2: GpuNorm;
-  conv2: GpuConv;
-  shortcut?: GpuConv;
-}
-
-interface GpuAttention {
-  norm: GpuNorm;
-  q: GpuConv;
-  k: GpuConv;
-  v: GpuConv;
-  out: GpuConv;
-}
-
-interface GpuWeights {
-  postQuantConv?: GpuConv;
-  convIn: GpuConv;
-  mid: { resnets: [GpuResnet, GpuResnet]; attention?: GpuAttention };
-  upBlocks: { resnets: GpuResnet[]; upsample?: GpuConv }[];
-  normOut: GpuNorm;
-  convOut: GpuConv;
-}
+type GpuResnet = VaeResnetOf<GpuConv, GpuNorm>;
+type GpuAttention = VaeAttentionOf<GpuConv, GpuNorm>;
+type GpuWeights = VaeDecoderOf<GpuConv, GpuNorm>;
 
 /** One conv over a banded map, per output band. */
 interface ConvStep {
@@ -177,34 +162,7 @@ export class VaeDecoder {
       gamma: Tensor.upload(ctx, n.gamma, [n.gamma.length], "f32", `${n.name}.weight`, true),
       beta: Tensor.upload(ctx, n.beta, [n.beta.length], "f32", `${n.name}.bias`, true),
     });
-    const resnet = (r: HostResnet): GpuResnet => ({
-      norm1: norm(r.norm1),
-      conv1: conv(r.conv1),
-      norm2: norm(r.norm2),
-      conv2: conv(r.conv2),
-      shortcut: r.shortcut && conv(r.shortcut),
-    });
-    const a = weights.mid.attention;
-    const w: GpuWeights = {
-      postQuantConv: weights.postQuantConv && conv(weights.postQuantConv),
-      convIn: conv(weights.convIn),
-      mid: {
-        resnets: [resnet(weights.mid.resnets[0]), resnet(weights.mid.resnets[1])],
-        attention: a && {
-          norm: norm(a.norm),
-          q: conv(a.q),
-          k: conv(a.k),
-          v: conv(a.v),
-          out: conv(a.out),
-        },
-      },
-      upBlocks: weights.upBlocks.map((b) => ({
-        resnets: b.resnets.map(resnet),
-        upsample: b.upsample && conv(b.upsample),
-      })),
-      normOut: norm(weights.normOut),
-      convOut: conv(weights.convOut),
-    };
+    const w: GpuWeights = mapVaeDecoder(weights, conv, norm, conv);
     return new VaeDecoder(ctx, weights.config, dtype, w, {
       maxBindingBytes: opts.maxBindingBytes,
     });
@@ -236,32 +194,27 @@ export class VaeDecoder {
       throw new Error(`VaeDecoder: latent '${latent.label}' is ${latent.dtype}; expected f32`);
     }
     const parts = this.bandPlan(s[0], s[1], opts);
-    let x = latent.dtype === this.dtype
-      ? BandedMap.whole(latent, false)
-      : BandedMap.whole(castActivations(ctx, latent, this.dtype), true);
-    if (w.postQuantConv) x = this.conv(x, parts[0], { conv: w.postQuantConv, consume: true });
-    x = this.conv(x, parts[0], { conv: w.convIn, consume: true });
-    x = this.resnet(x, w.mid.resnets[0], parts[0]);
-    if (w.mid.attention) x = this.attention(x, w.mid.attention, parts[0]);
-    x = this.resnet(x, w.mid.resnets[1], parts[0]);
-    let level = 0;
-    for (const block of w.upBlocks) {
-      for (const r of block.resnets) x = this.resnet(x, r, parts[level]);
-      if (block.upsample) {
-        level++;
-        x = this.conv(x, parts[level], { conv: block.upsample, upsample: true, consume: true });
+    // Intermediates are released by scopes, maps band by band as convs consume them.
+    return ctx.scope(() => {
+      let x = latent.dtype === this.dtype
+        ? BandedMap.whole(latent, false)
+        : BandedMap.whole(castActivations(ctx, latent, this.dtype), true);
+      if (w.postQuantConv) x = this.conv(x, parts[0], { conv: w.postQuantConv, consume: true });
+      x = this.conv(x, parts[0], { conv: w.convIn, consume: true });
+      x = this.resnet(x, w.mid.resnets[0], parts[0]);
+      if (w.mid.attention) x = this.attention(x, w.mid.attention, parts[0]);
+      x = this.resnet(x, w.mid.resnets[1], parts[0]);
+      let level = 0;
+      for (const block of w.upBlocks) {
+        for (const r of block.resnets) x = this.resnet(x, r, parts[level]);
+        if (block.upsample) {
+          level++;
+          x = this.conv(x, parts[level], { conv: block.upsample, upsample: true, consume: true });
+        }
       }
-    }
-    const stats = this.stats(x);
-    x = this.conv(x, parts[level], {
-      conv: w.convOut,
-      norm: { stats, p: w.normOut, silu: true },
-      consume: true,
+      const rgb = this.normConv(x, parts[level], w.normOut, w.convOut, true);
+      return rgb.gather(0, rgb.height, "vae image");
     });
-    stats.tensor.release();
-    const image = x.gather(0, x.height, "vae image");
-    if (image.owned) x.release();
-    return image.tensor;
   }
 
   /** Decodes and converts to uint8 RGB, `[H·W·3]` row-major (waits for the GPU). */
@@ -272,10 +225,11 @@ export class VaeDecoder {
       inspect?: (image: Tensor) => void;
     } = {},
   ): Promise<Uint8Array> {
-    const image = this.decode(latent, opts);
-    opts.inspect?.(image);
-    const rgb = toRgb8(this.ctx, image);
-    image.release();
+    const rgb = this.ctx.scope(() => {
+      const image = this.decode(latent, opts);
+      opts.inspect?.(image);
+      return toRgb8(this.ctx, image);
+    });
     try {
       return await rgb.read() as Uint8Array;
     } finally {
@@ -287,23 +241,10 @@ export class VaeDecoder {
   release(): void {
     if (this.released) return;
     this.released = true;
-    const w = this.w;
-    const convs: (GpuConv | undefined)[] = [w.postQuantConv, w.convIn, w.convOut];
-    const norms: GpuNorm[] = [w.normOut];
-    const resnets = [...w.mid.resnets, ...w.upBlocks.flatMap((b) => b.resnets)];
-    for (const r of resnets) {
-      convs.push(r.conv1, r.conv2, r.shortcut);
-      norms.push(r.norm1, r.norm2);
-    }
-    const a = w.mid.attention;
-    if (a) {
-      convs.push(a.q, a.k, a.v, a.out);
-      norms.push(a.norm);
-    }
-    for (const b of w.upBlocks) convs.push(b.upsample);
+    const { convs, norms } = vaeDecoderMembers(this.w);
     for (const cv of convs) {
-      cv?.w.tensor.release();
-      cv?.bias.release();
+      cv.w.tensor.release();
+      cv.bias.release();
     }
     for (const n of norms) {
       n.gamma.release();
@@ -358,24 +299,29 @@ export class VaeDecoder {
     const bands: Band[] = [];
     parts.forEach((rows, i) => {
       const [a, b] = inputRows(rows);
-      const g = x.gather(a, b, `${w.label} input`);
-      let input = g.tensor;
-      if (step.norm) {
+      const out = ctx.scope(() => {
         const n = step.norm;
-        input = groupNormApply(ctx, g.tensor, n.stats, n.p.gamma, n.p.beta, this.config.normEps, {
-          silu: n.silu,
+        const input = n
+          ? ctx.scope(() =>
+            groupNormApply(
+              ctx,
+              x.gather(a, b, `${w.label} input`),
+              n.stats,
+              n.p.gamma,
+              n.p.beta,
+              this.config.normEps,
+              { silu: n.silu },
+            )
+          )
+          : x.gather(a, b, `${w.label} input`);
+        const residual = step.residual?.gather(rows[0], rows[1], `${w.label} residual`);
+        return conv2d(ctx, input, w, bias, {
+          band: { inputRowOffset: a, imageHeight: x.height },
+          outputRows: rows,
+          upsample: up,
+          residual,
         });
-        if (g.owned) g.tensor.release();
-      }
-      const residual = step.residual?.gather(rows[0], rows[1], `${w.label} residual`);
-      const out = conv2d(ctx, input, w, bias, {
-        band: { inputRowOffset: a, imageHeight: x.height },
-        outputRows: rows,
-        upsample: up,
-        residual: residual?.tensor,
       });
-      if (input !== g.tensor || g.owned) input.release();
-      if (residual?.owned) residual.tensor.release();
       bands.push({ row0: rows[0], tensor: out, owned: true });
       if (step.consume) {
         x.releaseBefore(i + 1 < parts.length ? inputRows(parts[i + 1])[0] : Infinity);
@@ -388,20 +334,34 @@ export class VaeDecoder {
 
   /** `x + conv2(silu(gn2(conv1(silu(gn1(x))))))` (x through the 1×1 shortcut when widths differ). */
   private resnet(x: BandedMap, r: GpuResnet, parts: readonly RowRange[]): BandedMap {
-    const s1 = this.stats(x);
-    const h = this.conv(x, parts, { conv: r.conv1, norm: { stats: s1, p: r.norm1, silu: true } });
-    s1.tensor.release();
+    const h = this.normConv(x, parts, r.norm1, r.conv1, false);
     const skip = r.shortcut ? this.conv(x, parts, { conv: r.shortcut, consume: true }) : x;
-    const s2 = this.stats(h);
-    const out = this.conv(h, parts, {
-      conv: r.conv2,
-      norm: { stats: s2, p: r.norm2, silu: true },
-      residual: skip,
-      consume: true,
-      consumeResidual: true,
-    });
-    s2.tensor.release();
-    return out;
+    return this.normConv(h, parts, r.norm2, r.conv2, true, skip);
+  }
+
+  /**
+   * `conv(silu(GroupNorm(x)))` (+ `residual`, whose bands are then consumed);
+   * the statistics are released once the conv is recorded.
+   */
+  private normConv(
+    x: BandedMap,
+    parts: readonly RowRange[],
+    p: GpuNorm,
+    conv: GpuConv,
+    consume: boolean,
+    residual?: BandedMap,
+  ): BandedMap {
+    return this.ctx.pipe(
+      () => this.stats(x),
+      (stats) =>
+        this.conv(x, parts, {
+          conv,
+          norm: { stats, p, silu: true },
+          consume,
+          residual,
+          consumeResidual: !!residual,
+        }),
+    );
   }
 
   /**
@@ -411,26 +371,23 @@ export class VaeDecoder {
    */
   private attention(x: BandedMap, a: GpuAttention, parts: readonly RowRange[]): BandedMap {
     const { ctx } = this;
-    const stats = this.stats(x);
-    const g = x.gather(0, x.height, "vae attention input");
-    const n = groupNormApply(ctx, g.tensor, stats, a.norm.gamma, a.norm.beta, this.config.normEps);
-    if (g.owned) g.tensor.release();
-    stats.tensor.release();
-    const L = x.height * x.width, C = x.channels;
-    const [q, k, v] = [a.q, a.k, a.v].map((p) => conv2d(ctx, n, p.w, p.bias));
-    n.release();
-    const o = attention(ctx, q.view([L, 1, C]), k.view([L, 1, C]), v.view([L, 1, C]), {
-      scale: 1 / Math.sqrt(C),
-    });
-    for (const t of [q, k, v]) t.release();
-    const om = BandedMap.whole(o.view([x.height, x.width, C], o.dtype, 0, "vae attention"), false);
-    const out = this.conv(om, parts, {
-      conv: a.out,
-      residual: x,
-      consumeResidual: true,
-    });
-    o.release();
-    return out;
+    const [H, W, C] = [x.height, x.width, x.channels], L = H * W;
+    return ctx.pipe(
+      () => this.stats(x),
+      (stats) => {
+        const input = x.gather(0, H, "vae attention input");
+        return groupNormApply(ctx, input, stats, a.norm.gamma, a.norm.beta, this.config.normEps);
+      },
+      (n) => [a.q, a.k, a.v].map((p) => conv2d(ctx, n, p.w, p.bias)),
+      ([q, k, v]) =>
+        attention(ctx, q.view([L, 1, C]), k.view([L, 1, C]), v.view([L, 1, C]), {
+          scale: 1 / Math.sqrt(C),
+        }),
+      (o) => {
+        const om = BandedMap.whole(o.view([H, W, C], o.dtype, 0, "vae attention"), false);
+        return this.conv(om, parts, { conv: a.out, residual: x, consumeResidual: true });
+      },
+    );
   }
 }
 

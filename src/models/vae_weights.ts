@@ -18,9 +18,17 @@ import {
   resolveVaeConfig,
   type VaeDecoderConfig,
   type VaeInferred,
-  vaeMidChannels,
-  vaeUpBlocks,
 } from "./vae_config.ts";
+import {
+  mapVaeDecoder,
+  type VaeAttentionOf,
+  vaeDecoderLayout,
+  type VaeDecoderOf,
+  vaeLayoutEntries,
+  type VaeLayoutEntry,
+  type VaeResnetOf,
+  type VaeUpBlockOf,
+} from "./vae_layout.ts";
 
 /** A conv as stored: PyTorch `[Cout, Cin, k, k]` weight and `[Cout]` bias, f32. */
 export interface HostConv {
@@ -38,40 +46,19 @@ export interface HostGroupNorm {
   beta: Float32Array;
 }
 
-/** `x + conv2(silu(norm2(conv1(silu(norm1(x))))))`, `x` through `shortcut` when widths differ. */
-export interface HostResnet {
-  norm1: HostGroupNorm;
-  conv1: HostConv;
-  norm2: HostGroupNorm;
-  conv2: HostConv;
-  shortcut?: HostConv;
-}
+/** A resnet as loaded. */
+export type HostResnet = VaeResnetOf<HostConv, HostGroupNorm>;
 
 /** Single-head attention over all pixels; projections as 1×1 convs. */
-export interface HostAttention {
-  norm: HostGroupNorm;
-  q: HostConv;
-  k: HostConv;
-  v: HostConv;
-  out: HostConv;
-}
+export type HostAttention = VaeAttentionOf<HostConv, HostGroupNorm>;
 
-export interface HostUpBlock {
-  resnets: HostResnet[];
-  /** Nearest ×2 then this 3×3 conv; absent on the last block. */
-  upsample?: HostConv;
-}
+/** An up block as loaded. */
+export type HostUpBlock = VaeUpBlockOf<HostConv, HostGroupNorm>;
 
-/** The whole decoder, in execution order. */
-export interface VaeDecoderWeights {
-  config: VaeDecoderConfig;
-  postQuantConv?: HostConv;
-  convIn: HostConv;
-  mid: { resnets: [HostResnet, HostResnet]; attention?: HostAttention };
-  upBlocks: HostUpBlock[];
-  normOut: HostGroupNorm;
-  convOut: HostConv;
-}
+/** The whole decoder, in execution order (the tree of `vae_layout.ts`), with its config. */
+export type VaeDecoderWeights =
+  & { config: VaeDecoderConfig }
+  & VaeDecoderOf<HostConv, HostGroupNorm>;
 
 /** Files a store reads from, for error messages. */
 function filesOf(store: TensorStore): string {
@@ -140,71 +127,26 @@ async function norm(store: TensorStore, name: string, c: number): Promise<HostGr
   };
 }
 
-async function resnet(
-  store: TensorStore,
-  name: string,
-  cin: number,
-  cout: number,
-): Promise<HostResnet> {
-  return {
-    norm1: await norm(store, `${name}.norm1`, cin),
-    conv1: await conv(store, `${name}.conv1`, cout, cin, 3),
-    norm2: await norm(store, `${name}.norm2`, cout),
-    conv2: await conv(store, `${name}.conv2`, cout, cout, 3),
-    shortcut: cin === cout ? undefined : await conv(store, `${name}.conv_shortcut`, cout, cin, 1),
-  };
-}
-
-/** Loads and checks every decoder tensor the config implies. */
+/** Loads and checks every decoder tensor the config implies (the tree of `vae_layout.ts`). */
 export async function loadVaeDecoderWeights(
   store: TensorStore,
   config: VaeDecoderConfig,
 ): Promise<VaeDecoderWeights> {
-  const mid = vaeMidChannels(config), z = config.latentChannels;
-  const d = "decoder.";
-  const postQuantConv = config.usePostQuantConv
-    ? await conv(store, "post_quant_conv", z, z, 1)
-    : undefined;
-  const convIn = await conv(store, `${d}conv_in`, mid, z, 3);
-  const m = `${d}mid_block.`;
-  const resnets: [HostResnet, HostResnet] = [
-    await resnet(store, `${m}resnets.0`, mid, mid),
-    await resnet(store, `${m}resnets.1`, mid, mid),
-  ];
-  let attention: HostAttention | undefined;
-  if (config.midBlockAttention) {
-    const a = `${m}attentions.0`;
-    attention = {
-      norm: await norm(store, `${a}.group_norm`, mid),
-      q: await projection(store, `${a}.to_q`, mid),
-      k: await projection(store, `${a}.to_k`, mid),
-      v: await projection(store, `${a}.to_v`, mid),
-      out: await projection(store, `${a}.to_out.0`, mid),
-    };
+  const layout = vaeDecoderLayout(config);
+  const loaded = new Map<string, HostConv | HostGroupNorm>();
+  for (const e of vaeLayoutEntries(layout)) {
+    loaded.set(
+      e.name,
+      e.kind === "conv"
+        ? await conv(store, e.name, e.cout, e.cin, e.k)
+        : e.kind === "norm"
+        ? await norm(store, e.name, e.c)
+        : await projection(store, e.name, e.c),
+    );
   }
-  const upBlocks: HostUpBlock[] = [];
-  for (const plan of vaeUpBlocks(config)) {
-    const b = `${d}up_blocks.${plan.index}`;
-    const rs: HostResnet[] = [];
-    for (const [j, r] of plan.resnets.entries()) {
-      rs.push(await resnet(store, `${b}.resnets.${j}`, r.cin, r.cout));
-    }
-    const c = plan.resnets[plan.resnets.length - 1].cout;
-    upBlocks.push({
-      resnets: rs,
-      upsample: plan.upsample ? await conv(store, `${b}.upsamplers.0.conv`, c, c, 3) : undefined,
-    });
-  }
-  const top = config.blockOutChannels[0];
-  return {
-    config,
-    postQuantConv,
-    convIn,
-    mid: { resnets, attention },
-    upBlocks,
-    normOut: await norm(store, `${d}conv_norm_out`, top),
-    convOut: await conv(store, `${d}conv_out`, config.outChannels, top, 3),
-  };
+  const convOf = (e: VaeLayoutEntry) => loaded.get(e.name) as HostConv;
+  const normOf = (e: VaeLayoutEntry) => loaded.get(e.name) as HostGroupNorm;
+  return { config, ...mapVaeDecoder(layout, convOf, normOf, convOf) };
 }
 
 /** A 4-D conv weight's shape, the tensor required to exist; `source` for errors. */

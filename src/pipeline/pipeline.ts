@@ -391,11 +391,13 @@ export class Ideogram4Pipeline {
       for (let n = 0; n < steps.length; n++) {
         const { t, s, guidance } = steps[n];
         const t0 = performance.now();
-        const vCond = cond.forward(this.ctx, { latents: z, features, t, gh, gw });
-        const vUncond = uncond.forward(this.ctx, { latents: z, t, gh, gw });
-        eulerGuidedStep(this.ctx, z, vCond, vUncond, guidance, s - t);
-        vCond.release();
-        vUncond.release();
+        const latents = z;
+        // z += (s - t) · guided velocity; both velocities are released with the scope.
+        this.ctx.scope(() => {
+          const vCond = cond.forward(this.ctx, { latents, features, t, gh, gw });
+          const vUncond = uncond.forward(this.ctx, { latents, t, gh, gw });
+          eulerGuidedStep(this.ctx, latents, vCond, vUncond, guidance, s - t);
+        });
         countNonFinite(this.ctx, z, counters, n + 1);
         // One wait per step, the counters' readback: progress is real time, a
         // non-finite latent stops here, and so does a cancel.

@@ -9,6 +9,12 @@
 import type { LinearFormatName } from "../formats/mod.ts";
 import { denseTensor, quantizeLinear, quantizeNf4, u8Tensor } from "../io/quantize.ts";
 import type { TensorMap } from "../io/safetensors_writer.ts";
+import {
+  QWEN3_EMBED_TOKENS,
+  QWEN3_FINAL_NORM,
+  qwen3LayerLayout,
+  qwen3LayerPrefix,
+} from "../models/qwen3_layout.ts";
 import { randn } from "./random.ts";
 
 /**
@@ -123,27 +129,19 @@ export function tinyQwen3Tensors(opts: TinyQwen3Options): TensorMap {
     const v = randn(out * inF, seed++, 1 / Math.sqrt(inF));
     Object.assign(tensors, tinyLinear(opts.format, name, v, [out, inF]));
   };
-  tensors[`${p}embed_tokens.weight`] = denseTensor(
+  tensors[p + QWEN3_EMBED_TOKENS] = denseTensor(
     randn(vocab * t.hidden, seed++),
     [vocab, t.hidden],
     smallDtype,
   );
-  const qDim = t.heads * t.headDim, kvDim = t.kvHeads * t.headDim;
   for (let i = 0; i < t.layers; i++) {
-    const l = `${p}layers.${i}.`;
-    vector(`${l}input_layernorm.weight`, t.hidden);
-    linear(`${l}self_attn.q_proj.weight`, qDim, t.hidden);
-    linear(`${l}self_attn.k_proj.weight`, kvDim, t.hidden);
-    linear(`${l}self_attn.v_proj.weight`, kvDim, t.hidden);
-    linear(`${l}self_attn.o_proj.weight`, t.hidden, qDim);
-    vector(`${l}self_attn.q_norm.weight`, t.headDim);
-    vector(`${l}self_attn.k_norm.weight`, t.headDim);
-    vector(`${l}post_attention_layernorm.weight`, t.hidden);
-    linear(`${l}mlp.gate_proj.weight`, t.intermediate, t.hidden);
-    linear(`${l}mlp.up_proj.weight`, t.intermediate, t.hidden);
-    linear(`${l}mlp.down_proj.weight`, t.hidden, t.intermediate);
+    const l = p + qwen3LayerPrefix(i);
+    for (const e of qwen3LayerLayout(t)) {
+      if (e.kind === "linear") linear(`${l}${e.module}.weight`, e.out, e.in);
+      else vector(`${l}${e.module}.weight`, e.n);
+    }
   }
-  vector(`${p}norm.weight`, t.hidden);
+  vector(p + QWEN3_FINAL_NORM, t.hidden);
   if (opts.lmHead ?? true) {
     tensors["lm_head.weight"] = denseTensor(randn(vocab * t.hidden, seed++), [vocab, t.hidden]);
   }

@@ -8,7 +8,8 @@
  */
 import { denseTensor } from "../io/quantize.ts";
 import type { TensorMap } from "../io/safetensors_writer.ts";
-import { parseVaeConfig, vaeMidChannels, vaeUpBlocks } from "../models/vae_config.ts";
+import { parseVaeConfig } from "../models/vae_config.ts";
+import { vaeDecoderLayout, vaeLayoutEntries } from "../models/vae_layout.ts";
 import { randn } from "./random.ts";
 
 export const TINY_VAE_CONFIG = {
@@ -76,30 +77,14 @@ export function tinyVaeTensors(opts: TinyVaeOptions = {}): TensorMap {
     put(`${name}.weight`, randn(c, seed++, 0.2).map((x) => 1 + x), [c]);
     put(`${name}.bias`, randn(c, seed++, 0.1), [c]);
   };
-  const resnet = (name: string, cin: number, cout: number) => {
-    norm(`${name}.norm1`, cin);
-    conv(`${name}.conv1`, cout, cin, 3);
-    norm(`${name}.norm2`, cout);
-    conv(`${name}.conv2`, cout, cout, 3);
-    if (cin !== cout) conv(`${name}.conv_shortcut`, cout, cin, 1);
-  };
-  const z = config.latentChannels, mid = vaeMidChannels(config);
-  conv("post_quant_conv", z, z, 1);
-  conv("decoder.conv_in", mid, z, 3);
-  resnet("decoder.mid_block.resnets.0", mid, mid);
-  resnet("decoder.mid_block.resnets.1", mid, mid);
-  const a = "decoder.mid_block.attentions.0";
-  norm(`${a}.group_norm`, mid);
-  for (const p of ["to_q", "to_k", "to_v", "to_out.0"]) linear(`${a}.${p}`, mid);
-  for (const b of vaeUpBlocks(config)) {
-    const name = `decoder.up_blocks.${b.index}`;
-    b.resnets.forEach((r, j) => resnet(`${name}.resnets.${j}`, r.cin, r.cout));
-    const c = b.resnets[b.resnets.length - 1].cout;
-    if (b.upsample) conv(`${name}.upsamplers.0.conv`, c, c, 3);
+  // post_quant_conv and the mid attention are written even where the config turns them off
+  // (a decoder must then ignore them).
+  const all = { ...config, usePostQuantConv: true, midBlockAttention: true };
+  for (const e of vaeLayoutEntries(vaeDecoderLayout(all))) {
+    if (e.kind === "conv") conv(e.name, e.cout, e.cin, e.k);
+    else if (e.kind === "norm") norm(e.name, e.c);
+    else linear(e.name, e.c);
   }
-  const top = config.blockOutChannels[0];
-  norm("decoder.conv_norm_out", top);
-  conv("decoder.conv_out", config.outChannels, top, 3);
   // Never read by a decoder: unusable shapes on purpose.
   tensors["encoder.conv_in.weight"] = denseTensor(randn(15, seed++), [3, 5]);
   tensors["quant_conv.weight"] = denseTensor(randn(7, seed++), [7]);

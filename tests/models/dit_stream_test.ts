@@ -5,6 +5,7 @@
  * slots on the GPU. Plus the slot machinery's ordering on its own, and one
  * block at the released size.
  */
+import { sizeClass } from "../../src/gpu/buffer_pool.ts";
 import type { GpuContext } from "../../src/gpu/context.ts";
 import { ditTensorLayout } from "../../src/models/dit_layout.ts";
 import { Tensor } from "../../src/gpu/tensor.ts";
@@ -500,4 +501,35 @@ Deno.test({
       stream.release();
     });
   },
+});
+
+Deno.test("a streamed DiT run inside ctx.scope: slots, weights and the rope cache outlive the scope", async () => {
+  const ctx = await testGpu();
+  await withTinyDit({ format: "nf4", dims: DIMS }, async (dir) => {
+    const before = ctx.pool.stats.liveBytes;
+    const dit = await DiT.load(ctx, dir, streamOpts());
+    const loaded = ctx.pool.stats.liveBytes;
+    const latents = Tensor.fromF32(ctx, LATENTS, [GH * GW, CFG.inChannels]);
+    const features = Tensor.fromF32(ctx, FEATURES, [LTXT, CFG.llmFeaturesDim]);
+    const inputs = { latents, features, t: T, gh: GH, gw: GW };
+    // The first forward fills the rope cache inside the scope; the scope returns only v.
+    const v = ctx.scope(() => {
+      const scratch = Tensor.empty(ctx, [16], "f32", "scratch");
+      return [dit.forward(ctx, inputs), scratch][0];
+    });
+    assertEquals(ctx.scopes.depth, 0);
+    assertEquals(dit.ropeCacheSize, 1, "rope tables kept out of the scope");
+    const again = dit.forward(ctx, inputs);
+    assertEquals(
+      maxAbsDiff(await v.toF32(), await again.toF32()),
+      0,
+      "second forward, cached rope",
+    );
+    for (const t of [v, again, latents, features]) t.release();
+    // Beside the weights only the cached rope tables (cos, sin: [tokens, headDim / 2] f32) stay.
+    const table = sizeClass((LTXT + GH * GW) * (CFG.headDim / 2) * 4);
+    assertEquals(ctx.pool.stats.liveBytes - loaded, 2 * table, "rope tables only");
+    dit.release();
+    assertEquals(ctx.pool.stats.liveBytes, before, "everything released");
+  });
 });
