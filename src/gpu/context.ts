@@ -10,7 +10,9 @@
  * {@link sync}.
  */
 import { BufferPool } from "./buffer_pool.ts";
-import { type Kernel, type KernelSpec, PipelineCache } from "./kernel.ts";
+import { type Kernel, type KernelSpec, PARAMS_SLOT_BYTES, PipelineCache } from "./kernel.ts";
+
+export { PARAMS_SLOT_BYTES };
 import { TensorScopes } from "./scope.ts";
 
 /** Optional WebGPU features the device was created with. */
@@ -33,8 +35,6 @@ export interface GpuOptions {
   adapter?: GPUAdapter;
 }
 
-/** Bytes reserved per dispatch in the uniform arena (`Params` must fit). */
-export const PARAMS_SLOT_BYTES = 256;
 const ARENA_SLOTS = 4096;
 
 /** The limits we raise to the adapter's maximum. */

@@ -11,6 +11,13 @@
  * so one bind group serves every dispatch over the same buffers.
  */
 
+/**
+ * Bytes reserved per dispatch in the uniform arena (`Params` must fit). Here,
+ * in the module without imports, so that kernels declared while the context
+ * module is still loading (an import cycle through `Tensor`) can read it.
+ */
+export const PARAMS_SLOT_BYTES = 256;
+
 /** Access of one storage binding. */
 export type StorageAccess = "read" | "read_write";
 
