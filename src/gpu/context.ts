@@ -10,10 +10,10 @@
  * {@link sync}.
  */
 import { BufferPool } from "./buffer_pool.ts";
-import { type Kernel, type KernelSpec, PARAMS_SLOT_BYTES, PipelineCache } from "./kernel.ts";
-
-export { PARAMS_SLOT_BYTES };
+import { grid, type Kernel, type KernelSpec, PARAMS_SLOT_BYTES, PipelineCache } from "./kernel.ts";
 import { TensorScopes } from "./scope.ts";
+
+export { grid, PARAMS_SLOT_BYTES };
 
 /** Optional WebGPU features the device was created with. */
 export interface GpuFeatures {
@@ -449,18 +449,6 @@ export class GpuContext {
     this.errors = [];
     throw new Error(`WebGPU error: ${msg}`);
   }
-}
-
-/**
- * Workgroup counts for `n` workgroups along one logical axis, folded into
- * x·y when `n` exceeds the per-dimension limit. Shaders rebuild the linear
- * index as `wid.x + wid.y * nwg.x` (and skip ids ≥ n).
- */
-export function grid(ctx: GpuContext, n: number): [number, number] {
-  const max = ctx.limits.maxComputeWorkgroupsPerDimension;
-  if (n <= max) return [Math.max(1, n), 1];
-  const y = Math.ceil(n / max);
-  return [Math.ceil(n / y), y];
 }
 
 /**

@@ -72,8 +72,8 @@
  *   The packer refuses a missing or unknown field and a u32 / i32 value that
  *   is not an integer in range.
  */
-import { type BufferBinding, type GpuContext, grid } from "./context.ts";
-import { type KernelSpec, PARAMS_SLOT_BYTES, type StorageAccess } from "./kernel.ts";
+import type { BufferBinding, GpuContext } from "./context.ts";
+import { grid, type KernelSpec, PARAMS_SLOT_BYTES, type StorageAccess } from "./kernel.ts";
 import { wgslHeader } from "./wgsl.ts";
 
 /** Types a `Params` field may have: 4-byte scalars, written little-endian. */

@@ -10,6 +10,7 @@
  * The uniform binding uses a dynamic offset into the per-batch uniform arena,
  * so one bind group serves every dispatch over the same buffers.
  */
+import type { GpuContext } from "./context.ts";
 
 /**
  * Bytes reserved per dispatch in the uniform arena (`Params` must fit). Here,
@@ -101,4 +102,16 @@ export class PipelineCache {
   get size(): number {
     return this.byKey.size;
   }
+}
+
+/**
+ * Workgroup counts for `n` workgroups along one logical axis, folded into
+ * x·y when `n` exceeds the per-dimension limit. Shaders rebuild the linear
+ * index as `wid.x + wid.y * nwg.x` (and skip ids ≥ n).
+ */
+export function grid(ctx: GpuContext, n: number): [number, number] {
+  const max = ctx.limits.maxComputeWorkgroupsPerDimension;
+  if (n <= max) return [Math.max(1, n), 1];
+  const y = Math.ceil(n / max);
+  return [Math.ceil(n / y), y];
 }
