@@ -131,4 +131,3 @@ export const SHAPE_ONLY_ADAPTER_INFO = {
   device: "",
   description: "shape-only (no device)",
 } as unknown as GPUAdapterInfo;
-

@@ -54,6 +54,8 @@ export const MAX_PROBLEMS_PER_COMPONENT = 8;
 export class ShapeOnlyStore implements TensorStore {
   /** Shared zeros behind every view handed out (grown, never written). */
   private zeros = new ArrayBuffer(0);
+  /** nf4 quant states read so far (the planner loads a model several times). */
+  private states = new Map<string, Promise<Uint8Array>>();
 
   constructor(readonly inner: TensorStore) {}
 
@@ -76,7 +78,11 @@ export class ShapeOnlyStore implements TensorStore {
   bytes(name: string): Promise<Uint8Array> {
     try {
       const info = this.inner.info(name);
-      if (name.endsWith(NF4_STATE_SUFFIX)) return this.inner.bytes(name);
+      if (name.endsWith(NF4_STATE_SUFFIX)) {
+        let state = this.states.get(name);
+        if (!state) this.states.set(name, state = this.inner.bytes(name));
+        return state;
+      }
       return Promise.resolve(new Uint8Array(this.zeroBuffer(info.byteLength), 0, info.byteLength));
     } catch (e) {
       return Promise.reject(e);
@@ -319,9 +325,7 @@ export async function checkCheckpoint(
   const uncond = present.has("unconditional_transformer")
     ? await checkDiT(folder("unconditional_transformer"), false, p)
     : undefined;
-  const vae = present.has("vae")
-    ? await checkVae(folder("vae"), p)
-    : undefined;
+  const vae = present.has("vae") ? await checkVae(folder("vae"), p) : undefined;
   for (const c of [te, cond, uncond, vae]) if (c) problems.push(...c.problems);
   if (tokenizer && te?.config && tokenizer.vocabSize > te.config.vocabSize) {
     problems.push(

@@ -105,6 +105,11 @@ export interface PlanRequest {
   maxBindingBytes?: number;
   /** Fraction of the budget held back (default {@link DEFAULT_RESERVE_FRACTION}). */
   reserveFraction?: number;
+  /**
+   * Plan this residency instead of choosing one (the pipeline's
+   * `residency` option); default: the first that fits, see the module comment.
+   */
+  residency?: { cond: Residency; uncond: Residency };
 }
 
 /** Where {@link planMemory} reads the model and what it knows of the device. */
@@ -202,7 +207,9 @@ async function withShapeOnlyModel<T>(
 ): Promise<T> {
   const opened: TensorStore[] = [];
   const open = async (folder: string, stem: string) => {
-    const store = new ShapeOnlyStore(await Checkpoint.open(p.join(dir, folder), { stem, platform: p }));
+    const store = new ShapeOnlyStore(
+      await Checkpoint.open(p.join(dir, folder), { stem, platform: p }),
+    );
     opened.push(store);
     return store;
   };
@@ -382,6 +389,7 @@ export async function planMemory(
     maxBindingBytes: req.maxBindingBytes ?? opts.gpu?.limits.maxStorageBufferBindingSize ??
       DEFAULT_PLAN_BINDING_BYTES,
     reserveFraction: req.reserveFraction ?? DEFAULT_RESERVE_FRACTION,
+    residency: req.residency ?? RESIDENCY_ORDER[0],
   };
   if (!(r.budgetBytes > 0)) throw new Error(`GPU memory budget ${r.budgetBytes} is not positive`);
   if (!(r.reserveFraction >= 0 && r.reserveFraction < 1)) {
@@ -400,16 +408,28 @@ export async function planMemory(
   const usableBytes = Math.floor(r.budgetBytes * (1 - r.reserveFraction));
   const p = opts.platform ?? currentPlatform();
 
-  // The first residency whose sampling stage fits (the last when none does).
-  const runs = await withShapeOnlyModel(dir, p, async (m) => {
-    const done: { residency: (typeof RESIDENCY_ORDER)[number]; m: Measured }[] = [];
-    for (const residency of RESIDENCY_ORDER) {
-      done.push({ residency, m: await measure(m, r, residency, opts.gpu) });
+  // The first residency whose sampling stage fits (the last when none does), or the one given.
+  const runs = await withShapeOnlyModel(dir, p, async (model) => {
+    const run = async (residency: { cond: Residency; uncond: Residency }) => ({
+      residency,
+      m: await measure(model, r, residency, opts.gpu),
+    });
+    // The first run, both resident, also gives every weight's size.
+    const [first, ...rest] = RESIDENCY_ORDER;
+    const done = [await run(first)];
+    const given = req.residency;
+    if (given) {
+      if (given.cond !== first.cond || given.uncond !== first.uncond) done.push(await run(given));
+      return done;
+    }
+    for (const residency of rest) {
       if (done[done.length - 1].m.peak.sampling <= usableBytes) break;
+      done.push(await run(residency));
     }
     return done;
   });
   const { residency, m } = runs[runs.length - 1];
+  r.residency = residency;
   const components = runs[0].m.components; // both resident: every weight's bytes
   const te = r.keepTextEncoder ? m.loaded.te : 0, dits = m.loaded.cond + m.loaded.uncond;
   const freeTransformersBeforeDecode = m.peak.decode > usableBytes &&
@@ -431,9 +451,9 @@ export async function planMemory(
   const largestBuffer = { bytes: m.largest.bytes, what: `'${m.largest.label}'` };
   const size = `${r.width}x${r.height}`;
   const refusal = largestBuffer.bytes > r.maxBindingBytes
-    ? `${size} needs one buffer ${largestBuffer.what} of ${formatBytes(largestBuffer.bytes)}, ` +
-      `above the adapter's largest storage buffer (${formatBytes(r.maxBindingBytes)}); ` +
-      `pick a smaller size`
+    ? `${size} with ${r.textTokens} prompt tokens needs one buffer ${largestBuffer.what} of ` +
+      `${formatBytes(largestBuffer.bytes)}, above the adapter's largest storage buffer ` +
+      `(${formatBytes(r.maxBindingBytes)}); pick a smaller size or a shorter prompt`
     : peakBytes > usableBytes
     ? `${size} with ${r.textTokens} prompt tokens needs about ${formatBytes(peakBytes)} of GPU ` +
       `memory even with streaming; the budget leaves ${formatBytes(usableBytes)} (raise the ` +

@@ -285,6 +285,7 @@ export class Ideogram4Pipeline {
       budgetBytes,
       steps,
       keepTextEncoder: this.opts.keepTextEncoder,
+      residency: this.opts.residency,
     }, {
       platform: this.platform,
       gpu: { limits: this.ctx.limits, features: this.ctx.features },
@@ -391,7 +392,16 @@ export class Ideogram4Pipeline {
       for (let n = 0; n < steps.length; n++) {
         const { t, s, guidance } = steps[n];
         const t0 = performance.now();
-        samplingStep(this.ctx, { cond, uncond }, z, features, { gh, gw }, steps[n], counters, n + 1);
+        samplingStep(
+          this.ctx,
+          { cond, uncond },
+          z,
+          features,
+          { gh, gw },
+          steps[n],
+          counters,
+          n + 1,
+        );
         // One wait per step, the counters' readback: progress is real time, a
         // non-finite latent stops here, and so does a cancel.
         await check(n + 1, { kind: "step", step: n + 1, steps: steps.length });
