@@ -52,7 +52,10 @@ export interface PipelineOptions {
   gpuBudgetBytes?: number;
   /** Called with the plan of each `generate` (when a budget is set). */
   onPlan?: (plan: MemoryPlan) => void;
-  /** Residency of each DiT, overriding the plan (e.g. to stream on a GPU you know is small). */
+  /**
+   * Residency of each DiT instead of the plan's choice (e.g. to stream on a GPU you know is
+   * small); with a budget, the plan measures this residency.
+   */
   residency?: { cond: DiTResidency; uncond: DiTResidency };
   /** Called each time a component's weights are actually read and uploaded (a server counts them). */
   onLoad?: (component: "text_encoder" | "transformers" | "vae", ms: number) => void;
