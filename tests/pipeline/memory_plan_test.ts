@@ -124,7 +124,11 @@ const REQUEST = { prompt: "a kite over the sea", width: 256, height: 272, steps:
 
 /** Per-stage peaks of one generation on a fresh context, and the plan it followed. */
 async function generateMeasured(
-  opts: { budget: number; residency?: { cond: DiTResidency; uncond: DiTResidency } },
+  opts: {
+    budget: number;
+    residency?: { cond: DiTResidency; uncond: DiTResidency };
+    keepTextEncoder?: boolean;
+  },
 ): Promise<{ plan: MemoryPlan; stages: number[]; peak: number; upload: number }> {
   const ctx = await GpuContext.create();
   ctx.poisonOutputs = true;
@@ -134,6 +138,7 @@ async function generateMeasured(
       platform: readPlatform,
       gpuBudgetBytes: opts.budget,
       residency: opts.residency,
+      keepTextEncoder: opts.keepTextEncoder,
       onPlan: (p) => plans.push(p),
     });
     // A stage ends where the next one's status line is printed.
@@ -193,6 +198,12 @@ Deno.test("plan = measured: the embedded model, every residency, stage by stage"
   }
   // The tiny DiTs have 3 blocks: two slots hold less than all three.
   assert(peaks[0] > peaks[1] && peaks[1] > peaks[2], `sampling peaks ${peaks}`);
+
+  // The text encoder kept through sampling and decoding.
+  const kept = await generateMeasured({ budget: GIB, keepTextEncoder: true });
+  assertEquals(kept.plan.stages.map((s) => s.bytes), kept.stages, "text encoder kept");
+  const te = kept.plan.components.textEncoder.gpuBytes;
+  assertEquals(kept.plan.stages[1].bytes, peaks[0] + te);
 });
 
 Deno.test("plan = measured: a budget that frees the DiTs before decoding", async () => {
