@@ -244,9 +244,8 @@ async function withShapeOnlyModel<T>(
 
 /** What one shape-only run of a request measured. */
 interface Measured {
+  /** Each component's weights: the bytes its load added to the pool. */
   components: PlannedComponents;
-  /** Bytes each component's load added to the pool. */
-  loaded: { te: number; cond: number; uncond: number; vae: number };
   /** The pool's peak in each stage (decode: with the DiTs still held). */
   peak: { encode: number; sampling: number; decode: number };
   /** What releasing both DiTs frees during decode (weights and rope tables). */
@@ -346,7 +345,6 @@ async function measure(
       uncond: dit(uncond, uncondBytes),
       vae: { gpuBytes: vaeBytes },
     },
-    loaded: { te: teBytes, cond: condBytes, uncond: uncondBytes, vae: vaeBytes },
     peak: { encode, sampling, decode },
     ditsHeld: 0,
     largest,
@@ -431,7 +429,9 @@ export async function planMemory(
   const { residency, m } = runs[runs.length - 1];
   r.residency = residency;
   const components = runs[0].m.components; // both resident: every weight's bytes
-  const te = r.keepTextEncoder ? m.loaded.te : 0, dits = m.loaded.cond + m.loaded.uncond;
+  const loaded = m.components; // what the chosen residency holds (streamed: globals + slots)
+  const te = r.keepTextEncoder ? loaded.textEncoder.gpuBytes : 0;
+  const dits = loaded.cond.gpuBytes + loaded.uncond.gpuBytes, vae = loaded.vae.gpuBytes;
   const freeTransformersBeforeDecode = m.peak.decode > usableBytes &&
     m.peak.decode - m.ditsHeld <= usableBytes;
   const stage = (name: StagePlan["name"], weightBytes: number, bytes: number): StagePlan => ({
@@ -441,11 +441,11 @@ export async function planMemory(
     bytes,
   });
   const stages: StagePlan[] = [
-    stage("encode prompt", m.loaded.te, m.peak.encode),
+    stage("encode prompt", loaded.textEncoder.gpuBytes, m.peak.encode),
     stage("sampling", te + dits, m.peak.sampling),
     freeTransformersBeforeDecode
-      ? stage("decode", te + m.loaded.vae, m.peak.decode - m.ditsHeld)
-      : stage("decode", te + dits + m.loaded.vae, m.peak.decode),
+      ? stage("decode", te + vae, m.peak.decode - m.ditsHeld)
+      : stage("decode", te + dits + vae, m.peak.decode),
   ];
   const peakBytes = Math.max(...stages.map((s) => s.bytes));
   const largestBuffer = { bytes: m.largest.bytes, what: `'${m.largest.label}'` };
