@@ -204,8 +204,8 @@ export class Tensor {
 
 /**
  * Throws when the tensor exceeds one storage binding — except on a shape-only
- * context, which goes on so that a plan sees the whole run (the pool's
- * `stats.largest` then names the buffer, and the planner refuses the request).
+ * context, which goes on so that a plan sees the whole run (`ctx.pool.largest`
+ * then names the buffer, and the planner refuses the request).
  */
 function checkBindable(ctx: GpuContext, label: string, shape: Shape, dtype: DType, bytes: number) {
   const limit = ctx.limits.maxStorageBufferBindingSize;
