@@ -16,6 +16,7 @@ export type { BrowserPlatformOptions } from "./platform/browser.ts";
 export { createGpu, GpuContext, NO_ADAPTER_HELP } from "./gpu/context.ts";
 export type { GpuFeatures, GpuOptions } from "./gpu/context.ts";
 export { Tensor, TensorTooLargeError } from "./gpu/tensor.ts";
+export { ShapeOnlyError } from "./gpu/shape_only.ts";
 export type { Shape } from "./gpu/tensor.ts";
 export { type HoldsTensors, SCOPE_TENSORS, TensorScopes } from "./gpu/scope.ts";
 export type { DType } from "./dtype.ts";
@@ -91,7 +92,14 @@ export {
   formatPlan,
   planMemory,
 } from "./pipeline/memory_plan.ts";
-export type { MemoryPlan, PlanRequest, Residency } from "./pipeline/memory_plan.ts";
+export type {
+  MemoryPlan,
+  PlannedComponents,
+  PlannedDiT,
+  PlanOptions,
+  PlanRequest,
+  Residency,
+} from "./pipeline/memory_plan.ts";
 export { checkCheckpoint } from "./pipeline/checkpoint_check.ts";
 export type { CheckpointCheck } from "./pipeline/checkpoint_check.ts";
 export type { DiTResidency } from "./models/dit.ts";
@@ -106,9 +114,9 @@ export type {
   UploadLinearOptions,
 } from "./ops/linear.ts";
 export type { MropeSections } from "./ops/rope.ts";
-export type { BufferBinding, DispatchArgs } from "./gpu/context.ts";
+export type { BufferBinding, DispatchArgs, ShapeOnlyOptions } from "./gpu/context.ts";
 export type { Kernel, KernelSpec, PipelineCache, StorageAccess } from "./gpu/kernel.ts";
-export type { BufferPool, MemoryStats } from "./gpu/buffer_pool.ts";
+export type { BufferAllocator, BufferPool, MemoryStats } from "./gpu/buffer_pool.ts";
 export type { HostArray } from "./gpu/tensor.ts";
 export type { Timing } from "./gpu/timing.ts";
 export type { DenseHostLinear } from "./formats/dense.ts";
@@ -122,20 +130,11 @@ export type { Nf4Options } from "./io/quantize.ts";
 export type { NpyArray } from "./pipeline/npy.ts";
 export type { PresetName, SamplingPreset } from "./pipeline/presets.ts";
 export type { StagePlan } from "./pipeline/memory_plan.ts";
-export type {
-  DiTFootprint,
-  DiTShape,
-  ModelFootprint,
-  StoredFormat,
-  TextEncoderFootprint,
-  TextEncoderShape,
-  VaeFootprint,
-} from "./pipeline/memory_footprint.ts";
 export type { CheckOptions } from "./pipeline/checkpoint_check.ts";
 export type { DiTDeclared } from "./models/dit_config.ts";
 export type { Qwen3WeightFormat } from "./models/qwen3_config.ts";
 export type { VaeDecoderConfig } from "./models/vae_config.ts";
-export type { VaeDecodeOptions } from "./models/vae_decoder.ts";
+export type { VaeDecodeOptions, VaeRgb8Options } from "./models/vae_decoder.ts";
 export type { RowRange } from "./models/vae_bands.ts";
 export type { DecodeOptions, EncodePromptOptions } from "./text/tokenizer.ts";
 export type { SerializeOptions } from "./prompt/canonical.ts";

@@ -73,6 +73,7 @@ export const REGISTRY_READERS = [
   "src/pipeline/pipeline.ts",
   "src/pipeline/prompt_encoder.ts",
   "src/pipeline/checkpoint_check.ts",
+  "src/pipeline/memory_plan.ts",
   "src/cli/",
 ];
 

@@ -193,7 +193,7 @@ async function planFor(
     maxStorageBufferBindingSize: gpu!.limits.maxStorageBufferBindingSize,
   };
   const base = { type: "plan", id, budget, limits } as const;
-  if (check.problems.length > 0 || !check.footprint) {
+  if (check.problems.length > 0) {
     return {
       ...base,
       problems: check.problems,
@@ -203,18 +203,17 @@ async function planFor(
       streaming: false,
     };
   }
-  const p = planMemory(check.footprint, {
+  const p = await planMemory(dir, {
     width: job.width,
     height: job.height,
     textTokens: check.promptTokens ?? 0,
     budgetBytes: budget.bytes,
     steps: resolveSampling({ preset: job.preset, steps: job.steps }).steps,
-    maxBindingBytes: limits.maxStorageBufferBindingSize,
-  });
+  }, { platform, gpu: { limits: gpu!.limits, features: gpu!.features } });
   return {
     ...base,
     problems: [],
-    lines: formatPlan(check.footprint, p),
+    lines: formatPlan(p),
     fits: p.fits,
     // The plan's own reason: the budget, or one buffer above the adapter's binding limit.
     reason: p.refusal,

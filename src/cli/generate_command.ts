@@ -29,7 +29,13 @@
  */
 import { createGpu, type GpuContext } from "../gpu/context.ts";
 import { checkCheckpoint } from "../pipeline/checkpoint_check.ts";
-import { formatBytes, formatPlan, type MemoryPlan, planMemory } from "../pipeline/memory_plan.ts";
+import {
+  formatBytes,
+  formatPlan,
+  type MemoryPlan,
+  planMemory,
+  type PlanRequest,
+} from "../pipeline/memory_plan.ts";
 import { type GenerateResult, Ideogram4Pipeline, type StepProgress } from "../pipeline/pipeline.ts";
 import { ensureEmbeddedModel } from "../platform/deno/embedded_model.ts";
 import { type HubProgress, resolveModel, type ResolveModelSpec } from "../platform/deno/hub.ts";
@@ -331,18 +337,18 @@ function peakLines(measured: number, planned: MemoryPlan | undefined, budgetByte
 async function dryRunReport(
   dir: string,
   prompt: string | undefined,
-  memory: Omit<Parameters<typeof planMemory>[1], "textTokens">,
+  memory: Omit<PlanRequest, "textTokens">,
   planName: string,
   io: GenerateIo,
 ): Promise<number> {
   const check = await checkCheckpoint(dir, { prompt });
-  if (check.problems.length > 0 || !check.footprint) {
+  if (check.problems.length > 0) {
     io.stderr(`dry run: ${dir} has ${check.problems.length} problem(s):`);
     for (const line of check.problems) io.stderr(`  ${line}`);
     return 1;
   }
   const textTokens = check.promptTokens ?? MAX_PROMPT_TOKENS;
-  const plan = planMemory(check.footprint, { ...memory, textTokens });
+  const plan = await planMemory(dir, { ...memory, textTokens });
   io.stdout(`dry run: ${dir}: every tensor matches the architecture`);
   io.stdout(
     `sampling: ${planName}; text tokens: ` +
@@ -350,7 +356,7 @@ async function dryRunReport(
         ? `${MAX_PROMPT_TOKENS} (the maximum; pass --prompt to plan for yours)`
         : `${textTokens} (this prompt as given, before any magic prompt)`),
   );
-  for (const line of formatPlan(check.footprint, plan)) io.stdout(line);
+  for (const line of formatPlan(plan)) io.stdout(line);
   if (!plan.fits) {
     io.stderr(`dry run: ${plan.refusal}`);
     return 1;

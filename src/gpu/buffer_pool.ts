@@ -8,6 +8,9 @@
  * `queue.writeBuffer` jumps ahead of recorded commands, so {@link acquire}
  * reports whether a buffer is fresh and `Tensor.upload` flushes before
  * writing into a reused one.
+ *
+ * A shape-only context (`GpuContext.shapeOnly`) uses this same pool over
+ * buffers that are only sizes, so its live and peak bytes are a real run's.
  */
 
 export interface MemoryStats {
@@ -17,6 +20,12 @@ export interface MemoryStats {
   peakBytes: number;
   /** Bytes of all GPU buffers that exist (live + pooled free). */
   allocatedBytes: number;
+}
+
+/** What the pool creates its buffers with: a `GPUDevice`, or a shape-only stand-in. */
+export interface BufferAllocator {
+  /** Creates one buffer. */
+  createBuffer(descriptor: GPUBufferDescriptor): GPUBuffer;
 }
 
 export const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC |
@@ -38,9 +47,15 @@ export class BufferPool {
   private doomed: GPUBuffer[] = [];
   /** Live, peak and allocated bytes, updated as buffers are handed out and released. */
   readonly stats: MemoryStats = { liveBytes: 0, peakBytes: 0, allocatedBytes: 0 };
+  /**
+   * The largest buffer asked for since creation or the last `resetPeak()`
+   * (bytes as requested, before size classes), and its label: what must fit
+   * one storage binding.
+   */
+  largest: { bytes: number; label: string } = { bytes: 0, label: "" };
 
   /** A pool for `device`'s buffers. */
-  constructor(private device: GPUDevice) {}
+  constructor(private device: BufferAllocator) {}
 
   /**
    * A storage buffer of at least `bytes`. `exact` skips size classes and the
@@ -48,6 +63,7 @@ export class BufferPool {
    */
   acquire(bytes: number, label: string, exact = false): { buffer: GPUBuffer; fresh: boolean } {
     const size = exact ? Math.max(4, Math.ceil(bytes / 4) * 4) : sizeClass(bytes);
+    if (bytes > this.largest.bytes) this.largest = { bytes, label };
     let buffer = exact ? undefined : this.free.get(size)?.pop();
     const fresh = !buffer;
     if (!buffer) {
@@ -96,8 +112,12 @@ export class BufferPool {
     this.free.clear();
   }
 
-  /** Starts a new peak measurement: `stats.peakBytes` becomes the current live bytes. */
+  /**
+   * Starts a new peak measurement: `stats.peakBytes` becomes the current live
+   * bytes, and the largest buffer is forgotten.
+   */
   resetPeak(): void {
     this.stats.peakBytes = this.stats.liveBytes;
+    this.largest = { bytes: 0, label: "" };
   }
 }

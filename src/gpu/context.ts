@@ -8,10 +8,20 @@
  * (when a readback needs it, or when the uniform arena fills after a few
  * thousand dispatches), and the CPU waits only in {@link readBuffer} /
  * {@link sync}.
+ *
+ * {@link GpuContext.shapeOnly} makes the same context without a device:
+ * buffers are sizes, dispatches and copies are skipped, so model code runs
+ * unchanged and the pool measures what a request would hold (memory planning).
  */
 import { BufferPool } from "./buffer_pool.ts";
 import { grid, type Kernel, type KernelSpec, PARAMS_SLOT_BYTES, PipelineCache } from "./kernel.ts";
 import { TensorScopes } from "./scope.ts";
+import {
+  SHAPE_ONLY_ADAPTER_INFO,
+  shapeOnlyDevice,
+  ShapeOnlyError,
+  shapeOnlyLimits,
+} from "./shape_only.ts";
 
 export { grid, PARAMS_SLOT_BYTES };
 
@@ -58,6 +68,19 @@ export const NO_ADAPTER_HELP: string = "No WebGPU adapter was found. Install you
   "has shader-f16) or `libgl1-mesa-dri` (llvmpipe, GL, f32 only); in Deno, " +
   "DENO_WEBGPU_BACKEND=vulkan|gl picks the backend. In a browser, use one with WebGPU " +
   "enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).";
+
+/** What {@link GpuContext.shapeOnly} assumes about the device it stands for. */
+export interface ShapeOnlyOptions {
+  /**
+   * The adapter's limits (a real context's `limits`); default: WebGPU's
+   * defaults with 2 GiB storage bindings and buffers.
+   */
+  limits?: GPUSupportedLimits | Readonly<Record<string, number>>;
+  /** Single limits on top of `limits` (e.g. `maxStorageBufferBindingSize`). */
+  overrides?: Readonly<Record<string, number | undefined>>;
+  /** The adapter's optional features (default: f16 only). */
+  features?: GpuFeatures;
+}
 
 /** A storage range to bind: a whole tensor or any part of a buffer. */
 export interface BufferBinding {
@@ -127,6 +150,8 @@ export class GpuContext {
     features: GpuFeatures,
     /** Every feature the adapter offers (the device enables only the useful ones). */
     readonly adapterFeatures: ReadonlySet<string>,
+    /** Buffers are sizes only and no work is recorded ({@link GpuContext.shapeOnly}). */
+    readonly shapeOnly = false,
   ) {
     this.features = features;
     this.limits = device.limits;
@@ -165,6 +190,24 @@ export class GpuContext {
       if (info.reason !== "destroyed") console.error(`WebGPU device lost: ${info.message}`);
     });
     return new GpuContext(device, adapter.info, features, new Set(adapter.features));
+  }
+
+  /**
+   * A context without a device, for planning: the same pool, tensors and
+   * ops, but buffers are only sizes, dispatches, copies and writes do
+   * nothing, and reading back throws a {@link ShapeOnlyError}. Works where
+   * there is no GPU at all.
+   */
+  static shapeOnly(opts: ShapeOnlyOptions = {}): GpuContext {
+    const limits = shapeOnlyLimits(opts.limits, opts.overrides);
+    const features = opts.features ?? { f16: true, subgroups: false, timestamps: false };
+    return new GpuContext(
+      shapeOnlyDevice(limits),
+      SHAPE_ONLY_ADAPTER_INFO,
+      { ...features },
+      new Set(),
+      true,
+    );
   }
 
   /** One line describing the adapter, for logs and benchmark tables. */
@@ -267,13 +310,17 @@ export class GpuContext {
 
   /** Compiles (once) and returns the kernel for a spec. */
   kernel(spec: KernelSpec): Kernel {
+    if (this.shapeOnly) throw new ShapeOnlyError(`compiling kernel '${spec.name}'`);
     return this.pipelines.get(spec);
   }
 
   /** Records one dispatch into the current batch. Never waits. */
   dispatch(specOrKernel: KernelSpec | Kernel, args: DispatchArgs): void {
-    const k = "pipeline" in specOrKernel ? specOrKernel : this.kernel(specOrKernel);
-    const { spec } = k;
+    // A shape-only context checks the arguments and records nothing (no pipeline is compiled).
+    const k = "pipeline" in specOrKernel || this.shapeOnly
+      ? specOrKernel
+      : this.kernel(specOrKernel);
+    const spec = "pipeline" in k ? k.spec : k;
     if (args.bindings.length !== spec.storage.length) {
       throw new Error(
         `${spec.name}: ${args.bindings.length} buffers bound, the kernel has ${spec.storage.length}`,
@@ -290,13 +337,17 @@ export class GpuContext {
       throw new Error(`${spec.name}: ${x}×${y}×${z} workgroups exceeds ${maxWg} per dimension`);
     }
     if (x === 0 || y === 0 || z === 0) return;
+    if (args.params && args.params.byteLength > PARAMS_SLOT_BYTES) {
+      throw new Error(
+        `${spec.name}: params are ${args.params.byteLength} bytes > ${PARAMS_SLOT_BYTES}`,
+      );
+    }
+    if (!("pipeline" in k)) {
+      this.dispatchCount++;
+      return;
+    }
     let dynamicOffset = 0;
     if (args.params) {
-      if (args.params.byteLength > PARAMS_SLOT_BYTES) {
-        throw new Error(
-          `${spec.name}: params are ${args.params.byteLength} bytes > ${PARAMS_SLOT_BYTES}`,
-        );
-      }
       if (this.arenaUsed === ARENA_SLOTS) this.flush();
       dynamicOffset = this.arenaUsed * PARAMS_SLOT_BYTES;
       this.arenaStaging.set(
@@ -314,6 +365,15 @@ export class GpuContext {
 
   /** Records a buffer-to-buffer copy in order with the dispatches. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (this.shapeOnly) {
+      if (srcOffset + bytes > src.size || dstOffset + bytes > dst.size) {
+        throw new Error(
+          `copy of ${bytes} bytes from '${src.label}' +${srcOffset} to '${dst.label}' ` +
+            `+${dstOffset} is out of range`,
+        );
+      }
+      return;
+    }
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
@@ -352,6 +412,7 @@ export class GpuContext {
 
   /** Copies bytes back to the CPU (flushes first). `offset`/`bytes` multiples of 4. */
   async readBuffer(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+    if (this.shapeOnly) throw new ShapeOnlyError(`reading back '${buffer.label}'`);
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.device.createBuffer({
       label: "readback",

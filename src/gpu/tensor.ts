@@ -229,9 +229,16 @@ export class Tensor {
   }
 }
 
+/**
+ * Throws when the tensor exceeds one storage binding — except on a shape-only
+ * context, which goes on so that a plan sees the whole run (`ctx.pool.largest`
+ * then names the buffer, and the planner refuses the request).
+ */
 function checkBindable(ctx: GpuContext, label: string, shape: Shape, dtype: DType, bytes: number) {
   const limit = ctx.limits.maxStorageBufferBindingSize;
-  if (bytes > limit) throw new TensorTooLargeError(label, shape, dtype, bytes, limit);
+  if (bytes > limit && !ctx.shapeOnly) {
+    throw new TensorTooLargeError(label, shape, dtype, bytes, limit);
+  }
 }
 
 /** writeBuffer needs a multiple of 4 bytes: pad the tail when needed. */

@@ -364,6 +364,15 @@ export class DiT {
     return this.blocks instanceof StreamedDiTBlocks ? this.blocks.bytesStreamed : 0;
   }
 
+  /** Bytes of the largest block as laid out in a streaming slot (0 when resident). */
+  get streamSlotBytes(): number {
+    const b = this.blocks;
+    if (!(b instanceof StreamedDiTBlocks)) return 0;
+    let n = 0;
+    for (let i = 0; i < b.count; i++) n = Math.max(n, b.blockBytes(i));
+    return n;
+  }
+
   /** Host bytes kept decoded for streaming (nf4 absmax tables, scales, norms; 0 when resident). */
   get streamHostBytes(): number {
     return this.blocks instanceof StreamedDiTBlocks ? this.blocks.hostBytes : 0;

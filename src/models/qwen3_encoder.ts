@@ -21,7 +21,7 @@ import type { ActDType } from "../ops/common.ts";
 import { binary } from "../ops/elementwise.ts";
 import { gatherRowsHost } from "../ops/embedding.ts";
 import { interleaveInto } from "../ops/interleave.ts";
-import { linear, type LinearWeight, uploadLinear } from "../ops/linear.ts";
+import { linear, type LinearGpuFormat, type LinearWeight, uploadLinear } from "../ops/linear.ts";
 import { rmsNorm } from "../ops/norm.ts";
 import { type GpuRopeTables, rmsNormRope, ropeTables, uploadRopeTables } from "../ops/rope.ts";
 import { platform as currentPlatform } from "../platform/mod.ts";
@@ -122,6 +122,18 @@ export class Qwen3TextEncoder {
       owned?.close();
       throw e;
     }
+  }
+
+  /** Bytes of the embedding table, which stays on the host (only a prompt's rows are uploaded). */
+  get hostBytes(): number {
+    return this.embed.bytes.byteLength;
+  }
+
+  /** Storage formats of the Linear weights on the GPU. */
+  get weightFormats(): ReadonlySet<LinearGpuFormat> {
+    return new Set(
+      this.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map((w) => w.format)),
+    );
   }
 
   /** Number of features per token: taps × hidden. */

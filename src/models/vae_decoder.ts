@@ -218,23 +218,25 @@ export class VaeDecoder {
   }
 
   /** Decodes and converts to uint8 RGB, `[H·W·3]` row-major (waits for the GPU). */
-  async decodeToRgb8(
-    latent: Tensor,
-    opts: VaeDecodeOptions & {
-      /** Called with the float image `[H, W, 3]` before it is converted (e.g. to check it). */
-      inspect?: (image: Tensor) => void;
-    } = {},
-  ): Promise<Uint8Array> {
-    const rgb = this.ctx.scope(() => {
-      const image = this.decode(latent, opts);
-      opts.inspect?.(image);
-      return toRgb8(this.ctx, image);
-    });
+  async decodeToRgb8(latent: Tensor, opts: VaeRgb8Options = {}): Promise<Uint8Array> {
+    const rgb = this.decodeRgb8(latent, opts);
     try {
       return await rgb.read() as Uint8Array;
     } finally {
       rgb.release();
     }
+  }
+
+  /**
+   * {@link decodeToRgb8} without the wait: the uint8 RGB `[H·W·3]` on the
+   * GPU, recorded; the caller reads and releases it.
+   */
+  decodeRgb8(latent: Tensor, opts: VaeRgb8Options = {}): Tensor {
+    return this.ctx.scope(() => {
+      const image = this.decode(latent, opts);
+      opts.inspect?.(image);
+      return toRgb8(this.ctx, image);
+    });
   }
 
   /** Frees every GPU weight. Idempotent. */
@@ -389,6 +391,12 @@ export class VaeDecoder {
       },
     );
   }
+}
+
+/** Options of {@link VaeDecoder.decodeToRgb8} and {@link VaeDecoder.decodeRgb8}. */
+export interface VaeRgb8Options extends VaeDecodeOptions {
+  /** Called with the float image `[H, W, 3]` before it is converted (e.g. to check it). */
+  inspect?: (image: Tensor) => void;
 }
 
 /**

@@ -3,8 +3,8 @@
  * anything: every tensor name, dtype and shape of the text encoder's language
  * model, both DiTs and the VAE decoder, the folder layout, the configs, the
  * tokenizer, and that the components fit together. Returns the problems as
- * messages naming the file and the tensor, and — when there are none — the
- * GPU footprint of every component for the memory planner.
+ * messages naming the file and the tensor. (The memory planner, `memory_plan.ts`,
+ * runs the models themselves over the same {@link ShapeOnlyStore}.)
  *
  * The rules are the loaders' own: the same `load*HostWeights` functions the
  * models use run over a {@link ShapeOnlyStore}, which answers from the
@@ -25,8 +25,6 @@ import {
   resolveDiTConfig,
 } from "../models/dit_config.ts";
 import {
-  type DiTHostGlobals,
-  type DiTLayerHost,
   findDiTPrefix,
   inferDiTShapes,
   loadDiTHostGlobals,
@@ -41,15 +39,6 @@ import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import { loadTokenizer } from "../text/load.ts";
 import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
-import {
-  type DiTFootprint,
-  ditFootprint,
-  type ModelFootprint,
-  type TextEncoderFootprint,
-  textEncoderFootprint,
-  type VaeFootprint,
-  vaeFootprint,
-} from "./memory_footprint.ts";
 import { TOKEN_CHANNELS } from "../models/ops/unpatchify.ts";
 import { COMPONENT_FOLDERS, missingComponentFiles } from "../io/model_folders.ts";
 
@@ -65,6 +54,8 @@ export const MAX_PROBLEMS_PER_COMPONENT = 8;
 export class ShapeOnlyStore implements TensorStore {
   /** Shared zeros behind every view handed out (grown, never written). */
   private zeros = new ArrayBuffer(0);
+  /** nf4 quant states read so far (the planner loads a model several times). */
+  private states = new Map<string, Promise<Uint8Array>>();
 
   constructor(readonly inner: TensorStore) {}
 
@@ -87,7 +78,11 @@ export class ShapeOnlyStore implements TensorStore {
   bytes(name: string): Promise<Uint8Array> {
     try {
       const info = this.inner.info(name);
-      if (name.endsWith(NF4_STATE_SUFFIX)) return this.inner.bytes(name);
+      if (name.endsWith(NF4_STATE_SUFFIX)) {
+        let state = this.states.get(name);
+        if (!state) this.states.set(name, state = this.inner.bytes(name));
+        return state;
+      }
       return Promise.resolve(new Uint8Array(this.zeroBuffer(info.byteLength), 0, info.byteLength));
     } catch (e) {
       return Promise.reject(e);
@@ -118,12 +113,14 @@ export class ShapeOnlyStore implements TensorStore {
   }
 }
 
-/** One component's check: its problems, and its config and footprint when it passed. */
-export interface ComponentCheck<C, F> {
+/** One component's check: its problems, and its config when it was read. */
+export interface ComponentCheck<C> {
+  /** The component's folder. */
   folder: string;
+  /** Empty when the component is usable. */
   problems: string[];
+  /** The configuration, when it could be read. */
   config?: C;
-  footprint?: F;
 }
 
 /** What {@link checkCheckpoint} found. */
@@ -132,8 +129,6 @@ export interface CheckpointCheck {
   dir: string;
   /** Empty when the checkpoint is usable. */
   problems: string[];
-  /** Every component's GPU footprint (absent when a component failed). */
-  footprint?: ModelFootprint;
   /** Tokens of the prompt (chat template applied), when one was given. */
   promptTokens?: number;
 }
@@ -144,8 +139,6 @@ export interface CheckOptions {
   platform?: Platform;
   /** Count this prompt's tokens with the checkpoint's tokenizer. Too long throws `PromptTooLongError`. */
   prompt?: string;
-  /** Bytes per VAE activation (and conv weight) value, 4 (f32, the pipeline's default) or 2. */
-  vaeActivationBytes?: 2 | 4;
 }
 
 const message = (e: unknown) => e instanceof Error ? e.message : String(e);
@@ -161,13 +154,13 @@ function capped(folder: string, problems: string[]): string[] {
 }
 
 /** Runs `fn` with the folder's checkpoint opened shape-only; errors become problems. */
-async function withStore<C, F>(
+async function withStore<C>(
   p: Platform,
   folder: string,
   stem: string,
-  fn: (store: ShapeOnlyStore, check: ComponentCheck<C, F>) => Promise<void>,
-): Promise<ComponentCheck<C, F>> {
-  const check: ComponentCheck<C, F> = { folder, problems: [] };
+  fn: (store: ShapeOnlyStore, check: ComponentCheck<C>) => Promise<void>,
+): Promise<ComponentCheck<C>> {
+  const check: ComponentCheck<C> = { folder, problems: [] };
   let store: ShapeOnlyStore | undefined;
   try {
     store = new ShapeOnlyStore(await Checkpoint.open(folder, { stem, platform: p }));
@@ -178,7 +171,6 @@ async function withStore<C, F>(
     store?.close();
   }
   check.problems = capped(folder, check.problems);
-  if (check.problems.length > 0) check.footprint = undefined;
   return check;
 }
 
@@ -186,7 +178,7 @@ async function withStore<C, F>(
 export async function checkTextEncoder(
   folder: string,
   p: Platform,
-): Promise<ComponentCheck<Qwen3Config, TextEncoderFootprint>> {
+): Promise<ComponentCheck<Qwen3Config>> {
   const configPath = p.join(folder, "config.json");
   let config: Qwen3Config;
   try {
@@ -195,14 +187,8 @@ export async function checkTextEncoder(
     return { folder, problems: [message(e)] };
   }
   return await withStore(p, folder, "model", async (store, check) => {
-    const host = await loadQwen3HostWeights(store, config);
+    await loadQwen3HostWeights(store, config);
     check.config = config;
-    check.footprint = textEncoderFootprint(
-      config,
-      // memory_footprint.ts predates int8 (its rules give way to measured uploads).
-      host.layers as Parameters<typeof textEncoderFootprint>[1],
-      store.info(host.embed.name).byteLength,
-    );
   });
 }
 
@@ -216,7 +202,7 @@ export async function checkDiT(
   folder: string,
   text: boolean,
   p: Platform,
-): Promise<ComponentCheck<DiTConfig, DiTFootprint>> {
+): Promise<ComponentCheck<DiTConfig>> {
   const configPath = p.join(folder, "config.json");
   let declared: DiTDeclared = {};
   let configFile = "config.json";
@@ -232,23 +218,17 @@ export async function checkDiT(
     const prefix = findDiTPrefix(store);
     const config = resolveDiTConfig(declared, await inferDiTShapes(store, prefix), configFile);
     check.config = config;
-    let globals: DiTHostGlobals | undefined;
     try {
-      globals = await loadDiTHostGlobals(store, config, prefix, { text });
+      await loadDiTHostGlobals(store, config, prefix, { text });
     } catch (e) {
       check.problems.push(message(e));
     }
-    const layers: DiTLayerHost[] = [];
     for (let i = 0; i < config.numLayers; i++) {
       try {
-        layers.push(await loadDiTHostLayer(store, config, prefix, i));
+        await loadDiTHostLayer(store, config, prefix, i);
       } catch (e) {
         check.problems.push(message(e));
       }
-    }
-    if (globals && check.problems.length === 0) {
-      type Layouts = Parameters<typeof ditFootprint>;
-      check.footprint = ditFootprint(config, globals as Layouts[1], layers as Layouts[2]);
     }
   });
 }
@@ -257,8 +237,7 @@ export async function checkDiT(
 export async function checkVae(
   folder: string,
   p: Platform,
-  actBytes: 2 | 4 = 4,
-): Promise<ComponentCheck<VaeDecoderConfig, VaeFootprint>> {
+): Promise<ComponentCheck<VaeDecoderConfig>> {
   const configPath = p.join(folder, "config.json");
   let configText: string | undefined;
   try {
@@ -270,7 +249,6 @@ export async function checkVae(
     const config = vaeConfigFor(store, configText, configPath);
     await loadVaeDecoderWeights(store, config);
     check.config = config;
-    check.footprint = vaeFootprint(config, actBytes);
   });
 }
 
@@ -347,9 +325,7 @@ export async function checkCheckpoint(
   const uncond = present.has("unconditional_transformer")
     ? await checkDiT(folder("unconditional_transformer"), false, p)
     : undefined;
-  const vae = present.has("vae")
-    ? await checkVae(folder("vae"), p, opts.vaeActivationBytes ?? 4)
-    : undefined;
+  const vae = present.has("vae") ? await checkVae(folder("vae"), p) : undefined;
   for (const c of [te, cond, uncond, vae]) if (c) problems.push(...c.problems);
   if (tokenizer && te?.config && tokenizer.vocabSize > te.config.vocabSize) {
     problems.push(
@@ -359,14 +335,5 @@ export async function checkCheckpoint(
     );
   }
   problems.push(...crossChecks(dir, te?.config, cond?.config, uncond?.config, vae?.config));
-  const footprint = problems.length === 0 && te?.footprint && cond?.footprint &&
-      uncond?.footprint && vae?.footprint
-    ? {
-      textEncoder: te.footprint,
-      cond: cond.footprint,
-      uncond: uncond.footprint,
-      vae: vae.footprint,
-    }
-    : undefined;
-  return { dir, problems, footprint, promptTokens };
+  return { dir, problems, promptTokens };
 }

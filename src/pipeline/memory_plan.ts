@@ -1,44 +1,54 @@
 /**
  * Plans GPU memory for one generation: which transformers stay resident and
  * which stream their blocks, the peak of each stage, and the host→GPU weight
- * traffic streaming costs. Pure arithmetic over a {@link ModelFootprint}
- * (weights, `memory_footprint.ts`) and the request (size, text tokens).
+ * traffic streaming costs — measured, not estimated: the planner runs the
+ * real code on a shape-only GPU context (`GpuContext.shapeOnly`, buffers
+ * that are only sizes) over the checkpoint opened shape-only
+ * (`ShapeOnlyStore`: headers, zeros for data). The real loaders and uploads
+ * run, then the real forwards in the pipeline's order (`stages.ts`): the
+ * text encoder on `textTokens` tokens, one or two guided sampling steps
+ * (both DiTs, block streaming included), the VAE decode with its row
+ * bands; the buffer pool's peak after each stage is the plan. Nothing is
+ * dispatched and no weight is read, so a plan of the released model costs
+ * its headers, and it works without a GPU.
  *
  * WebGPU cannot report how much memory a device has, so the caller states a
  * budget ({@link DEFAULT_GPU_BUDGET_BYTES} when it does not). A fraction of
  * it ({@link DEFAULT_RESERVE_FRACTION}) is held back for the driver, the
- * display and the buffer pool's size classes (activation buffers round up by
- * at most 12.5%); the stages must fit in the rest.
+ * display and the pool's free buffers; the stages must fit in the rest.
  *
  * Stages, in the order the pipeline runs them (pipeline.ts):
- * 1. encode prompt: the text encoder's layers + its activations at L tokens
- *    (the features `[L, 13·hidden]` f32 included); freed afterwards unless
- *    `keepTextEncoder`;
- * 2. sampling: both DiTs as planned + the features, latents, velocities and
- *    rope tables + the conditional pass's activations at L + image tokens;
+ * 1. encode prompt: the text encoder's weights and its forward; freed
+ *    afterwards unless `keepTextEncoder`;
+ * 2. sampling: both DiTs as planned, the features, latents, velocities,
+ *    rope tables and one pass's activations;
  * 3. decode: the DiTs still held (unless the plan frees them first) + the
- *    VAE's weights and activations at the output size, with its row bands.
+ *    VAE's weights and its decode at the output size.
  *
  * Residency, first that fits the sampling stage: both DiTs resident; the
  * unconditional one streamed; both streamed. A streamed DiT keeps its
- * globals resident and uploads each block per step into one of two slots
- * (double buffering: block i+1 uploads while block i runs), so each step
- * moves all its block bytes host→GPU.
+ * globals resident and uploads each block per step into one of two slots.
  *
- * Activation peaks follow the models' release order (which tensors are live
- * together) in the activation dtype; see each function.
+ * The plan is for a fresh pipeline (nothing loaded yet, as the CLI runs).
  */
-import { QWEN3_TAP_LAYERS } from "../models/qwen3_config.ts";
-import { planBands } from "../models/vae_bands.ts";
-import { type VaeDecoderConfig, vaeScaleFactor, vaeUpBlocks } from "../models/vae_config.ts";
-import {
-  type DiTFootprint,
-  ditGpuBytes,
-  type DiTShape,
-  type ModelFootprint,
-  type StoredFormat,
-  type TextEncoderShape,
-} from "./memory_footprint.ts";
+import { GpuContext, type GpuFeatures } from "../gpu/context.ts";
+import { SHAPE_ONLY_BINDING_BYTES } from "../gpu/shape_only.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { Checkpoint } from "../io/checkpoint.ts";
+import type { TensorStore } from "../io/tensor_store.ts";
+import { DiT } from "../models/dit.ts";
+import { type DiTDeclared, parseDiTConfig } from "../models/dit_config.ts";
+import { parseQwen3Config, type Qwen3Config } from "../models/qwen3_config.ts";
+import { Qwen3TextEncoder } from "../models/qwen3_encoder.ts";
+import type { VaeDecoderConfig } from "../models/vae_config.ts";
+import { loadVaeDecoder, VAE_WEIGHTS_STEM } from "../models/vae_decoder.ts";
+import { vaeConfigFor } from "../models/vae_weights.ts";
+import { countNonFinite, nonFiniteCounters } from "../ops/nonfinite.ts";
+import { TOKEN_CHANNELS } from "../models/ops/unpatchify.ts";
+import { platform as currentPlatform } from "../platform/mod.ts";
+import type { Platform } from "../platform/types.ts";
+import { ShapeOnlyStore } from "./checkpoint_check.ts";
+import { decodeLatents, samplingStep } from "./stages.ts";
 
 export const GIB = 2 ** 30;
 
@@ -53,18 +63,21 @@ export const GIB = 2 ** 30;
  */
 export const DEFAULT_GPU_BUDGET_BYTES = 8 * GIB;
 
-/** Held back from the budget: driver, display, pool size classes (≤ 12.5% on activations). */
+/** Held back from the budget: driver, display, the pool's free buffers. */
 export const DEFAULT_RESERVE_FRACTION = 0.1;
 
 /**
- * Storage binding limit assumed for the VAE's row bands when the device is
- * unknown: 2 GiB, the top of what desktop adapters report. A device with a
- * lower limit cuts smaller bands and needs less, so this errs high.
+ * Storage binding limit assumed when the device is unknown: 2 GiB, the top
+ * of what desktop adapters report. A device with a lower limit cuts smaller
+ * bands and parts, so this errs high.
  */
-export const DEFAULT_PLAN_BINDING_BYTES = 2 * GIB;
+export const DEFAULT_PLAN_BINDING_BYTES = SHAPE_ONLY_BINDING_BYTES;
 
 /** Pixels per latent token along each axis (2×2 patches of the 8× VAE latent). */
 const PIXELS_PER_TOKEN = 16;
+
+/** Sampling steps run to measure the sampling stage (every later step repeats the second). */
+const MEASURED_STEPS = 2;
 
 /** Where a DiT's block weights live: all on the GPU, or streamed per step. */
 export type Residency = "resident" | "stream";
@@ -83,16 +96,31 @@ export interface PlanRequest {
   steps?: number;
   /** The text encoder stays loaded through sampling and decoding (default false). */
   keepTextEncoder?: boolean;
-  /** Bytes per activation value: 4 (f32, the default) or 2 (f16). */
-  activationBytes?: 2 | 4;
   /**
    * The adapter's storage binding limit (`maxStorageBufferBindingSize`): the
-   * VAE's bands are cut to it and no single buffer may exceed it (default
+   * VAE's bands and the weights' parts are cut to it and no single buffer
+   * may exceed it (default: the adapter's from {@link PlanOptions.gpu}, else
    * {@link DEFAULT_PLAN_BINDING_BYTES}).
    */
   maxBindingBytes?: number;
   /** Fraction of the budget held back (default {@link DEFAULT_RESERVE_FRACTION}). */
   reserveFraction?: number;
+  /**
+   * Plan this residency instead of choosing one (the pipeline's
+   * `residency` option); default: the first that fits, see the module comment.
+   */
+  residency?: { cond: Residency; uncond: Residency };
+}
+
+/** Where {@link planMemory} reads the model and what it knows of the device. */
+export interface PlanOptions {
+  /** Default: the registered platform. */
+  platform?: Platform;
+  /**
+   * The device the request will run on (a real context: its limits and
+   * features); without one, a desktop adapter with 2 GiB bindings.
+   */
+  gpu?: { limits: GPUSupportedLimits; features: GpuFeatures };
 }
 
 /** GPU memory of one stage of a request at its peak. */
@@ -101,10 +129,32 @@ export interface StagePlan {
   name: "encode prompt" | "sampling" | "decode";
   /** Weights on the GPU during the stage (of every component held). */
   weightBytes: number;
-  /** Activations at the stage's peak. */
+  /** Everything else at the stage's peak: activations, features, latents, rope tables. */
   activationBytes: number;
-  /** Weights plus activations. */
+  /** Weights plus activations: the buffer pool's peak in the stage. */
   bytes: number;
+}
+
+/** One DiT as measured: its GPU bytes when resident, its blocks, its formats. */
+export interface PlannedDiT {
+  /** GPU bytes of every weight (resident). */
+  gpuBytes: number;
+  /** Transformer blocks. */
+  blocks: number;
+  /** Storage formats of the Linear weights (`nf4`, `bf16`, …). */
+  formats: string[];
+}
+
+/** The components' weights as the plan measured them. */
+export interface PlannedComponents {
+  /** `text_encoder/`: GPU weights, the embedding table kept on the host, formats. */
+  textEncoder: { gpuBytes: number; hostBytes: number; formats: string[] };
+  /** `transformer/` (with text conditioning). */
+  cond: PlannedDiT;
+  /** `unconditional_transformer/` (image tokens only, no text projection). */
+  uncond: PlannedDiT;
+  /** `vae/`: GPU weights. */
+  vae: { gpuBytes: number };
 }
 
 /** How one request uses GPU memory, stage by stage, and whether it fits. */
@@ -113,6 +163,8 @@ export interface MemoryPlan {
   request: Required<PlanRequest>;
   /** Budget less the reserve: what the stages must fit in. */
   usableBytes: number;
+  /** The components' weights. */
+  components: PlannedComponents;
   /** Where each DiT's blocks live. */
   residency: { cond: Residency; uncond: Residency };
   /** Whether any DiT streams. */
@@ -127,9 +179,9 @@ export interface MemoryPlan {
   freeTransformersBeforeDecode: boolean;
   /** Each stage at its peak, in execution order. */
   stages: StagePlan[];
-  /** The largest stage's bytes. */
+  /** The largest stage's bytes: the buffer pool's peak over the request. */
   peakBytes: number;
-  /** The largest single activation buffer, and which it is (it must fit one binding). */
+  /** The largest single buffer, and which it is (it must fit one binding). */
   largestBuffer: { bytes: number; what: string };
   /** Peak ≤ usable and the largest buffer ≤ the binding limit. */
   fits: boolean;
@@ -137,173 +189,178 @@ export interface MemoryPlan {
   refusal?: string;
 }
 
-// ---- activations
+// ---- the checkpoint, opened shape-only
 
-/**
- * The text encoder's activation peak at `L` tokens: the features `[L, taps·hidden]`
- * f32 and the rope tables, plus the larger of the attention phase (residual,
- * q, k, v and their normed-and-rotated copies; or the residual, its norm and
- * q, k, v) and the MLP phase (residual, gate, up and their SiLU product).
- */
-export function textEncoderActivationBytes(s: TextEncoderShape, L: number, act = 4): number {
-  const h = s.hiddenSize, qd = s.numHeads * s.headDim, kvd = s.numKvHeads * s.headDim;
-  const I = s.intermediateSize;
-  const features = 4 * L * QWEN3_TAP_LAYERS.length * h;
-  const rope = 2 * 4 * L * (s.headDim / 2);
-  const attention = Math.max(h + 2 * qd + 3 * kvd, 2 * h + qd + 2 * kvd);
-  const mlp = Math.max(2 * h + 2 * I, h + 3 * I);
-  return features + rope + act * L * Math.max(attention, mlp);
+/** The four components' stores (headers only) and configs. */
+interface ShapeOnlyModel {
+  te: { store: TensorStore; config: Qwen3Config };
+  cond: { store: TensorStore; declared: DiTDeclared };
+  uncond: { store: TensorStore; declared: DiTDeclared };
+  vae: { store: TensorStore; config: VaeDecoderConfig };
 }
 
-/**
- * One DiT pass's activation peak over `ltxt` text + `limg` image tokens: the
- * larger of the entry (normed features, text projection, the sequence and the
- * image projection) and a block (attention phase: h, q, k, v and the two
- * normed-and-rotated copies, 6·emb a token; FFN phase: h, w1·x, w3·x and
- * their SwiGLU product, emb + 3·ffn a token).
- */
-export function ditActivationBytes(s: DiTShape, ltxt: number, limg: number, act = 4): number {
-  const L = ltxt + limg, e = s.embDim, f = s.intermediateSize;
-  const entry = ltxt > 0 ? ltxt * (s.llmFeaturesDim + e) + L * e + limg * e : limg * e;
-  const block = L * Math.max(6 * e, e + 3 * f);
-  return act * Math.max(entry, block);
-}
-
-/**
- * The largest single activation buffer of a generation, which must fit in
- * one storage binding (nothing here is split into parts): the DiTs' FFN and
- * q / k / v activations over all tokens, and the VAE mid block's attention
- * inputs over every latent pixel (one head; the VAE's other maps are cut
- * into row bands that fit). The text encoder's are bounded by the prompt
- * limit, not the image size.
- */
-export function largestActivation(
-  m: ModelFootprint,
-  ltxt: number,
-  limg: number,
-  latentPixels: number,
-  act = 4,
-): { bytes: number; what: string } {
-  const L = ltxt + limg, c = m.cond.shape, u = m.uncond.shape;
-  const mid = m.vae.config.blockOutChannels[m.vae.config.blockOutChannels.length - 1];
-  const candidates = [
-    {
-      bytes: act * L * c.intermediateSize,
-      what: `transformer FFN activation [${L}, ${c.intermediateSize}]`,
-    },
-    { bytes: act * L * c.embDim, what: `transformer activation [${L}, ${c.embDim}]` },
-    {
-      bytes: act * limg * u.intermediateSize,
-      what: `unconditional FFN activation [${limg}, ${u.intermediateSize}]`,
-    },
-    {
-      bytes: act * latentPixels * mid,
-      what: `VAE mid-block attention input [${latentPixels}, ${mid}]`,
-    },
-  ];
-  return candidates.reduce((a, b) => b.bytes > a.bytes ? b : a);
-}
-
-/** Bytes of the two rope tables (cos, sin `[L, headDim/2]` f32) of one sequence layout. */
-function ropeBytes(L: number, headDim: number): number {
-  return 2 * 4 * L * (headDim / 2);
-}
-
-/**
- * What the sampling loop holds besides weights, at its peak: the features
- * (f32), latents and both velocities `[limg, inChannels]` f32, each DiT's
- * cached rope tables, and the conditional pass's activations (the larger
- * pass: same blocks over more tokens).
- */
-export function samplingActivationBytes(
-  cond: DiTShape,
-  uncond: DiTShape,
-  ltxt: number,
-  limg: number,
-  act = 4,
-): number {
-  const held = 4 * ltxt * cond.llmFeaturesDim + 3 * 4 * limg * cond.inChannels +
-    ropeBytes(ltxt + limg, cond.headDim) + ropeBytes(limg, uncond.headDim);
-  return held + Math.max(
-    ditActivationBytes(cond, ltxt, limg, act),
-    ditActivationBytes(uncond, 0, limg, act),
-  );
-}
-
-/**
- * The VAE decoder's activation peak for a `height × width` image: the latent
- * (f32, held by the pipeline) plus the largest live set of any step, walked
- * block by block with the row bands the decoder cuts at `maxBindingBytes`:
- *
- * - resnet: (a) input + first conv's output + the GroupNorm'd input band
- *   (the whole map when one band); (b) with a shortcut, its output too
- *   (banded: the input's bands go as the output's come); (c) first conv's
- *   output + skip + result + the normed band;
- * - mid attention (one head over all pixels): input + q, k, v + output;
- * - upsample conv: input + the ×2 output; conv_out: input + normed band + image.
- */
-export function vaeActivationBytes(
-  c: VaeDecoderConfig,
-  width: number,
-  height: number,
-  act = 4,
-  maxBindingBytes = DEFAULT_PLAN_BINDING_BYTES,
-): number {
-  const sf = vaeScaleFactor(c);
-  const h0 = height / sf, w0 = width / sf;
-  if (!Number.isInteger(h0) || !Number.isInteger(w0)) {
-    throw new Error(`VAE: ${width}x${height} is not a multiple of ${sf}`);
-  }
-  const blocks = vaeUpBlocks(c);
-  const widths = blocks.map((b) => b.resnets[b.resnets.length - 1].cout);
-  const mid = c.blockOutChannels[c.blockOutChannels.length - 1];
-  // Per level k: the bands the decoder plans (VaeDecoder.bandPlan's channel rule).
-  const levels = widths.map((cout, k) => {
-    const h = h0 << k, w = w0 << k;
-    const channels = k === 0
-      ? Math.max(c.latentChannels, mid, cout)
-      : Math.max(widths[k - 1], cout);
-    const bands = planBands(h, w * channels * act, maxBindingBytes);
-    const maxRows = Math.max(...bands.map(([a, b]) => b - a));
-    return { h, w, whole: bands.length === 1, maxRows };
-  });
-  const map = (k: number, ch: number) => act * levels[k].h * levels[k].w * ch;
-  /** A gathered, normed input band of `ch` channels (rows + 2 halo rows). */
-  const normed = (k: number, ch: number) =>
-    levels[k].whole ? map(k, ch) : act * (levels[k].maxRows + 2) * levels[k].w * ch;
-  const band = (k: number, ch: number) =>
-    levels[k].whole ? map(k, ch) : act * levels[k].maxRows * levels[k].w * ch;
-  const resnet = (k: number, cin: number, cout: number) => {
-    const a = map(k, cin) + map(k, cout) + normed(k, cin);
-    const b = cin === cout
-      ? 0
-      : levels[k].whole
-      ? map(k, cin) + 2 * map(k, cout)
-      : map(k, cout) + Math.max(map(k, cin), map(k, cout)) + band(k, Math.max(cin, cout));
-    const cc = levels[k].whole
-      ? 4 * map(k, cout)
-      : 2 * map(k, cout) + normed(k, cout) + band(k, cout);
-    return Math.max(a, b, cc);
+/** Opens `dir`'s components as the models' loaders would, shape-only; `fn` uses them. */
+async function withShapeOnlyModel<T>(
+  dir: string,
+  p: Platform,
+  fn: (m: ShapeOnlyModel) => Promise<T>,
+): Promise<T> {
+  const opened: TensorStore[] = [];
+  const open = async (folder: string, stem: string) => {
+    const store = new ShapeOnlyStore(
+      await Checkpoint.open(p.join(dir, folder), { stem, platform: p }),
+    );
+    opened.push(store);
+    return store;
   };
-  let peak = map(0, c.latentChannels) + map(0, mid); // conv_in
-  peak = Math.max(peak, resnet(0, mid, mid));
-  if (c.midBlockAttention) peak = Math.max(peak, 5 * map(0, mid));
-  blocks.forEach((b, k) => {
-    for (const r of b.resnets) peak = Math.max(peak, resnet(k, r.cin, r.cout));
-    if (b.upsample) peak = Math.max(peak, map(k, widths[k]) + map(k + 1, widths[k]));
+  const readConfig = async (folder: string) => {
+    const path = p.join(dir, folder, "config.json");
+    return { path, text: await p.exists(path) ? await p.readText(path) : undefined };
+  };
+  const dit = async (folder: string) => {
+    const c = await readConfig(folder);
+    const declared = c.text === undefined ? {} : parseDiTConfig(c.text, c.path);
+    return { store: await open(folder, "diffusion_pytorch_model"), declared };
+  };
+  try {
+    const teConfig = await readConfig("text_encoder");
+    if (teConfig.text === undefined) throw new Error(`${teConfig.path}: not found`);
+    const te = {
+      config: parseQwen3Config(teConfig.text, teConfig.path),
+      store: await open("text_encoder", "model"),
+    };
+    const cond = await dit("transformer");
+    const uncond = await dit("unconditional_transformer");
+    const vaeConfig = await readConfig("vae");
+    const vaeStore = await open("vae", VAE_WEIGHTS_STEM);
+    const vae = { store: vaeStore, config: vaeConfigFor(vaeStore, vaeConfig.text, vaeConfig.path) };
+    return await fn({ te, cond, uncond, vae });
+  } finally {
+    for (const s of opened) s.close();
+  }
+}
+
+// ---- one request, run shape-only
+
+/** What one shape-only run of a request measured. */
+interface Measured {
+  /** Each component's weights: the bytes its load added to the pool. */
+  components: PlannedComponents;
+  /** The pool's peak in each stage (decode: with the DiTs still held). */
+  peak: { encode: number; sampling: number; decode: number };
+  /** What releasing both DiTs frees during decode (weights and rope tables). */
+  ditsHeld: number;
+  largest: { bytes: number; label: string };
+  slotBytes: { cond: number; uncond: number };
+  uploadBytesPerStep: number;
+}
+
+/** Runs `r` on a fresh shape-only context the way `Ideogram4Pipeline.generate` does. */
+async function measure(
+  m: ShapeOnlyModel,
+  r: Required<PlanRequest>,
+  residency: { cond: Residency; uncond: Residency },
+  gpu: PlanOptions["gpu"],
+): Promise<Measured> {
+  const ctx = GpuContext.shapeOnly({
+    limits: gpu?.limits,
+    features: gpu?.features,
+    overrides: { maxStorageBufferBindingSize: r.maxBindingBytes },
   });
-  const top = levels.length - 1, ch = c.blockOutChannels[0];
-  peak = Math.max(peak, map(top, ch) + normed(top, ch) + map(top, c.outChannels));
-  const latent = 4 * h0 * w0 * c.latentChannels;
-  return latent + peak;
+  const pool = ctx.pool, live = () => pool.stats.liveBytes;
+  let largest = { bytes: 0, label: "" };
+  /** Ends a stage: its peak; the next stage's peak starts from what is live now. */
+  const endStage = () => {
+    const peak = pool.stats.peakBytes;
+    if (pool.largest.bytes > largest.bytes) largest = pool.largest;
+    pool.resetPeak();
+    return peak;
+  };
+  const loading = async <T>(load: () => Promise<T>): Promise<[T, number]> => {
+    const before = live();
+    const model = await load();
+    return [model, live() - before];
+  };
+  const gh = r.height / PIXELS_PER_TOKEN, gw = r.width / PIXELS_PER_TOKEN, tokens = gh * gw;
+
+  // 1. encode prompt (Ideogram4Pipeline.encodeIds).
+  const [te, teBytes] = await loading(() =>
+    Qwen3TextEncoder.load(ctx, m.te.store, { config: m.te.config })
+  );
+  const textEncoder = {
+    gpuBytes: teBytes,
+    hostBytes: te.hostBytes,
+    formats: [...te.weightFormats],
+  };
+  const features = te.encodeFeatures(new Int32Array(r.textTokens));
+  if (!r.keepTextEncoder) te.release();
+  const encode = endStage();
+
+  // 2. sampling (Ideogram4Pipeline.generate).
+  const counters = nonFiniteCounters(ctx, r.steps + 2);
+  countNonFinite(ctx, features, counters, 0);
+  const [cond, condBytes] = await loading(() =>
+    DiT.load(ctx, m.cond.store, {
+      config: m.cond.declared,
+      name: "cond",
+      residency: residency.cond,
+    })
+  );
+  const [uncond, uncondBytes] = await loading(() =>
+    DiT.load(ctx, m.uncond.store, {
+      config: m.uncond.declared,
+      textConditioning: false,
+      name: "uncond",
+      residency: residency.uncond,
+    })
+  );
+  const z = Tensor.fromF32(
+    ctx,
+    new Float32Array(tokens * TOKEN_CHANNELS),
+    [tokens, TOKEN_CHANNELS],
+    "f32",
+    "latents",
+  );
+  const step = { t: 1, s: 0, guidance: 1 };
+  for (let n = 0; n < Math.min(r.steps, MEASURED_STEPS); n++) {
+    samplingStep(ctx, { cond, uncond }, z, features, { gh, gw }, step, counters, n + 1);
+  }
+  const sampling = endStage();
+
+  // 3. decode, the DiTs still held; what freeing them first saves is measured after.
+  const [vae, vaeBytes] = await loading(() =>
+    loadVaeDecoder(ctx, m.vae.store, { config: m.vae.config })
+  );
+  decodeLatents(ctx, vae, z, { gh, gw }, counters, r.steps + 1).release();
+  const decode = endStage();
+  const dit = (d: DiT, bytes: number): PlannedDiT => ({
+    gpuBytes: bytes,
+    blocks: d.config.numLayers,
+    formats: [...d.weightFormats],
+  });
+  const measured: Measured = {
+    components: {
+      textEncoder,
+      cond: dit(cond, condBytes),
+      uncond: dit(uncond, uncondBytes),
+      vae: { gpuBytes: vaeBytes },
+    },
+    peak: { encode, sampling, decode },
+    ditsHeld: 0,
+    largest,
+    slotBytes: { cond: cond.streamSlotBytes, uncond: uncond.streamSlotBytes },
+    uploadBytesPerStep: cond.streamBytesPerForward + uncond.streamBytesPerForward,
+  };
+  const held = live();
+  cond.release();
+  uncond.release();
+  measured.ditsHeld = held - live();
+  for (const x of [vae, te, features, counters]) x.release();
+  ctx.destroy();
+  return measured;
 }
 
 // ---- the plan
-
-/** GPU bytes a DiT holds under `r`: all of it, or its globals and two block slots. */
-export function ditHeldBytes(d: DiTFootprint, r: Residency): number {
-  return r === "resident" ? ditGpuBytes(d) : d.globalBytes + 2 * Math.max(0, ...d.blockBytes);
-}
 
 const RESIDENCY_ORDER: readonly { cond: Residency; uncond: Residency }[] = [
   { cond: "resident", uncond: "resident" },
@@ -311,16 +368,26 @@ const RESIDENCY_ORDER: readonly { cond: Residency; uncond: Residency }[] = [
   { cond: "stream", uncond: "stream" },
 ];
 
-/** Plans one generation of `m` for `req` (see the module comment). */
-export function planMemory(m: ModelFootprint, req: PlanRequest): MemoryPlan {
+/**
+ * Plans one generation of the checkpoint in `dir` (published layout) for
+ * `req` by running it shape-only (see the module comment). Reads headers,
+ * configs and nf4 quant states only; needs no GPU. A checkpoint that does
+ * not load is an error (run `checkCheckpoint` first for a list of problems).
+ */
+export async function planMemory(
+  dir: string,
+  req: PlanRequest,
+  opts: PlanOptions = {},
+): Promise<MemoryPlan> {
   // Field by field: an explicit `undefined` takes the default too.
   const r: Required<PlanRequest> = {
     ...req,
     steps: req.steps ?? 1,
     keepTextEncoder: req.keepTextEncoder ?? false,
-    activationBytes: req.activationBytes ?? 4,
-    maxBindingBytes: req.maxBindingBytes ?? DEFAULT_PLAN_BINDING_BYTES,
+    maxBindingBytes: req.maxBindingBytes ?? opts.gpu?.limits.maxStorageBufferBindingSize ??
+      DEFAULT_PLAN_BINDING_BYTES,
     reserveFraction: req.reserveFraction ?? DEFAULT_RESERVE_FRACTION,
+    residency: req.residency ?? RESIDENCY_ORDER[0],
   };
   if (!(r.budgetBytes > 0)) throw new Error(`GPU memory budget ${r.budgetBytes} is not positive`);
   if (!(r.reserveFraction >= 0 && r.reserveFraction < 1)) {
@@ -329,70 +396,78 @@ export function planMemory(m: ModelFootprint, req: PlanRequest): MemoryPlan {
   if (!Number.isSafeInteger(r.textTokens) || r.textTokens < 1) {
     throw new Error(`text tokens ${r.textTokens} is not a positive integer`);
   }
+  if (!Number.isSafeInteger(r.steps) || r.steps < 1) {
+    throw new Error(`steps ${r.steps} is not a positive integer`);
+  }
   const gh = r.height / PIXELS_PER_TOKEN, gw = r.width / PIXELS_PER_TOKEN;
   if (!Number.isInteger(gh) || !Number.isInteger(gw) || gh < 1 || gw < 1) {
     throw new Error(`${r.width}x${r.height} is not a positive multiple of ${PIXELS_PER_TOKEN}`);
   }
   const usableBytes = Math.floor(r.budgetBytes * (1 - r.reserveFraction));
-  const act = r.activationBytes, limg = gh * gw, ltxt = r.textTokens;
-  const te = r.keepTextEncoder ? m.textEncoder.gpuBytes : 0;
+  const p = opts.platform ?? currentPlatform();
 
-  const encodeAct = textEncoderActivationBytes(m.textEncoder.shape, ltxt, act);
-  const samplingAct = samplingActivationBytes(m.cond.shape, m.uncond.shape, ltxt, limg, act);
-  const vaeAct = vaeActivationBytes(m.vae.config, r.width, r.height, act, r.maxBindingBytes);
-  const held = (res: { cond: Residency; uncond: Residency }) =>
-    ditHeldBytes(m.cond, res.cond) + ditHeldBytes(m.uncond, res.uncond);
-
-  const residency = RESIDENCY_ORDER.find((res) => te + held(res) + samplingAct <= usableBytes) ??
-    RESIDENCY_ORDER[RESIDENCY_ORDER.length - 1];
-  const dits = held(residency);
-  const decodeWith = te + dits + m.vae.gpuBytes + vaeAct;
-  const freeTransformersBeforeDecode = decodeWith > usableBytes &&
-    te + m.vae.gpuBytes + vaeAct <= usableBytes;
-  const stage = (name: StagePlan["name"], weightBytes: number, activationBytes: number) => ({
+  // The first residency whose sampling stage fits (the last when none does), or the one given.
+  const runs = await withShapeOnlyModel(dir, p, async (model) => {
+    const run = async (residency: { cond: Residency; uncond: Residency }) => ({
+      residency,
+      m: await measure(model, r, residency, opts.gpu),
+    });
+    // The first run, both resident, also gives every weight's size.
+    const [first, ...rest] = RESIDENCY_ORDER;
+    const done = [await run(first)];
+    const given = req.residency;
+    if (given) {
+      if (given.cond !== first.cond || given.uncond !== first.uncond) done.push(await run(given));
+      return done;
+    }
+    for (const residency of rest) {
+      if (done[done.length - 1].m.peak.sampling <= usableBytes) break;
+      done.push(await run(residency));
+    }
+    return done;
+  });
+  const { residency, m } = runs[runs.length - 1];
+  r.residency = residency;
+  const components = runs[0].m.components; // both resident: every weight's bytes
+  const loaded = m.components; // what the chosen residency holds (streamed: globals + slots)
+  const te = r.keepTextEncoder ? loaded.textEncoder.gpuBytes : 0;
+  const dits = loaded.cond.gpuBytes + loaded.uncond.gpuBytes, vae = loaded.vae.gpuBytes;
+  const freeTransformersBeforeDecode = m.peak.decode > usableBytes &&
+    m.peak.decode - m.ditsHeld <= usableBytes;
+  const stage = (name: StagePlan["name"], weightBytes: number, bytes: number): StagePlan => ({
     name,
     weightBytes,
-    activationBytes,
-    bytes: weightBytes + activationBytes,
+    activationBytes: bytes - weightBytes,
+    bytes,
   });
   const stages: StagePlan[] = [
-    stage("encode prompt", m.textEncoder.gpuBytes, encodeAct),
-    stage("sampling", te + dits, samplingAct),
-    stage("decode", te + (freeTransformersBeforeDecode ? 0 : dits) + m.vae.gpuBytes, vaeAct),
+    stage("encode prompt", loaded.textEncoder.gpuBytes, m.peak.encode),
+    stage("sampling", te + dits, m.peak.sampling),
+    freeTransformersBeforeDecode
+      ? stage("decode", te + vae, m.peak.decode - m.ditsHeld)
+      : stage("decode", te + dits + vae, m.peak.decode),
   ];
   const peakBytes = Math.max(...stages.map((s) => s.bytes));
-  const sf = vaeScaleFactor(m.vae.config);
-  const largestBuffer = largestActivation(
-    m,
-    ltxt,
-    limg,
-    (r.width / sf) * (r.height / sf),
-    act,
-  );
+  const largestBuffer = { bytes: m.largest.bytes, what: `'${m.largest.label}'` };
   const size = `${r.width}x${r.height}`;
   const refusal = largestBuffer.bytes > r.maxBindingBytes
-    ? `${size} needs one ${largestBuffer.what} buffer of ${formatBytes(largestBuffer.bytes)}, ` +
-      `above the adapter's largest storage buffer (${formatBytes(r.maxBindingBytes)}); ` +
-      `pick a smaller size`
+    ? `${size} with ${r.textTokens} prompt tokens needs one buffer ${largestBuffer.what} of ` +
+      `${formatBytes(largestBuffer.bytes)}, above the adapter's largest storage buffer ` +
+      `(${formatBytes(r.maxBindingBytes)}); pick a smaller size or a shorter prompt`
     : peakBytes > usableBytes
-    ? `${size} with ${ltxt} prompt tokens needs about ${formatBytes(peakBytes)} of GPU memory ` +
-      `even with streaming; the budget leaves ${formatBytes(usableBytes)} (raise the budget, ` +
-      `e.g. --gpu-memory, or pick a smaller size)`
+    ? `${size} with ${r.textTokens} prompt tokens needs about ${formatBytes(peakBytes)} of GPU ` +
+      `memory even with streaming; the budget leaves ${formatBytes(usableBytes)} (raise the ` +
+      `budget, e.g. --gpu-memory, or pick a smaller size)`
     : undefined;
-  const streamed = (d: DiTFootprint, res: Residency) =>
-    res === "stream" ? d.blockBytes.reduce((a, b) => a + b, 0) : 0;
-  const uploadBytesPerStep = streamed(m.cond, residency.cond) +
-    streamed(m.uncond, residency.uncond);
-  const slot = (d: DiTFootprint, res: Residency) =>
-    res === "stream" ? Math.max(0, ...d.blockBytes) : 0;
   return {
     request: r,
     usableBytes,
+    components,
     residency,
     streaming: residency.cond === "stream" || residency.uncond === "stream",
-    slotBytes: { cond: slot(m.cond, residency.cond), uncond: slot(m.uncond, residency.uncond) },
-    uploadBytesPerStep,
-    uploadBytesPerImage: uploadBytesPerStep * r.steps,
+    slotBytes: m.slotBytes,
+    uploadBytesPerStep: m.uploadBytesPerStep,
+    uploadBytesPerImage: m.uploadBytesPerStep * r.steps,
     freeTransformersBeforeDecode,
     stages,
     peakBytes,
@@ -412,26 +487,21 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-function formatsText(f: Partial<Record<StoredFormat, number>>): string {
-  const parts = Object.entries(f).map(([k, n]) => `${k} ×${n}`);
-  return parts.length > 0 ? parts.join(", ") : "no Linears";
-}
-
 /** What the plan says, one line per fact, for `--dry-run` and `--verbose`. */
-export function formatPlan(m: ModelFootprint, p: MemoryPlan): string[] {
-  const r = p.request, b = formatBytes;
-  const dit = (d: DiTFootprint) => ditGpuBytes(d);
+export function formatPlan(p: MemoryPlan): string[] {
+  const r = p.request, b = formatBytes, c = p.components;
+  const formats = (f: string[]) => f.length > 0 ? f.join(", ") : "no Linears";
   const lines = [
     `memory plan for ${r.width}x${r.height}, ${r.textTokens} text tokens, ` +
     `budget ${b(r.budgetBytes)} (${b(p.usableBytes)} usable after a ` +
     `${Math.round(r.reserveFraction * 100)}% reserve)`,
-    `  text encoder               ${b(m.textEncoder.gpuBytes)} on the GPU ` +
-    `(${formatsText(m.textEncoder.formats)}); embedding ${b(m.textEncoder.hostBytes)} on the host`,
-    `  transformer                ${b(dit(m.cond))} (${formatsText(m.cond.formats)}; ` +
-    `${m.cond.blockBytes.length} blocks of ${b(Math.max(0, ...m.cond.blockBytes))})`,
-    `  unconditional_transformer  ${b(dit(m.uncond))} (${formatsText(m.uncond.formats)}; ` +
+    `  text encoder               ${b(c.textEncoder.gpuBytes)} on the GPU ` +
+    `(${formats(c.textEncoder.formats)}); embedding ${b(c.textEncoder.hostBytes)} on the host`,
+    `  transformer                ${b(c.cond.gpuBytes)} (${formats(c.cond.formats)}; ` +
+    `${c.cond.blocks} blocks)`,
+    `  unconditional_transformer  ${b(c.uncond.gpuBytes)} (${formats(c.uncond.formats)}; ` +
     `text projection not loaded)`,
-    `  vae                        ${b(m.vae.gpuBytes)} (${m.vae.actBytes === 4 ? "f32" : "f16"})`,
+    `  vae                        ${b(c.vae.gpuBytes)}`,
   ];
   for (const s of p.stages) {
     lines.push(
@@ -440,10 +510,13 @@ export function formatPlan(m: ModelFootprint, p: MemoryPlan): string[] {
     );
   }
   const res = (x: Residency) => x === "resident" ? "resident" : "streamed";
+  const slots = [p.slotBytes.cond, p.slotBytes.uncond].filter((n) => n > 0);
   lines.push(
     `  transformers: transformer ${res(p.residency.cond)}, unconditional_transformer ` +
       `${res(p.residency.uncond)}` +
-      (p.streaming ? " (streamed blocks go through two slots each)" : ""),
+      (p.streaming
+        ? ` (streamed blocks go through two slots of ${slots.map(b).join(" / ")} each)`
+        : ""),
     p.streaming
       ? `  streaming: yes; host→GPU weight traffic ${b(p.uploadBytesPerStep)} per step` +
         (r.steps > 1 ? `, ${b(p.uploadBytesPerImage)} for ${r.steps} steps` : "")

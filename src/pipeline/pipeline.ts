@@ -13,9 +13,7 @@ import { Tensor } from "../gpu/tensor.ts";
 import { DiT, type DiTResidency } from "../models/dit.ts";
 import { Qwen3TextEncoder } from "../models/qwen3_encoder.ts";
 import { loadVaeDecoder, type VaeDecoder } from "../models/vae_decoder.ts";
-import { eulerGuidedStep } from "../ops/euler.ts";
 import { countNonFinite, nonFiniteCounters } from "../ops/nonfinite.ts";
-import { unpatchifyLatents } from "../models/ops/unpatchify.ts";
 import { platform as currentPlatform } from "../platform/mod.ts";
 import type { Platform } from "../platform/types.ts";
 import { loadTokenizer } from "../text/load.ts";
@@ -23,8 +21,7 @@ import type { Qwen3Tokenizer } from "../text/tokenizer.ts";
 import { checkCheckpoint } from "./checkpoint_check.ts";
 import { TOKEN_CHANNELS } from "../models/ops/unpatchify.ts";
 import { COMPONENT_FOLDERS, missingComponentFiles } from "../io/model_folders.ts";
-import { latentNormTable } from "./latents.ts";
-import type { ModelFootprint } from "./memory_footprint.ts";
+import { decodeLatents, samplingStep } from "./stages.ts";
 import { type MemoryPlan, planMemory } from "./memory_plan.ts";
 import { gaussianNoise, randomSeed } from "./noise.ts";
 import {
@@ -55,7 +52,10 @@ export interface PipelineOptions {
   gpuBudgetBytes?: number;
   /** Called with the plan of each `generate` (when a budget is set). */
   onPlan?: (plan: MemoryPlan) => void;
-  /** Residency of each DiT, overriding the plan (e.g. to stream on a GPU you know is small). */
+  /**
+   * Residency of each DiT instead of the plan's choice (e.g. to stream on a GPU you know is
+   * small); with a budget, the plan measures this residency.
+   */
   residency?: { cond: DiTResidency; uncond: DiTResidency };
   /** Called each time a component's weights are actually read and uploaded (a server counts them). */
   onLoad?: (component: "text_encoder" | "transformers" | "vae", ms: number) => void;
@@ -155,8 +155,8 @@ export class Ideogram4Pipeline {
   private cond?: DiT;
   private uncond?: DiT;
   private vae?: VaeDecoder;
-  /** Weight footprint from the checkpoint's headers (for planning), read once. */
-  private footprint?: ModelFootprint;
+  /** Whether the checkpoint's headers passed the check (planning needs it once). */
+  private checked = false;
   private released = false;
 
   private constructor(
@@ -259,9 +259,10 @@ export class Ideogram4Pipeline {
   }
 
   /**
-   * The memory plan for one request (needs `gpuBudgetBytes`). Reads the
-   * checkpoint's headers once; a checkpoint with problems is an error
-   * listing them.
+   * The memory plan for one request (needs `gpuBudgetBytes`): the request
+   * run shape-only on this context's limits (see memory_plan.ts). Checks
+   * the checkpoint's headers first, once; a checkpoint with problems is an
+   * error listing them.
    */
   async planMemory(
     width: number,
@@ -271,23 +272,26 @@ export class Ideogram4Pipeline {
   ): Promise<MemoryPlan> {
     const budgetBytes = this.opts.gpuBudgetBytes;
     if (budgetBytes === undefined) throw new Error("planMemory needs options.gpuBudgetBytes");
-    if (!this.footprint) {
+    if (!this.checked) {
       const check = await checkCheckpoint(this.dir, { platform: this.platform });
-      if (check.problems.length > 0 || !check.footprint) {
+      if (check.problems.length > 0) {
         throw new Error(
           `${this.dir}: the checkpoint has problems:\n  ${check.problems.join("\n  ")}`,
         );
       }
-      this.footprint = check.footprint;
+      this.checked = true;
     }
-    return planMemory(this.footprint, {
+    return await planMemory(this.dir, {
       width,
       height,
       textTokens,
       budgetBytes,
       steps,
       keepTextEncoder: this.opts.keepTextEncoder,
-      maxBindingBytes: this.ctx.limits.maxStorageBufferBindingSize,
+      residency: this.opts.residency,
+    }, {
+      platform: this.platform,
+      gpu: { limits: this.ctx.limits, features: this.ctx.features },
     });
   }
 
@@ -391,14 +395,16 @@ export class Ideogram4Pipeline {
       for (let n = 0; n < steps.length; n++) {
         const { t, s, guidance } = steps[n];
         const t0 = performance.now();
-        const latents = z;
-        // z += (s - t) · guided velocity; both velocities are released with the scope.
-        this.ctx.scope(() => {
-          const vCond = cond.forward(this.ctx, { latents, features, t, gh, gw });
-          const vUncond = uncond.forward(this.ctx, { latents, t, gh, gw });
-          eulerGuidedStep(this.ctx, latents, vCond, vUncond, guidance, s - t);
-        });
-        countNonFinite(this.ctx, z, counters, n + 1);
+        samplingStep(
+          this.ctx,
+          { cond, uncond },
+          z,
+          features,
+          { gh, gw },
+          steps[n],
+          counters,
+          n + 1,
+        );
         // One wait per step, the counters' readback: progress is real time, a
         // non-finite latent stops here, and so does a cancel.
         await check(n + 1, { kind: "step", step: n + 1, steps: steps.length });
@@ -422,18 +428,16 @@ export class Ideogram4Pipeline {
       }
       status("decoding");
       const vae = await this.loadVae();
-      const latent = unpatchifyLatents(this.ctx, z, gh, gw, latentNormTable(this.ctx));
-      z.release();
+      const decodeSlot = steps.length + 1;
+      const image = decodeLatents(this.ctx, vae, z, { gh, gw }, counters, decodeSlot);
+      let rgb: Uint8Array;
       try {
-        const decodeSlot = steps.length + 1;
-        const rgb = await vae.decodeToRgb8(latent, {
-          inspect: (image) => countNonFinite(this.ctx, image, counters, decodeSlot),
-        });
-        await check(decodeSlot, { kind: "decode" });
-        return { rgb, width, height, seed, sampling: plan, tokens: ids.length, latents, warnings };
+        rgb = await image.read() as Uint8Array;
       } finally {
-        latent.release();
+        image.release();
       }
+      await check(decodeSlot, { kind: "decode" });
+      return { rgb, width, height, seed, sampling: plan, tokens: ids.length, latents, warnings };
     } finally {
       z?.release();
       features.release();

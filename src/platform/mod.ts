@@ -7,7 +7,7 @@
  * registry. The registry is only the *default* of the public entry points,
  * the functions `mod.ts` exports that read files (`Ideogram4Pipeline.open`,
  * `PromptEncoder.load`, `DiT.load`, `Qwen3TextEncoder.load`,
- * `loadVaeDecoder`, `Checkpoint.open`, `checkCheckpoint`, `loadTokenizer`):
+ * `loadVaeDecoder`, `Checkpoint.open`, `checkCheckpoint`, `planMemory`, `loadTokenizer`):
  * each takes an optional platform and falls back to {@link platform} once,
  * then passes its platform down. The CLI resolves it once per command. So a
  * library user either registers a platform ({@link setPlatform}; `mod.ts`

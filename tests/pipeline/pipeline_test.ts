@@ -188,19 +188,20 @@ Deno.test("pipeline: small GPU budgets free the DiTs before decoding or stream t
   const want = await resident.generate(request);
   resident.release();
 
-  // The smallest budget (in 16 KiB steps) whose plan fits: for the tiny model the VAE's
-  // activations set the peak, so the plan frees the DiTs before decoding.
+  // For the tiny model the VAE's activations set the peak: a budget with room for the
+  // decode but not for the DiTs beside it makes the plan free them first.
   const check = await checkCheckpoint(TINY, { platform: readPlatform, prompt: request.prompt });
-  const planFor = (budgetBytes: number) =>
-    planMemory(check.footprint!, {
-      width: 256,
-      height: 256,
-      textTokens: check.promptTokens!,
-      budgetBytes,
-      steps: 2,
-    });
-  let budget = 1 << 18;
-  while (!planFor(budget).fits) budget += 1 << 14;
+  const roomy = await planMemory(TINY, {
+    width: 256,
+    height: 256,
+    textTokens: check.promptTokens!,
+    budgetBytes: 2 ** 30,
+    steps: 2,
+  }, { platform: readPlatform, gpu: { limits: ctx.limits, features: ctx.features } });
+  const [encode, sampling, decode] = roomy.stages.map((s) => s.bytes);
+  assert(decode > Math.max(encode, sampling), JSON.stringify(roomy.stages));
+  const dits = roomy.components.cond.gpuBytes + roomy.components.uncond.gpuBytes;
+  const budget = Math.ceil((decode - dits) / (1 - roomy.request.reserveFraction)) + 4;
   const plans: MemoryPlan[] = [];
   const small = await Ideogram4Pipeline.open(ctx, TINY, {
     ...opts,
