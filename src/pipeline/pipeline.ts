@@ -126,6 +126,9 @@ export interface GenerateResult {
   warnings: string[];
 }
 
+/** Plans an {@link Ideogram4Pipeline} keeps (least recently made dropped first). */
+const MAX_CACHED_PLANS = 32;
+
 /**
  * Text → image with a checkpoint in the published layout: tokenizer and text
  * encoder, the two DiTs with classifier-free guidance and the Euler sampler,
@@ -157,6 +160,8 @@ export class Ideogram4Pipeline {
   private vae?: VaeDecoder;
   /** Whether the checkpoint's headers passed the check (planning needs it once). */
   private checked = false;
+  /** Plans already made, by request (a plan runs the model shape-only: seconds for the released one). */
+  private plans = new Map<string, MemoryPlan>();
   private released = false;
 
   private constructor(
@@ -262,7 +267,8 @@ export class Ideogram4Pipeline {
    * The memory plan for one request (needs `gpuBudgetBytes`): the request
    * run shape-only on this context's limits (see memory_plan.ts). Checks
    * the checkpoint's headers first, once; a checkpoint with problems is an
-   * error listing them.
+   * error listing them. The last 32 plans are kept, so
+   * a repeated size and prompt length (a server, a batch) plans once.
    */
   async planMemory(
     width: number,
@@ -281,7 +287,10 @@ export class Ideogram4Pipeline {
       }
       this.checked = true;
     }
-    return await planMemory(this.dir, {
+    const key = `${width}x${height}/${textTokens}/${steps}`;
+    const known = this.plans.get(key);
+    if (known) return known;
+    const plan = await planMemory(this.dir, {
       width,
       height,
       textTokens,
@@ -293,6 +302,9 @@ export class Ideogram4Pipeline {
       platform: this.platform,
       gpu: { limits: this.ctx.limits, features: this.ctx.features },
     });
+    if (this.plans.size >= MAX_CACHED_PLANS) this.plans.delete(this.plans.keys().next().value!);
+    this.plans.set(key, plan);
+    return plan;
   }
 
   /** The VAE decoder (loaded on first use). */

@@ -213,6 +213,11 @@ Deno.test("pipeline: small GPU budgets free the DiTs before decoding or stream t
     assertEquals(plans.length, 1);
     assert(plans[0].fits && plans[0].freeTransformersBeforeDecode, JSON.stringify(plans[0]));
     assertEquals(got.rgb, want.rgb, "same bytes");
+    // The same request again plans once: the kept plan, not a new shape-only run.
+    const again = await small.planMemory(256, 256, plans[0].request.textTokens, 2);
+    assert(again === plans[0], "the pipeline keeps its plans");
+    const other = await small.planMemory(256, 256, plans[0].request.textTokens + 1, 2);
+    assert(other !== plans[0] && other.request.textTokens === plans[0].request.textTokens + 1);
   } finally {
     small.release();
   }
