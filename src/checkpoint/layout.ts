@@ -34,7 +34,10 @@ import {
 import type { VaeDecoderConfig } from "../models/vae_config.ts";
 import { vaeDecoderLayout, vaeLayoutEntries } from "../models/vae_layout.ts";
 
-export type CheckpointFormat = "nf4" | "fp8";
+export type CheckpointFormat = "nf4" | "fp8" | "int8";
+
+/** Every {@link CheckpointFormat}, for flags and tests. */
+export const CHECKPOINT_FORMATS: readonly CheckpointFormat[] = ["nf4", "fp8", "int8"];
 export type CheckpointComponent =
   | "text_encoder"
   | "transformer"
@@ -57,7 +60,9 @@ export type RandomInit =
   /** Uniform random bytes: nf4 codes (NF4's 16 codes are N(0,1) quantiles, so equally likely) and U8 absmax codes. */
   | { kind: "bytes" }
   /** e4m3fn codes of `N(0, 1) · FP8_UNIT` (a row-scaled fp8 weight before its scale). */
-  | { kind: "fp8" };
+  | { kind: "fp8" }
+  /** int8 codes of `N(0, 1) · INT8_UNIT`, rounded (a row-scaled int8 weight before its scale). */
+  | { kind: "int8" };
 
 /** One tensor: its header entry, plus fixed bytes or how to draw random ones. */
 export interface LayoutTensor {
@@ -96,6 +101,8 @@ export const QWEN3_VL_8B: Readonly<Qwen3Dims> = {
 
 /** Scale of fp8 codes: N(0,1) samples times this stay below e4m3's 448 (≈ 5σ). */
 export const FP8_UNIT = 448 / 5;
+/** Scale of int8 codes: N(0,1) samples times this stay within ±127 (≈ 5σ). */
+export const INT8_UNIT = 127 / 5;
 const NF4_BLOCK = 64;
 const NESTED_BLOCK = 256;
 
@@ -123,9 +130,14 @@ export function linearTensors(
   doubleQuant = false,
 ): void {
   const std = 1 / Math.sqrt(inF);
-  if (format === "fp8") {
-    t.set(name, { dtype: "F8_E4M3", shape: [out, inF], init: { kind: "fp8" } });
-    const unit = std / FP8_UNIT;
+  if (format === "fp8" || format === "int8") {
+    const fp8 = format === "fp8";
+    t.set(name, {
+      dtype: fp8 ? "F8_E4M3" : "I8",
+      shape: [out, inF],
+      init: { kind: format },
+    });
+    const unit = std / (fp8 ? FP8_UNIT : INT8_UNIT);
     t.set(`${name}_scale`, {
       dtype: "F32",
       shape: [out],
@@ -227,7 +239,7 @@ export function textEncoderConfig(format: CheckpointFormat, q: Qwen3Dims): Recor
       bnb_4bit_quant_type: "nf4",
       bnb_4bit_use_double_quant: true,
     };
-  } else {
+  } else if (format === "fp8") {
     config.ideogram_fp8_weight_only = true;
   }
   return config;

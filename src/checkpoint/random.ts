@@ -13,11 +13,12 @@
  * looked up in a per-tensor table of normal samples. Portable (no Deno APIs).
  */
 import { f32ToBf16 } from "../dtype.ts";
-import { toFp8e4m3 } from "../io/quantize.ts";
+import { toFp8e4m3 } from "../formats/fp8.ts";
+import { toInt8 } from "../formats/int8.ts";
 import { ITEM_BYTES, numelOf } from "../io/tensor_store.ts";
 import { safetensorsPrefix } from "../io/safetensors_writer.ts";
 import { randn } from "../tiny/random.ts";
-import { FP8_UNIT, type LayoutTensor, type LayoutTensors } from "./layout.ts";
+import { FP8_UNIT, INT8_UNIT, type LayoutTensor, type LayoutTensors } from "./layout.ts";
 
 /** xoshiro128** seeded through splitmix32: fast, good 32-bit output. */
 class Xoshiro128 {
@@ -132,6 +133,14 @@ export class TensorFiller {
         const table = cachedTable(
           `fp8:${this.seed}`,
           () => Uint8Array.from(symmetricNormal(256, this.seed, FP8_UNIT), toFp8e4m3),
+        );
+        return (chunk) => fillLookup(chunk, rng, table);
+      }
+      case "int8": {
+        if (t.dtype !== "I8") break;
+        const table = cachedTable(
+          `int8:${this.seed}`,
+          () => Uint8Array.from(symmetricNormal(256, this.seed, INT8_UNIT), toInt8),
         );
         return (chunk) => fillLookup(chunk, rng, table);
       }

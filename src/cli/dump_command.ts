@@ -25,6 +25,7 @@ import { gaussianNoise } from "../pipeline/noise.ts";
 import { writeNpy } from "../pipeline/npy.ts";
 import { PromptEncoder } from "../pipeline/prompt_encoder.ts";
 import { latentGrid, SizeError, validateSize } from "../pipeline/size.ts";
+import { UsageError } from "./usage_error.ts";
 
 export const DUMP_USAGE = `usage: dump --model DIR --out DIR [flags]
 
@@ -60,8 +61,6 @@ export const DEFAULT_DUMP_PROMPT = JSON.stringify({
   background: "a calm sea under a dusk sky, distant hills on the horizon",
   color_palette: ["#1B2A49", "#F5C542", "#E07A5F", "#F4F1DE", "#3D405B"],
 });
-
-class UsageError extends Error {}
 
 export async function runDump(args: string[]): Promise<number> {
   let opts;

@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import {
   CHECKPOINT_COMPONENTS,
+  CHECKPOINT_FORMATS,
   type CheckpointComponent,
   type CheckpointDims,
   type CheckpointFormat,
@@ -26,13 +27,15 @@ import { RELEASED_DIMS, SMALL_DIMS } from "../checkpoint/dims.ts";
 import { planSafetensors, splitShards, TensorFiller } from "../checkpoint/random.ts";
 import { tokenizerFiles } from "../tiny/model.ts";
 import { qwen3TokenizerFiles } from "../platform/deno/embedded_model.ts";
+import { UsageError } from "./usage_error.ts";
 
-export const MAKE_CHECKPOINT_USAGE = `usage: make-checkpoint --format nf4|fp8 --out DIR [flags]
+export const MAKE_CHECKPOINT_USAGE = `usage: make-checkpoint --format nf4|fp8|int8 --out DIR [flags]
 
 Writes a checkpoint in the published Ideogram 4 layout with seeded random
-weights (released sizes unless --small): nf4 ≈ 15 GB, fp8 ≈ 27 GB.
+weights (released sizes unless --small): nf4 ≈ 15 GB, fp8 ≈ 27 GB, int8 ≈ 27 GB
+(int8 is not a released format: symmetric per-row int8, see the README).
 
-  --format nf4|fp8          weight format of the Linears (required)
+  --format nf4|fp8|int8     weight format of the Linears (required)
   --out DIR                 folder to create (must not exist, or be empty)
   --small                   the tiny test dimensions instead (a few MB; runs on any adapter)
   --seed N                  seed of the weights (default 0)
@@ -129,8 +132,6 @@ export async function writeRandomCheckpoint(
   return total;
 }
 
-class UsageError extends Error {}
-
 export async function runMakeCheckpoint(args: string[]): Promise<number> {
   let out: string, format: CheckpointFormat, seed: number, small: boolean;
   let components: CheckpointComponent[] | undefined, quiet: boolean;
@@ -151,10 +152,13 @@ export async function runMakeCheckpoint(args: string[]): Promise<number> {
       console.log(MAKE_CHECKPOINT_USAGE);
       return 0;
     }
-    if (values.format !== "nf4" && values.format !== "fp8") {
-      throw new UsageError(`--format must be nf4 or fp8 (got ${values.format ?? "nothing"})`);
+    const formats: readonly string[] = CHECKPOINT_FORMATS;
+    if (!values.format || !formats.includes(values.format)) {
+      throw new UsageError(
+        `--format must be ${CHECKPOINT_FORMATS.join(", ")} (got ${values.format ?? "nothing"})`,
+      );
     }
-    format = values.format;
+    format = values.format as CheckpointFormat;
     if (!values.out) throw new UsageError("--out DIR is required");
     out = values.out;
     seed = Number(values.seed);

@@ -15,6 +15,7 @@ import { Checkpoint } from "../../src/io/checkpoint.ts";
 import { loadHostLinear } from "../../src/io/linear_loader.ts";
 import { dequantizeRef } from "../../src/formats/mod.ts";
 import { SMALL_DIMS } from "../../src/checkpoint/dims.ts";
+import { CHECKPOINT_FORMATS } from "../../src/checkpoint/layout.ts";
 import { gen } from "./cli_util.ts";
 
 const make = (...args: string[]) => runMakeCheckpoint([...args, "--quiet"]);
@@ -47,7 +48,7 @@ async function checkLinears(dir: string, component: string, stem: string, names:
   }
 }
 
-for (const format of ["nf4", "fp8"] as const) {
+for (const format of CHECKPOINT_FORMATS) {
   Deno.test(`make-checkpoint --small ${format}: valid, no holes, plausible weights`, async () => {
     await withTempDir(async (tmp) => {
       const dir = `${tmp}/ck`;
@@ -119,7 +120,7 @@ Deno.test("make-checkpoint --small nf4: generates an image end to end", async ()
 Deno.test("make-checkpoint: bad flags and an existing folder exit 2, nothing written", async () => {
   await withTempDir(async (tmp) => {
     const out = `${tmp}/ck`;
-    assertEquals(await make("--format", "int8", "--small", "--out", out), 2);
+    assertEquals(await make("--format", "int4", "--small", "--out", out), 2);
     assertEquals(await make("--small", "--out", out), 2);
     assertEquals(await make("--format", "nf4", "--small"), 2);
     assertEquals(await make("--format", "nf4", "--small", "--out", out, "--seed", "-1"), 2);
