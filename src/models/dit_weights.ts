@@ -6,13 +6,7 @@
  * norm weights, biases and the indicator table are decoded to f32.
  *
  * Tensor names (reference `Ideogram4Transformer`), after an optional key
- * prefix: `input_proj`, `llm_cond_norm`, `llm_cond_proj`,
- * `t_embedding.mlp_in`, `t_embedding.mlp_out`, `adaln_proj`,
- * `embed_image_indicator`, `layers.N.attention.{qkv,o,norm_q,norm_k}`,
- * `layers.N.feed_forward.{w1,w2,w3}`,
- * `layers.N.{attention_norm1,attention_norm2,ffn_norm1,ffn_norm2}`,
- * `layers.N.adaln_modulation`, `final_layer.{linear,adaln_modulation}`.
- * `qkv`, `o`, `w1..w3` have no bias; every other Linear has one.
+ * prefix, and which field each loads into: the tree in `dit_layout.ts`.
  */
 import type { HostLinear } from "../formats/mod.ts";
 import {
@@ -23,6 +17,16 @@ import {
 } from "../io/linear_loader.ts";
 import { shapeText, type TensorStore } from "../io/tensor_store.ts";
 import type { DiTConfig, DiTInferred, InferredSize } from "./dit_config.ts";
+import {
+  DIT_TEXT_FIELDS,
+  type DiTGlobalField,
+  ditGlobalsLayout,
+  type DiTLayerField,
+  ditLayerLayout,
+  ditLayerPrefix,
+  type DiTTreeEntry,
+  prefixed,
+} from "./dit_layout.ts";
 
 /** Key prefixes a DiT checkpoint may use (plain names first). */
 export const DIT_PREFIXES = ["", "model.", "transformer."] as const;
@@ -63,6 +67,13 @@ export interface DiTHostGlobals {
   finalLinear: HostAffine;
   finalMod: HostAffine;
 }
+
+// The layout's fields are exactly these interfaces' (checked at compile time).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _fieldsMatch: [
+  Same<DiTGlobalField, keyof DiTHostGlobals>,
+  Same<DiTLayerField, keyof DiTLayerHost>,
+] = [true, true];
 
 export interface DiTHostWeights extends DiTHostGlobals {
   config: DiTConfig;
@@ -145,19 +156,6 @@ async function vec(store: TensorStore, name: string, n: number): Promise<Float32
   return (await loadHostTensorF32(store, name, [n])).data;
 }
 
-async function affine(
-  store: TensorStore,
-  module: string,
-  out: number,
-  inF: number,
-  opts: LinearLoadOptions,
-): Promise<HostAffine> {
-  return {
-    w: await loadHostLinear(store, `${module}.weight`, [out, inF], opts),
-    bias: await vec(store, `${module}.bias`, out),
-  };
-}
-
 export interface DiTLayerOptions {
   /**
    * Decode fp8 / nf4 weights as the bf16 reference does (`torchBf16Decode`;
@@ -175,30 +173,50 @@ function linearOptions(opts: DiTLayerOptions): LinearLoadOptions {
   return { torchBf16: opts.torchBf16 ?? true };
 }
 
-/** Everything outside the blocks, every shape checked. */
+/** One tree entry's host value: a Linear (with its bias when it has one), a norm or the table. */
+async function loadEntry(
+  store: TensorStore,
+  x: DiTTreeEntry,
+  lo: LinearLoadOptions,
+): Promise<HostLinear | HostAffine | Float32Array> {
+  switch (x.kind) {
+    case "linear": {
+      const w = await loadHostLinear(store, `${x.module}.weight`, [x.out, x.in], lo);
+      return x.bias ? { w, bias: await vec(store, `${x.module}.bias`, x.out) } : w;
+    }
+    case "norm":
+      return await vec(store, x.name, x.n);
+    case "table":
+      return (await loadHostTensorF32(store, x.name, x.shape)).data;
+  }
+}
+
+/** The entries of `entries` loaded under `prefix`, by field, in order. */
+async function loadTree<F extends string>(
+  store: TensorStore,
+  entries: DiTTreeEntry<F>[],
+  prefix: string,
+  lo: LinearLoadOptions,
+): Promise<Record<F, HostLinear | HostAffine | Float32Array>> {
+  const out = {} as Record<F, HostLinear | HostAffine | Float32Array>;
+  for (const x of entries) out[x.field] = await loadEntry(store, prefixed(x, prefix), lo);
+  return out;
+}
+
+/** Everything outside the blocks (`dit_layout.ts`), every shape checked. */
 export async function loadDiTHostGlobals(
   store: TensorStore,
   c: DiTConfig,
   prefix: string,
   opts: DiTGlobalsOptions = {},
 ): Promise<DiTHostGlobals> {
-  const p = prefix, e = c.embDim;
   const text = opts.text ?? true;
-  const lo = linearOptions(opts);
-  return {
-    inputProj: await affine(store, `${p}input_proj`, e, c.inChannels, lo),
-    llmNorm: text ? await vec(store, `${p}llm_cond_norm.weight`, c.llmFeaturesDim) : undefined,
-    llmProj: text ? await affine(store, `${p}llm_cond_proj`, e, c.llmFeaturesDim, lo) : undefined,
-    tIn: await affine(store, `${p}t_embedding.mlp_in`, e, e, lo),
-    tOut: await affine(store, `${p}t_embedding.mlp_out`, e, e, lo),
-    adaln: await affine(store, `${p}adaln_proj`, c.adanlnDim, e, lo),
-    indicator: (await loadHostTensorF32(store, `${p}embed_image_indicator.weight`, [2, e])).data,
-    finalLinear: await affine(store, `${p}final_layer.linear`, c.inChannels, e, lo),
-    finalMod: await affine(store, `${p}final_layer.adaln_modulation`, e, c.adanlnDim, lo),
-  };
+  const entries = ditGlobalsLayout(c).filter((x) => text || !DIT_TEXT_FIELDS.includes(x.field));
+  // The tree's entries are the interface's fields, each of its kind (tests/models/layout_test.ts).
+  return await loadTree(store, entries, prefix, linearOptions(opts)) as unknown as DiTHostGlobals;
 }
 
-/** Block `i`, every shape checked. */
+/** Block `i` (`dit_layout.ts`), every shape checked. */
 export async function loadDiTHostLayer(
   store: TensorStore,
   c: DiTConfig,
@@ -206,24 +224,9 @@ export async function loadDiTHostLayer(
   i: number,
   opts: DiTLayerOptions = {},
 ): Promise<DiTLayerHost> {
-  const l = `${prefix}layers.${i}.`, e = c.embDim, f = c.intermediateSize, d = c.headDim;
-  const lo = linearOptions(opts);
-  const lin = (name: string, out: number, inF: number) =>
-    loadHostLinear(store, `${l}${name}.weight`, [out, inF], lo);
-  return {
-    qkv: await lin("attention.qkv", 3 * e, e),
-    o: await lin("attention.o", e, e),
-    normQ: await vec(store, `${l}attention.norm_q.weight`, d),
-    normK: await vec(store, `${l}attention.norm_k.weight`, d),
-    w1: await lin("feed_forward.w1", f, e),
-    w2: await lin("feed_forward.w2", e, f),
-    w3: await lin("feed_forward.w3", f, e),
-    attnNorm1: await vec(store, `${l}attention_norm1.weight`, e),
-    attnNorm2: await vec(store, `${l}attention_norm2.weight`, e),
-    ffnNorm1: await vec(store, `${l}ffn_norm1.weight`, e),
-    ffnNorm2: await vec(store, `${l}ffn_norm2.weight`, e),
-    mod: await affine(store, `${l}adaln_modulation`, 4 * e, c.adanlnDim, lo),
-  };
+  const entries = ditLayerLayout(c);
+  const l = prefix + ditLayerPrefix(i);
+  return await loadTree(store, entries, l, linearOptions(opts)) as unknown as DiTLayerHost;
 }
 
 /** All weights (for the CPU reference; the GPU model loads layer by layer). */

@@ -1,7 +1,8 @@
 /**
  * The weight-tree declarations (qwen3_layout.ts, vae_layout.ts) against what
  * the writers derived from them produce: every declared tensor is in the
- * tiny and the random checkpoint, with the declared shape.
+ * tiny and the random checkpoint, with the declared shape; and the DiT's
+ * (dit_layout.ts) against what its loader fills.
  */
 import { textEncoderTensors, vaeTensors } from "../../src/checkpoint/layout.ts";
 import { SMALL_DIMS } from "../../src/checkpoint/dims.ts";
@@ -10,7 +11,18 @@ import { parseVaeConfig } from "../../src/models/vae_config.ts";
 import { vaeDecoderLayout, vaeLayoutEntries } from "../../src/models/vae_layout.ts";
 import { TINY_QWEN3, tinyQwen3Tensors } from "../../src/tiny/qwen3.ts";
 import { tinyVaeConfig, tinyVaeTensors } from "../../src/tiny/vae.ts";
+import type { HostLinear } from "../../src/formats/mod.ts";
+import { Checkpoint } from "../../src/io/checkpoint.ts";
+import {
+  DIT_TEXT_FIELDS,
+  ditGlobalsLayout,
+  ditLayerLayout,
+  type DiTTreeEntry,
+} from "../../src/models/dit_layout.ts";
+import { type HostAffine, loadDiTHostWeights } from "../../src/models/dit_weights.ts";
 import { assert, assertEquals } from "../assert.ts";
+import { readPlatform } from "../io/io_util.ts";
+import { tinyDitConfig, withTinyDit } from "./tiny_dit.ts";
 
 /** name → shape of every declared tensor of one Qwen3 layer. */
 function qwen3Declared(d: Parameters<typeof qwen3LayerLayout>[0], prefix: string) {
@@ -56,5 +68,46 @@ Deno.test("VAE declaration: tiny and random writers hold every decoder tensor, s
       assertEquals(shapeOf(`${e.name}.weight`), w, `${e.name}.weight`);
       assertEquals(shapeOf(`${e.name}.bias`), b, `${e.name}.bias`);
     }
+  }
+});
+
+Deno.test("DiT declaration: the loader fills every field of the tree with its kind and shape", async () => {
+  const config = tinyDitConfig();
+  for (const text of [true, false]) {
+    await withTinyDit({ format: "nf4", prefix: "model." }, async (dir) => {
+      const ckpt = await Checkpoint.open(dir, {
+        stem: "diffusion_pytorch_model",
+        platform: readPlatform,
+      });
+      try {
+        const w = await loadDiTHostWeights(ckpt, config, { text });
+        const check = (tree: DiTTreeEntry[], got: Record<string, unknown>, where: string) => {
+          const want = tree.filter((x) => text || !DIT_TEXT_FIELDS.includes(x.field as never));
+          for (const x of want) {
+            const v = got[x.field], at = `${where} ${x.field}`;
+            if (x.kind === "linear") {
+              const lin = (x.bias ? (v as HostAffine).w : v) as HostLinear;
+              assertEquals([lin.out, lin.in], [x.out, x.in], at);
+              if (x.bias) assertEquals((v as HostAffine).bias.length, x.out, at);
+              else assert(!("bias" in (v as object)), `${at}: no bias`);
+            } else {
+              const n = x.kind === "norm" ? x.n : x.shape[0] * x.shape[1];
+              assert(v instanceof Float32Array && v.length === n, at);
+            }
+          }
+          const extra = Object.keys(got).filter((k) => !want.some((x) => x.field === k));
+          assertEquals(extra, [], `${where}: fields the tree does not declare`);
+        };
+        const { config: _c, prefix, layers, ...globals } = w;
+        assertEquals(prefix, "model.");
+        check(ditGlobalsLayout(config), globals, "globals");
+        assertEquals(layers.length, config.numLayers);
+        for (const [i, layer] of layers.entries()) {
+          check(ditLayerLayout(config), { ...layer }, `layer ${i}`);
+        }
+      } finally {
+        ckpt.close();
+      }
+    });
   }
 });
