@@ -35,10 +35,13 @@
 import { Tensor } from "./tensor.ts";
 
 /**
- * A method a class holding tensors implements to list them, so a scope
- * that returns an instance of it moves them out with it.
+ * The name of the method a class holding tensors implements to list them, so
+ * a scope that returns an instance of it moves them out with it. A plain
+ * name, not a symbol: a class whose method key is computed cannot be dropped
+ * by a bundler that does not use it (the web page's script would carry the
+ * VAE's banded maps, and with them the GPU kernels).
  */
-export const SCOPE_TENSORS: unique symbol = Symbol("scope tensors");
+export const SCOPE_TENSORS = "scopeTensors" as const;
 
 /** A value that lists the tensors it holds (see {@link SCOPE_TENSORS}). */
 export interface HoldsTensors {
@@ -179,7 +182,10 @@ function tensorsIn(value: unknown, out = new Set<Tensor>()): Set<Tensor> {
     out.add(value);
   } else if (Array.isArray(value)) {
     for (const v of value) tensorsIn(v, out);
-  } else if (value !== null && typeof value === "object" && SCOPE_TENSORS in value) {
+  } else if (
+    value !== null && typeof value === "object" &&
+    typeof (value as Partial<HoldsTensors>)[SCOPE_TENSORS] === "function"
+  ) {
     for (const t of (value as HoldsTensors)[SCOPE_TENSORS]()) out.add(t);
   } else if (value !== null && typeof value === "object") {
     const proto = Object.getPrototypeOf(value);

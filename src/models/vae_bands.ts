@@ -14,7 +14,7 @@
  * so that a band plus the two halo rows of a gather fits the limit.
  */
 import type { GpuContext } from "../gpu/context.ts";
-import { type HoldsTensors, SCOPE_TENSORS } from "../gpu/scope.ts";
+import type { HoldsTensors } from "../gpu/scope.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import type { ActDType } from "../ops/common.ts";
 
@@ -117,7 +117,7 @@ export class BandedMap implements HoldsTensors {
   }
 
   /** The bands' tensors: a scope that returns the map hands them on with it. */
-  [SCOPE_TENSORS](): Tensor[] {
+  scopeTensors(): Tensor[] {
     return this.bands.map((b) => b.tensor);
   }
 
