@@ -71,12 +71,13 @@ const CONV2D = /* @__PURE__ */ declareKernel({
       out: "read_write array<act_t>",
     },
   },
-  workgroupSize: 64,
+  workgroupSize: "variant",
   variant: (v: {
     act_t: ActDType;
     w_t: ActDType;
     xvec: boolean;
     ksize: ConvKernelSize;
+    wg: number;
     tm: number;
     bn: ConvTileChannels;
     upsample: boolean;
@@ -84,6 +85,7 @@ const CONV2D = /* @__PURE__ */ declareKernel({
     aliases: { act_t: v.act_t, w_t: v.w_t, x_t: v.xvec ? `vec4<${v.act_t}>` : v.act_t },
     consts: {
       KSIZE: v.ksize,
+      WG: v.wg,
       TM: v.tm,
       BN: v.bn,
       XVEC: v.xvec,
@@ -216,11 +218,11 @@ export interface Conv2dOptions {
   /** Write the result here (output shape and `x`'s dtype) instead of a new tensor. */
   out?: Tensor;
   /**
-   * Output pixels per workgroup tile (a tuning knob for benchmarks and tests).
-   * Default: 512 on CPU adapters, 64 on GPUs (see `defaultTilePixels`). The
-   * channel tile is not a knob: {@link convTileChannels} of `cout`.
+   * The pixel tile (a tuning knob for benchmarks and tests). Default: see
+   * {@link convDefaultTile}. The channel tile is not a knob:
+   * {@link convTileChannels} of `cout`.
    */
-  tilePixels?: ConvTilePixels;
+  tile?: ConvTile;
 }
 
 /** Output channels per workgroup tile the kernel is built for. */
@@ -232,21 +234,31 @@ export function convTileChannels(cout: number): ConvTileChannels {
 }
 
 /**
- * Output pixels per workgroup tile: 64 threads × TM pixels each (each thread
- * computes its TM pixels × the whole channel tile).
+ * A workgroup's pixel tile: `threads` threads of `pixelsPerThread` pixels each,
+ * every thread computing its pixels × the whole channel tile.
  */
-export type ConvTilePixels = 64 | 128 | 256 | 512;
+export interface ConvTile {
+  threads: 16 | 32 | 64;
+  pixelsPerThread: 1 | 2 | 4 | 8;
+}
 
 /**
- * The default pixel tile. CPU adapters (llvmpipe) run a workgroup on one core,
- * 8 threads per SIMD instruction: 8 pixels per thread (512 per tile) puts 8
- * FMAs behind each weight load, and their accumulators stay in (spilled)
- * registers; measured on lavapipe against 1–4 pixels per thread, 8 was the
- * fastest (2–3× 1). A GPU keeps the register block small (one pixel × 64
- * channels = 64 accumulators per thread) so that many threads stay resident.
+ * The default pixel tile for `npix` output pixels. CPU adapters (llvmpipe) run
+ * a workgroup on one core, 8 threads per SIMD instruction, and every load is
+ * a loop over those 8: 8 pixels per thread puts 8 FMAs behind each weight
+ * load (measured on lavapipe: 2–3× one pixel per thread), with the fewest
+ * threads (64, 32, 16) whose tiles leave at most a quarter of their pixels
+ * empty (a 16×16 map in one tile of 256, not half of a 512). A GPU keeps the
+ * register block small (one pixel × 64 channels = 64 accumulators per thread)
+ * so that many threads stay resident; not measured yet (no GPU available).
  */
-function defaultTilePixels(ctx: GpuContext): ConvTilePixels {
-  return ctx.isSoftware ? 512 : 64;
+export function convDefaultTile(ctx: GpuContext, npix: number): ConvTile {
+  if (!ctx.isSoftware) return { threads: 64, pixelsPerThread: 1 };
+  for (const threads of [64, 32] as const) {
+    const bm = threads * 8;
+    if (Math.ceil(npix / bm) * bm * 0.75 <= npix) return { threads, pixelsPerThread: 8 };
+  }
+  return { threads: 16, pixelsPerThread: 8 };
 }
 
 /**
@@ -365,10 +377,14 @@ export function conv2d(
 
   const bn = convTileChannels(w.cout);
   const coTiles = Math.ceil(w.cout / bn);
-  const bm = opts.tilePixels ?? defaultTilePixels(ctx);
-  if (![64, 128, 256, 512].includes(bm)) {
-    throw new Error(`conv2d: tilePixels ${bm} is not 64, 128, 256 or 512`);
+  const tile = opts.tile ?? convDefaultTile(ctx, npix);
+  if (![16, 32, 64].includes(tile.threads) || ![1, 2, 4, 8].includes(tile.pixelsPerThread)) {
+    throw new Error(
+      `conv2d: tile of ${tile.threads} threads × ${tile.pixelsPerThread} pixels; expected ` +
+        `16, 32 or 64 threads × 1, 2, 4 or 8 pixels`,
+    );
   }
+  const bm = tile.threads * tile.pixelsPerThread;
   const tiles = Math.ceil(npix / bm) * coTiles;
   const { RESIDUAL } = CONV2D.enums;
   CONV2D.dispatch(ctx, {
@@ -377,7 +393,8 @@ export function conv2d(
       w_t: actType(w.tensor.dtype),
       xvec: w.cin % 4 === 0,
       ksize: w.kernel,
-      tm: bm / CONV2D.workgroupSize,
+      wg: tile.threads,
+      tm: tile.pixelsPerThread,
       bn,
       upsample: !!opts.upsample,
     },

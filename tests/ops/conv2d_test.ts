@@ -4,6 +4,7 @@ import {
   conv2dInputRows,
   type Conv2dWeight,
   type ConvKernelSize,
+  type ConvTile,
   convTileChannels,
   uploadConv2dWeight,
 } from "../../src/ops/conv2d.ts";
@@ -21,6 +22,15 @@ interface Case {
   cout: number;
   k: ConvKernelSize;
 }
+
+/** Pixel tiles the sweeps run: every pixels-per-thread count, every thread count. */
+const TILES: ConvTile[] = [
+  { threads: 64, pixelsPerThread: 1 },
+  { threads: 32, pixelsPerThread: 2 },
+  { threads: 64, pixelsPerThread: 4 },
+  { threads: 16, pixelsPerThread: 8 },
+  { threads: 64, pixelsPerThread: 8 },
+];
 
 function weightShape(c: Case): [number, number, number, number] {
   return [c.cout, c.cin, c.k, c.k];
@@ -79,7 +89,7 @@ Deno.test("conv2d with the adapter's default pixel tile matches the reference", 
     const o = conv2d(ctx, tx, w);
     assertClose(await o.toF32(), want, TOL[dtype], `default pixel tile ${dtype}`);
     // 64-pixel tiles sum in the same order: identical results.
-    const o64 = conv2d(ctx, tx, w, undefined, { tilePixels: 64 });
+    const o64 = conv2d(ctx, tx, w, undefined, { tile: { threads: 64, pixelsPerThread: 1 } });
     assertEquals(relErr(await o64.toF32(), await o.toF32()), 0, `64 vs default ${dtype}`);
     for (const t of [tx, w.tensor, o, o64]) t.release();
   }
@@ -87,7 +97,8 @@ Deno.test("conv2d with the adapter's default pixel tile matches the reference", 
 
 Deno.test("conv2d channel tiles 4–64 × pixel tiles 64–512 match the CPU reference", async () => {
   const ctx = await testGpu();
-  // 23×13 = 299 pixels: 5 tiles of 64 … one partial tile of 512.
+  // 23×13 = 299 pixels: 5 tiles of 64 … one partial tile of 512; 1, 2, 4 and 8
+  // pixels per thread.
   // cin 5 and 7 are not multiples of 4 (element loads, zero-padded weight rows),
   // cin 20 is (vec4 loads).
   const cases: [cout: number, cin: number, tile: number][] = [
@@ -116,9 +127,9 @@ Deno.test("conv2d channel tiles 4–64 × pixel tiles 64–512 match the CPU ref
       const tb = Tensor.fromF32(ctx, b, [cout]);
       const want = conv2dRef({ x, h, w: wd, weight: wt, weightShape: weightShape(c), bias: b });
       const got: Float32Array[] = [];
-      for (const tilePixels of [64, 128, 256, 512] as const) {
-        const o = conv2d(ctx, tx, w, tb, { tilePixels });
-        const what = `${cin}→${cout} (BN ${tile}, BM ${tilePixels}) ${dtype}`;
+      for (const t of TILES) {
+        const o = conv2d(ctx, tx, w, tb, { tile: t });
+        const what = `${cin}→${cout} (BN ${tile}, ${t.threads}×${t.pixelsPerThread} px) ${dtype}`;
         got.push(await o.toF32());
         assertClose(got[got.length - 1], want, TOL[dtype], what);
         o.release();
@@ -144,9 +155,10 @@ Deno.test("conv2d with 512 input channels (the VAE's widest level) matches the r
   const w = upload(ctx, wt, c, "f32");
   const tb = Tensor.fromF32(ctx, b, [c.cout]);
   const want = conv2dRef({ x, h: c.h, w: c.w, weight: wt, weightShape: weightShape(c), bias: b });
-  for (const tilePixels of [64, 512] as const) {
-    const o = conv2d(ctx, tx, w, tb, { tilePixels });
-    assertClose(await o.toF32(), want, TOL.f32, `512→72, BM ${tilePixels}`);
+  for (const t of [TILES[0], TILES[TILES.length - 1]]) {
+    const o = conv2d(ctx, tx, w, tb, { tile: t });
+    const what = `512→72, ${t.threads}×${t.pixelsPerThread} px`;
+    assertClose(await o.toF32(), want, TOL.f32, what);
     o.release();
   }
   for (const t of [tx, w.tensor, tb]) t.release();
