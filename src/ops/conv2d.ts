@@ -246,7 +246,7 @@ export interface ConvTile {
  * The default pixel tile for `npix` output pixels. CPU adapters (llvmpipe) run
  * a workgroup on one core, 8 threads per SIMD instruction, and every load is
  * a loop over those 8: 8 pixels per thread puts 8 FMAs behind each weight
- * load (measured on lavapipe: 2–3× one pixel per thread), with the fewest
+ * load (measured on lavapipe: 2–3× one pixel per thread), with the most
  * threads (64, 32, 16) whose tiles leave at most a quarter of their pixels
  * empty (a 16×16 map in one tile of 256, not half of a 512). A GPU keeps the
  * register block small (one pixel × 64 channels = 64 accumulators per thread)
