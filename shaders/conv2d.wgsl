@@ -17,9 +17,13 @@
 // workgroup memory, so there are no barriers: on CPU adapters (llvmpipe), where
 // each load is a loop over the SIMD lanes and each barrier switches every
 // group of lanes in and out, this measured several times faster than a tiled
-// kernel staging both operands in workgroup memory. The 4 weight rows are
-// named (w0..w3) and the channel and pixel loops are short, so the compiler
-// unrolls them and keeps the accumulators in registers.
+// kernel staging both operands in workgroup memory (see the README's peers
+// section). The 4 weight rows are named (w0..w3) rather than a 4-step loop,
+// which keeps the pixel loop's body small enough for the compiler to unroll.
+// Loop trips per thread: KSIZE² · ceil(cin / 4) · (1 + BN / 4) (19 584 for
+// the VAE's 512-channel convs), well under llvmpipe's 65 535 per shader;
+// conv2d.ts refuses longer ones on CPU adapters, and conv2d_test.ts checks a
+// 512-channel conv against the CPU reference.
 // The channel tile follows cout (4 … 64), so the VAE's 3-channel conv_out
 // computes one padded channel.
 //

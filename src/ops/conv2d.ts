@@ -385,6 +385,17 @@ export function conv2d(
     );
   }
   const bm = tile.threads * tile.pixelsPerThread;
+  // Mesa's CPU adapters end a shader's loops after 65535 iterations in total
+  // (see SOFTWARE_K_CHUNK in linear.ts): refuse a reduction that would be cut
+  // short rather than return a silently wrong result (the VAE's widest conv,
+  // 3×3 over 512 channels, takes 19 584).
+  const trips = w.kernel * w.kernel * Math.ceil(w.cin / 4) * (1 + bn / 4);
+  if (ctx.isSoftware && trips > 60000) {
+    throw new Error(
+      `conv2d '${w.label}': ${w.kernel}×${w.kernel} over ${w.cin} input channels needs ` +
+        `${trips} loop iterations per thread, beyond what this CPU adapter runs (65535)`,
+    );
+  }
   const tiles = Math.ceil(npix / bm) * coTiles;
   const { RESIDUAL } = CONV2D.enums;
   CONV2D.dispatch(ctx, {

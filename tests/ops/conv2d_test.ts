@@ -12,7 +12,7 @@ import { conv2dRef } from "../../src/ops/conv2d_ref.ts";
 import { upsampleNearest2xRef } from "../../src/ops/upsample_ref.ts";
 import { f32ToBf16, f32ToF16 } from "../../src/dtype.ts";
 import type { GpuContext } from "../../src/gpu/context.ts";
-import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { actDTypes, assertClose, randn, relErr, roundF16, testGpu, TOL } from "../util.ts";
 
 interface Case {
@@ -162,6 +162,17 @@ Deno.test("conv2d with 512 input channels (the VAE's widest level) matches the r
     o.release();
   }
   for (const t of [tx, w.tensor, tb]) t.release();
+});
+
+Deno.test("conv2d refuses a reduction longer than a CPU adapter's loop limit", async () => {
+  const ctx = await testGpu();
+  if (!ctx.isSoftware) return; // GPUs run any length
+  // 3×3 over 2048 channels with a 64-channel tile: 9 · 512 · 17 loop trips.
+  const c: Case = { h: 1, w: 1, cin: 2048, cout: 64, k: 3 };
+  const w = upload(ctx, randn(c.cout * c.cin * 9, 60, 0.01), c, "f32");
+  const x = Tensor.fromF32(ctx, randn(c.cin, 61), [1, 1, c.cin]);
+  assertThrows(() => conv2d(ctx, x, w), "2048 input channels", "78336 loop iterations");
+  for (const t of [x, w.tensor]) t.release();
 });
 
 Deno.test("conv2d weights load from F32/F16/BF16 checkpoint bytes", async () => {
