@@ -1,124 +1,79 @@
 // Kernel `conv2d`: Params, bindings, WG and the header are declared in src/ops/conv2d.ts.
-// Conv2d, stride 1, over channels-last feature maps `[rows, W, C]`, as a
-// tiled implicit GEMM:
+// Conv2d, stride 1, over channels-last feature maps `[rows, W, C]`, as an
+// implicit GEMM:
 //   out[pix, co] = bias[co] + Σ_{tap, ci} in(pix + tap offset)[ci] · w[tap, ci, co] (+ res[pix, co])
-// The reduction axis K = (ky, kx, ci) runs tap by tap in steps of BK input
-// channels, so the activations of one step are contiguous in memory.
-// Zero padding (KSIZE / 2) applies at the true image border only: the input
-// may be a band of rows of a taller image (`in_row0`, `image_h`), and the
-// host checks that the band holds every row the output rows read.
+// The reduction axis K = (ky, kx, ci) runs tap by tap, 4 input channels at a
+// time. Zero padding (KSIZE / 2) applies at the true image border only: the
+// input may be a band of rows of a taller image (`in_row0`, `image_h`), and
+// the host checks that the band holds every row the output rows read.
 //
-// A workgroup computes BM output pixels × BN output channels with WG
-// threads, each a TM × 4 register micro-tile (TM pixels × 4 channels): BN / 4
-// threads across the channels, WG / (BN / 4) thread rows down the pixels.
-// The channel tile follows cout (16, 32 or 64) so small convs (the VAE's last
-// levels, its 3-channel conv_out) do not compute padded channels. Each
-// K-step stages a BM × BK activation tile and a BK × BN weight tile in
-// workgroup memory, as vec4 so the inner loop reads 4 values per load; the
-// next step's global loads are issued before the current step's FMAs.
+// A workgroup computes WG · TM output pixels × BN output channels. Each
+// thread owns TM pixels (t, t + WG, …) and all BN channels of the tile, a
+// register block of TM × BN / 4 vec4 accumulators. Per 4 input channels it
+// reads TM vec4s of activations (its pixels' 4 channels) and 4 · BN / 4 vec4s
+// of weights (4 rows of the tile, 4 output channels each), and does
+// 4 · TM · BN FMAs. The weight reads are the same for every thread of the
+// workgroup (a broadcast from cache on a GPU) and nothing is staged in
+// workgroup memory, so there are no barriers: on CPU adapters (llvmpipe), where
+// each load is a loop over the SIMD lanes and each barrier switches every
+// group of lanes in and out, this measured several times faster than a tiled
+// kernel staging both operands in workgroup memory (see the README's peers
+// section). The 4 weight rows are named (w0..w3) rather than a 4-step loop,
+// which keeps the pixel loop's body small enough for the compiler to unroll.
+// Loop trips per thread: KSIZE² · ceil(cin / 4) · (1 + BN / 4) (19 584 for
+// the VAE's 512-channel convs), well under llvmpipe's 65 535 per shader;
+// conv2d.ts refuses longer ones on CPU adapters, and conv2d_test.ts checks a
+// 512-channel conv against the CPU reference.
+// The channel tile follows cout (4 … 64), so the VAE's 3-channel conv_out
+// computes one padded channel.
 //
 // The header defines:
 //   act_t     f32 | f16 activations (x, res, out)
-//   w_t       f32 | f16 weights, laid out [KSIZE*KSIZE*cin, cout] (tap-major, co contiguous)
+//   x_t       vec4<act_t> when XVEC (cin a multiple of 4: 4 channels per load), else act_t
+//   w_t       f32 | f16 weights, laid out [KSIZE*KSIZE, cinp, cop4] as vec4 over 4 output
+//             channels: cin and cout padded with zeros to multiples of 4 (see conv2d.ts),
+//             so the 4 rows read per step always exist
 //   KSIZE     1 or 3
-//   BN        channel tile: 16, 32 or 64
-//   BK        K-step: 8 or 16 input channels
-//   BM, TM    pixel tile and pixels per thread: BM = (WG / (BN / 4)) * TM
+//   BN        channel tile: 4, 8, 16, 32 or 64
+//   TM        pixels per thread
 //   UPSAMPLE  the conv input is the nearest ×2 upsampling of x (never materialised)
 // Bias and residual are switched by `Params` flags (uniform branches in the
 // epilogue cost nothing and halve the pipelines to compile); when off, their
 // bindings are bound to another buffer and never read.
 const PAD = i32(KSIZE / 2u);
-const KQ = BK / 4u; // vec4s per tile row of a_tile
-const CQ = BN / 4u; // vec4s per tile row of b_tile = threads across the channels
-const A_VECS = BM * KQ; // vec4s of a_tile
-const B_VECS = BK * CQ; // vec4s of b_tile
-// Staging: thread t loads 4 consecutive k of pixel t / KQ (+ WG / KQ per
-// round; the last round may be partial) and, when t < B_VECS, 4 consecutive
-// output channels of weight row t / CQ.
-const A_ROUNDS = (A_VECS + WG - 1u) / WG;
-const A_PIX_STEP = WG / KQ;
-const_assert TM * (WG / CQ) == BM; // the thread rows cover the pixel tile
-const_assert B_VECS <= WG; // one staging round for the weights
+const BN4 = BN / 4u; // vec4s of output channels per thread
+const VW = select(1u, 4u, XVEC); // activations per element of x
 const INVALID_ROW = -1073741824; // marks pixels past the end: every tap reads zero
 
-var<workgroup> a_tile: array<vec4<f32>, BM * KQ>; // [pixel][k / 4], a vec4 over 4 k
-var<workgroup> b_tile: array<vec4<f32>, BK * CQ>; // [k][co / 4], a vec4 over 4 co
+var<private> a_oy: array<i32, TM>; // conv-input image coordinates of this thread's pixels
+var<private> a_ox: array<i32, TM>;
 
-var<private> a_oy: array<i32, A_ROUNDS>; // conv-input image coordinates of the staged pixels
-var<private> a_ox: array<i32, A_ROUNDS>;
-var<private> a_reg: array<vec4<f32>, A_ROUNDS>; // the next step's tiles, in flight
-var<private> b_reg: vec4<f32>;
-
-// 4 consecutive input channels from `ci` of pixel `base` (an element index), zero past cin.
-fn load_x4(base: u32, ci: u32) -> vec4<f32> {
-  if (ci + 3u < p.cin) {
-    return vec4<f32>(f32(x[base]), f32(x[base + 1u]), f32(x[base + 2u]), f32(x[base + 3u]));
-  }
+// Input channels ci .. ci+3 of this thread's pixel i at tap offset (dy, dx); zero
+// outside the image and past cin.
+fn load_a(i: u32, dy: i32, dx: i32, ci: u32) -> vec4<f32> {
+  let iy = a_oy[i] + dy;
+  let ix = a_ox[i] + dx;
   var v = vec4<f32>(0.0);
-  for (var j = 0u; j < 4u; j++) {
-    if (ci + j < p.cin) {
-      v[j] = f32(x[base + j]);
+  if (ci < p.cin && iy >= 0 && iy < i32(p.image_h) && ix >= 0 && ix < i32(p.out_w)) {
+    var sy = iy;
+    var sx = ix;
+    if (UPSAMPLE) {
+      sy = iy >> 1u;
+      sx = ix >> 1u;
     }
-  }
-  return v;
-}
-
-// Global loads of K-step `s` into registers.
-fn fetch(s: u32, t: u32, co0: u32) {
-  let tap = s / p.csteps;
-  let ci0 = (s % p.csteps) * BK;
-  let dy = i32(tap / KSIZE) - PAD;
-  let dx = i32(tap % KSIZE) - PAD;
-  let ci = ci0 + (t % KQ) * 4u;
-  for (var r = 0u; r < A_ROUNDS; r++) {
-    let iy = a_oy[r] + dy;
-    let ix = a_ox[r] + dx;
-    var v = vec4<f32>(0.0);
-    if (ci < p.cin && iy >= 0 && iy < i32(p.image_h) && ix >= 0 && ix < i32(p.out_w)) {
-      var sy = iy;
-      var sx = ix;
-      if (UPSAMPLE) {
-        sy = iy >> 1u;
-        sx = ix >> 1u;
-      }
-      let row = u32(sy - p.in_row0);
-      v = load_x4((row * p.in_w + u32(sx)) * p.cin + ci, ci);
-    }
-    a_reg[r] = v;
-  }
-  if (t >= B_VECS) {
-    return;
-  }
-  let k = ci0 + t / CQ;
-  let co = co0 + (t % CQ) * 4u;
-  var b = vec4<f32>(0.0);
-  if (k < p.cin) {
-    let base = (tap * p.cin + k) * p.cout + co;
-    if (co + 3u < p.cout) {
-      b = vec4<f32>(f32(w[base]), f32(w[base + 1u]), f32(w[base + 2u]), f32(w[base + 3u]));
+    let e = (u32(sy - p.in_row0) * p.in_w + u32(sx)) * p.cin + ci;
+    // Written so that both branches type-check for either x_t (VW = 1: a splat, [0]).
+    if (XVEC) {
+      v = vec4<f32>(vec4<act_t>(x[e / VW]));
     } else {
       for (var j = 0u; j < 4u; j++) {
-        if (co + j < p.cout) {
-          b[j] = f32(w[base + j]);
+        if (ci + j < p.cin) {
+          v[j] = f32(vec4<act_t>(x[(e + j) / VW])[(e + j) % VW]);
         }
       }
     }
   }
-  b_reg = b;
-}
-
-// Registers → workgroup tiles (each thread writes whole vec4s: no bank conflicts).
-fn stash(t: u32) {
-  for (var r = 0u; r < A_ROUNDS; r++) {
-    let i = t + r * WG; // = (t / KQ + r * A_PIX_STEP) * KQ + t % KQ
-    if (i < A_VECS) {
-      a_tile[i] = a_reg[r];
-    }
-  }
-  if (t < B_VECS) {
-    b_tile[t] = b_reg; // t = k * CQ + co / 4
-  }
+  return v;
 }
 
 @compute @workgroup_size(WG)
@@ -133,70 +88,66 @@ fn main(
   }
   // Channel tiles vary fastest, so the workgroups sharing a pixel tile run
   // together and read its activations from cache.
-  let co0 = (tile % p.co_tiles) * BN;
-  let pix0 = (tile / p.co_tiles) * BM;
-
-  for (var r = 0u; r < A_ROUNDS; r++) {
-    let row = t / KQ + r * A_PIX_STEP;
-    let pix = pix0 + row;
-    if (row < BM && pix < p.npix) {
-      a_oy[r] = p.out_row0 + i32(pix / p.out_w);
-      a_ox[r] = i32(pix % p.out_w);
-    } else {
-      a_oy[r] = INVALID_ROW;
-      a_ox[r] = 0;
-    }
-  }
-
-  let tx = t % CQ; // output channels tx*4 .. tx*4+3 of the tile
-  let ty = t / CQ; // output pixels ty*TM .. ty*TM+TM-1 of the tile
-  var acc: array<vec4<f32>, TM>;
+  let cv0 = (tile % p.co_tiles) * BN4;
+  let pix0 = (tile / p.co_tiles) * (WG * TM);
   for (var i = 0u; i < TM; i++) {
-    acc[i] = vec4<f32>(0.0);
+    let pix = pix0 + t + i * WG;
+    if (pix < p.npix) {
+      a_oy[i] = p.out_row0 + i32(pix / p.out_w);
+      a_ox[i] = i32(pix % p.out_w);
+    } else {
+      a_oy[i] = INVALID_ROW;
+      a_ox[i] = 0;
+    }
   }
 
-  let steps = KSIZE * KSIZE * p.csteps;
-  fetch(0u, t, co0);
-  for (var s = 0u; s < steps; s++) {
-    stash(t);
-    workgroupBarrier();
-    if (s + 1u < steps) {
-      fetch(s + 1u, t, co0);
-    }
-    for (var kq = 0u; kq < KQ; kq++) {
+  var acc: array<vec4<f32>, TM * BN4>; // [pixel i][co / 4]
+  for (var tap = 0u; tap < KSIZE * KSIZE; tap++) {
+    let dy = i32(tap / KSIZE) - PAD;
+    let dx = i32(tap % KSIZE) - PAD;
+    for (var ci = 0u; ci < p.cin; ci += 4u) {
       var a: array<vec4<f32>, TM>;
       for (var i = 0u; i < TM; i++) {
-        a[i] = a_tile[(ty * TM + i) * KQ + kq];
+        a[i] = load_a(i, dy, dx, ci);
       }
-      for (var kk = 0u; kk < 4u; kk++) {
-        let b = b_tile[(kq * 4u + kk) * CQ + tx];
+      let wrow = (tap * p.cinp + ci) * p.cop4 + cv0;
+      for (var c = 0u; c < BN4; c++) {
+        let w0 = vec4<f32>(w[wrow + c]);
+        let w1 = vec4<f32>(w[wrow + p.cop4 + c]);
+        let w2 = vec4<f32>(w[wrow + 2u * p.cop4 + c]);
+        let w3 = vec4<f32>(w[wrow + 3u * p.cop4 + c]);
         for (var i = 0u; i < TM; i++) {
-          acc[i] = fma(vec4<f32>(a[i][kk]), b, acc[i]);
+          var s = acc[i * BN4 + c];
+          s = fma(vec4<f32>(a[i].x), w0, s);
+          s = fma(vec4<f32>(a[i].y), w1, s);
+          s = fma(vec4<f32>(a[i].z), w2, s);
+          acc[i * BN4 + c] = fma(vec4<f32>(a[i].w), w3, s);
         }
       }
     }
-    workgroupBarrier();
   }
 
   for (var i = 0u; i < TM; i++) {
-    let pix = pix0 + ty * TM + i;
+    let pix = pix0 + t + i * WG;
     if (pix >= p.npix) {
       break;
     }
-    for (var j = 0u; j < 4u; j++) {
-      let co = co0 + tx * 4u + j;
-      if (co < p.cout) {
-        var v = acc[i][j];
-        if (p.has_bias != 0u) {
-          v += bias[co];
+    for (var c = 0u; c < BN4; c++) {
+      for (var j = 0u; j < 4u; j++) {
+        let co = (cv0 + c) * 4u + j;
+        if (co < p.cout) {
+          var v = acc[i * BN4 + c][j];
+          if (p.has_bias != 0u) {
+            v += bias[co];
+          }
+          let o = pix * p.cout + co;
+          if (p.residual == RESIDUAL_SEPARATE) {
+            v += f32(res[o]);
+          } else if (p.residual == RESIDUAL_IN_PLACE) {
+            v += f32(out[o]);
+          }
+          out[o] = act_t(v);
         }
-        let o = pix * p.cout + co;
-        if (p.residual == RESIDUAL_SEPARATE) {
-          v += f32(res[o]);
-        } else if (p.residual == RESIDUAL_IN_PLACE) {
-          v += f32(out[o]);
-        }
-        out[o] = act_t(v);
       }
     }
   }

@@ -4,9 +4,11 @@
  * CPU reference: `conv2d_ref.ts`.
  *
  * Weights: checkpoints hold PyTorch `[Cout, Cin, kh, kw]`;
- * {@link uploadConv2dWeight} reorders them once to `[kh, kw, Cin, Cout]`
- * (= a `[K, Cout]` GEMM operand whose rows are contiguous in Cout, with the
- * K axis in the same (ky, kx, ci) order as the activations are gathered). They
+ * {@link uploadConv2dWeight} reorders them once to `[kh, kw, Cin', Cout']`
+ * (= a `[K, Cout']` GEMM operand whose rows are contiguous in Cout, with the
+ * K axis in the same (ky, kx, ci) order as the activations are gathered),
+ * both channel counts padded with zeros to multiples of 4 so that the kernel
+ * reads whole vec4s of 4 output channels, 4 input-channel rows at a time. They
  * are stored as f32 by default or as f16 when asked (halves their memory
  * with f16 activations; the kernel computes in f32 either way, and weight and
  * activation dtypes may differ). Biases are f32 `[Cout]` tensors.
@@ -53,7 +55,8 @@ const CONV2D = /* @__PURE__ */ declareKernel({
     npix: "u32", // output pixels: output rows × out_w
     co_tiles: "u32", // ceil(cout / BN)
     tiles: "u32", // pixel tiles × co_tiles
-    csteps: "u32", // K-steps per tap: ceil(cin / BK)
+    cinp: "u32", // weight rows per tap: cin rounded up to a multiple of 4
+    cop4: "u32", // vec4s of output channels per weight row: ceil(cout / 4)
     has_bias: "u32",
     residual: "u32", // RESIDUAL_*
   },
@@ -61,33 +64,40 @@ const CONV2D = /* @__PURE__ */ declareKernel({
   enums: { RESIDUAL: { none: 0, separate: 1, inPlace: 2 } },
   entries: {
     main: {
-      x: "read array<act_t>",
-      w: "read array<w_t>",
+      x: "read array<x_t>",
+      w: "read array<vec4<w_t>>",
       bias: "read array<f32>",
       res: "read array<act_t>",
       out: "read_write array<act_t>",
     },
   },
-  workgroupSize: 256,
+  workgroupSize: "variant",
   variant: (v: {
     act_t: ActDType;
     w_t: ActDType;
+    xvec: boolean;
     ksize: ConvKernelSize;
-    bm: number;
-    bn: ConvTileChannels;
-    bk: number;
+    wg: number;
     tm: number;
+    bn: ConvTileChannels;
     upsample: boolean;
   }) => ({
-    aliases: { act_t: v.act_t, w_t: v.w_t },
-    consts: { KSIZE: v.ksize, BM: v.bm, BN: v.bn, BK: v.bk, TM: v.tm, UPSAMPLE: v.upsample },
+    aliases: { act_t: v.act_t, w_t: v.w_t, x_t: v.xvec ? `vec4<${v.act_t}>` : v.act_t },
+    consts: {
+      KSIZE: v.ksize,
+      WG: v.wg,
+      TM: v.tm,
+      BN: v.bn,
+      XVEC: v.xvec,
+      UPSAMPLE: v.upsample,
+    },
   }),
 });
 
 /** Kernel sizes the op supports (square, stride 1, padding `k / 2`). */
 export type ConvKernelSize = 1 | 3;
 
-/** A conv weight on the GPU, reordered to `[k, k, Cin, Cout]`. */
+/** A conv weight on the GPU, reordered to `[k, k, Cin', Cout']` (channels padded to multiples of 4). */
 export interface Conv2dWeight {
   readonly tensor: Tensor;
   readonly cout: number;
@@ -139,14 +149,24 @@ function decodeSource(src: ConvWeightSource, label: string): Float32Array {
   return out;
 }
 
-/** PyTorch `[Cout, Cin, k, k]` → the kernel's `[k, k, Cin, Cout]`. */
+/** Channels as the stored weight pads them (input rows, output columns): a multiple of 4. */
+export function convPaddedChannels(channels: number): number {
+  return Math.ceil(channels / 4) * 4;
+}
+
+/**
+ * PyTorch `[Cout, Cin, k, k]` → the kernel's `[k, k, Cin', Cout']`, with
+ * `Cin'`, `Cout'` = {@link convPaddedChannels} (the padding is zeros): a row
+ * is read as whole vec4s over 4 output channels, 4 rows at a time.
+ */
 export function reorderConvWeight(w: Float32Array, shape: readonly number[]): Float32Array {
   const [cout, cin, k] = shape;
-  const out = new Float32Array(w.length);
+  const cip = convPaddedChannels(cin), cop = convPaddedChannels(cout);
+  const out = new Float32Array(k * k * cip * cop);
   for (let co = 0; co < cout; co++) {
     for (let ci = 0; ci < cin; ci++) {
       for (let tap = 0; tap < k * k; tap++) {
-        out[(tap * cin + ci) * cout + co] = w[(co * cin + ci) * k * k + tap];
+        out[(tap * cip + ci) * cop + co] = w[(co * cin + ci) * k * k + tap];
       }
     }
   }
@@ -168,7 +188,7 @@ export function uploadConv2dWeight(
   }
   const values = reorderConvWeight(decodeSource(src, label), src.shape);
   const [cout, cin, k] = src.shape;
-  const shape = [k, k, cin, cout];
+  const shape = [k, k, convPaddedChannels(cin), convPaddedChannels(cout)];
   const tensor = storeAs === "f32"
     ? Tensor.upload(ctx, values, shape, "f32", label, true)
     : Tensor.upload(ctx, toF16Bits(values), shape, "f16", label, true);
@@ -198,24 +218,47 @@ export interface Conv2dOptions {
   /** Write the result here (output shape and `x`'s dtype) instead of a new tensor. */
   out?: Tensor;
   /**
-   * Output pixels per workgroup tile (a tuning knob for benchmarks). Default:
-   * 128, or 64 when that leaves fewer than 256 workgroups to fill the GPU.
-   * The channel tile is not a knob: {@link convTileChannels} of `cout`.
+   * The pixel tile (a tuning knob for benchmarks and tests). Default: see
+   * {@link convDefaultTile}. The channel tile is not a knob:
+   * {@link convTileChannels} of `cout`.
    */
-  tilePixels?: 64 | 128;
+  tile?: ConvTile;
 }
 
 /** Output channels per workgroup tile the kernel is built for. */
-export type ConvTileChannels = 16 | 32 | 64;
+export type ConvTileChannels = 4 | 8 | 16 | 32 | 64;
 
 /** The smallest channel tile that covers `cout` (64 beyond: several tiles). */
 export function convTileChannels(cout: number): ConvTileChannels {
-  return cout <= 16 ? 16 : cout <= 32 ? 32 : 64;
+  return cout <= 4 ? 4 : cout <= 8 ? 8 : cout <= 16 ? 16 : cout <= 32 ? 32 : 64;
 }
 
-/** Input channels per K-step: 8 when that covers `cin`, so few-channel inputs pad less. */
-function convTileK(cin: number): 8 | 16 {
-  return cin <= 8 ? 8 : 16;
+/**
+ * A workgroup's pixel tile: `threads` threads of `pixelsPerThread` pixels each,
+ * every thread computing its pixels × the whole channel tile.
+ */
+export interface ConvTile {
+  threads: 16 | 32 | 64;
+  pixelsPerThread: 1 | 2 | 4 | 8;
+}
+
+/**
+ * The default pixel tile for `npix` output pixels. CPU adapters (llvmpipe) run
+ * a workgroup on one core, 8 threads per SIMD instruction, and every load is
+ * a loop over those 8: 8 pixels per thread puts 8 FMAs behind each weight
+ * load (measured on lavapipe: 2–3× one pixel per thread), with the most
+ * threads (64, 32, 16) whose tiles leave at most a quarter of their pixels
+ * empty (a 16×16 map in one tile of 256, not half of a 512). A GPU keeps the
+ * register block small (one pixel × 64 channels = 64 accumulators per thread)
+ * so that many threads stay resident; not measured yet (no GPU available).
+ */
+export function convDefaultTile(ctx: GpuContext, npix: number): ConvTile {
+  if (!ctx.isSoftware) return { threads: 64, pixelsPerThread: 1 };
+  for (const threads of [64, 32] as const) {
+    const bm = threads * 8;
+    if (Math.ceil(npix / bm) * bm * 0.75 <= npix) return { threads, pixelsPerThread: 8 };
+  }
+  return { threads: 16, pixelsPerThread: 8 };
 }
 
 /**
@@ -332,23 +375,38 @@ export function conv2d(
     throw new Error(`conv2d '${w.label}': residual '${res.label}' overlaps out '${out.label}'`);
   }
 
-  const bn = convTileChannels(w.cout), bk = convTileK(w.cin);
+  const bn = convTileChannels(w.cout);
   const coTiles = Math.ceil(w.cout / bn);
-  const bm = opts.tilePixels ?? (Math.ceil(npix / 128) * coTiles >= 256 ? 128 : 64);
-  if (bm !== 64 && bm !== 128) throw new Error(`conv2d: tilePixels ${bm} is not 64 or 128`);
-  // WG threads: bn / 4 across the channels (4 each), the rest down the pixels (tm each).
-  const tm = bm / (CONV2D.workgroupSize / (bn / 4));
+  const tile = opts.tile ?? convDefaultTile(ctx, npix);
+  if (![16, 32, 64].includes(tile.threads) || ![1, 2, 4, 8].includes(tile.pixelsPerThread)) {
+    throw new Error(
+      `conv2d: tile of ${tile.threads} threads × ${tile.pixelsPerThread} pixels; expected ` +
+        `16, 32 or 64 threads × 1, 2, 4 or 8 pixels`,
+    );
+  }
+  const bm = tile.threads * tile.pixelsPerThread;
+  // Mesa's CPU adapters end a shader's loops after 65535 iterations in total
+  // (see SOFTWARE_K_CHUNK in linear.ts): refuse a reduction that would be cut
+  // short rather than return a silently wrong result (the VAE's widest conv,
+  // 3×3 over 512 channels, takes 19 584).
+  const trips = w.kernel * w.kernel * Math.ceil(w.cin / 4) * (1 + bn / 4);
+  if (ctx.isSoftware && trips > 60000) {
+    throw new Error(
+      `conv2d '${w.label}': ${w.kernel}×${w.kernel} over ${w.cin} input channels needs ` +
+        `${trips} loop iterations per thread, beyond what this CPU adapter runs (65535)`,
+    );
+  }
   const tiles = Math.ceil(npix / bm) * coTiles;
   const { RESIDUAL } = CONV2D.enums;
   CONV2D.dispatch(ctx, {
     variant: {
       act_t: actType(x.dtype),
       w_t: actType(w.tensor.dtype),
+      xvec: w.cin % 4 === 0,
       ksize: w.kernel,
-      bm,
+      wg: tile.threads,
+      tm: tile.pixelsPerThread,
       bn,
-      bk,
-      tm,
       upsample: !!opts.upsample,
     },
     params: {
@@ -362,7 +420,8 @@ export function conv2d(
       npix,
       co_tiles: coTiles,
       tiles,
-      csteps: Math.ceil(w.cin / bk),
+      cinp: convPaddedChannels(w.cin),
+      cop4: convPaddedChannels(w.cout) / 4,
       has_bias: bias ? 1 : 0,
       residual: res ? (resInOut ? RESIDUAL.inPlace : RESIDUAL.separate) : RESIDUAL.none,
     },

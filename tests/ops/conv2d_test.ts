@@ -4,6 +4,7 @@ import {
   conv2dInputRows,
   type Conv2dWeight,
   type ConvKernelSize,
+  type ConvTile,
   convTileChannels,
   uploadConv2dWeight,
 } from "../../src/ops/conv2d.ts";
@@ -11,7 +12,7 @@ import { conv2dRef } from "../../src/ops/conv2d_ref.ts";
 import { upsampleNearest2xRef } from "../../src/ops/upsample_ref.ts";
 import { f32ToBf16, f32ToF16 } from "../../src/dtype.ts";
 import type { GpuContext } from "../../src/gpu/context.ts";
-import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { actDTypes, assertClose, randn, relErr, roundF16, testGpu, TOL } from "../util.ts";
 
 interface Case {
@@ -21,6 +22,15 @@ interface Case {
   cout: number;
   k: ConvKernelSize;
 }
+
+/** Pixel tiles the sweeps run: every pixels-per-thread count, every thread count. */
+const TILES: ConvTile[] = [
+  { threads: 64, pixelsPerThread: 1 },
+  { threads: 32, pixelsPerThread: 2 },
+  { threads: 64, pixelsPerThread: 4 },
+  { threads: 16, pixelsPerThread: 8 },
+  { threads: 64, pixelsPerThread: 8 },
+];
 
 function weightShape(c: Case): [number, number, number, number] {
   return [c.cout, c.cin, c.k, c.k];
@@ -66,9 +76,9 @@ Deno.test("conv2d 3×3 and 1×1 at odd sizes match the CPU reference", async () 
   }
 });
 
-Deno.test("conv2d with 128-pixel tiles (the default on large images) matches the reference", async () => {
+Deno.test("conv2d with the adapter's default pixel tile matches the reference", async () => {
   const ctx = await testGpu();
-  // 15×19 = 285 pixels: two full 128-pixel tiles and a partial one; 2 channel tiles.
+  // 15×19 = 285 pixels: partial tiles of 512 (CPU adapters) or 5 of 64 (GPUs); 2 channel tiles.
   const c: Case = { h: 15, w: 19, cin: 6, cout: 70, k: 3 };
   for (const dtype of actDTypes(ctx)) {
     let x = randn(c.h * c.w * c.cin, 21), wt = randn(c.cout * c.cin * 9, 22, 0.3);
@@ -76,31 +86,35 @@ Deno.test("conv2d with 128-pixel tiles (the default on large images) matches the
     const tx = Tensor.fromF32(ctx, x, [c.h, c.w, c.cin], dtype);
     const w = upload(ctx, wt, c, dtype);
     const want = conv2dRef({ x, h: c.h, w: c.w, weight: wt, weightShape: weightShape(c) });
-    const o = conv2d(ctx, tx, w, undefined, { tilePixels: 128 });
-    assertClose(await o.toF32(), want, TOL[dtype], `128-pixel tiles ${dtype}`);
+    const o = conv2d(ctx, tx, w);
+    assertClose(await o.toF32(), want, TOL[dtype], `default pixel tile ${dtype}`);
     // 64-pixel tiles sum in the same order: identical results.
-    const o64 = conv2d(ctx, tx, w, undefined, { tilePixels: 64 });
-    assertEquals(relErr(await o64.toF32(), await o.toF32()), 0, `64 vs 128 ${dtype}`);
+    const o64 = conv2d(ctx, tx, w, undefined, { tile: { threads: 64, pixelsPerThread: 1 } });
+    assertEquals(relErr(await o64.toF32(), await o.toF32()), 0, `64 vs default ${dtype}`);
     for (const t of [tx, w.tensor, o, o64]) t.release();
   }
 });
 
-Deno.test("conv2d channel tiles 16/32/64 × pixel tiles 64/128 match the CPU reference", async () => {
+Deno.test("conv2d channel tiles 4–64 × pixel tiles 64–512 match the CPU reference", async () => {
   const ctx = await testGpu();
-  // 11×13 = 143 pixels: 3 tiles of 64 or 2 of 128, the last partial either way.
-  // cin 5 runs K-steps of 8 channels, cin 20 two steps of 16 (the second partial).
+  // 23×13 = 299 pixels: 5 tiles of 64 … one partial tile of 512; 1, 2, 4 and 8
+  // pixels per thread.
+  // cin 5 and 7 are not multiples of 4 (element loads, zero-padded weight rows),
+  // cin 20 is (vec4 loads).
   const cases: [cout: number, cin: number, tile: number][] = [
-    [3, 5, 16],
-    [8, 20, 16],
+    [3, 5, 4],
+    [4, 20, 4],
+    [7, 7, 8],
+    [8, 20, 8],
     [16, 5, 16],
     [24, 20, 32],
     [32, 5, 32],
-    [40, 5, 64],
+    [40, 7, 64],
     [64, 20, 64],
     [70, 5, 64],
     [130, 20, 64],
   ];
-  const [h, wd] = [11, 13];
+  const [h, wd] = [23, 13];
   for (const [cout, cin, tile] of cases) {
     assertEquals(convTileChannels(cout), tile, `channel tile for cout ${cout}`);
     const c: Case = { h, w: wd, cin, cout, k: 3 };
@@ -113,18 +127,52 @@ Deno.test("conv2d channel tiles 16/32/64 × pixel tiles 64/128 match the CPU ref
       const tb = Tensor.fromF32(ctx, b, [cout]);
       const want = conv2dRef({ x, h, w: wd, weight: wt, weightShape: weightShape(c), bias: b });
       const got: Float32Array[] = [];
-      for (const tilePixels of [64, 128] as const) {
-        const o = conv2d(ctx, tx, w, tb, { tilePixels });
-        const what = `${cin}→${cout} (BN ${tile}, BM ${tilePixels}) ${dtype}`;
+      for (const t of TILES) {
+        const o = conv2d(ctx, tx, w, tb, { tile: t });
+        const what = `${cin}→${cout} (BN ${tile}, ${t.threads}×${t.pixelsPerThread} px) ${dtype}`;
         got.push(await o.toF32());
         assertClose(got[got.length - 1], want, TOL[dtype], what);
         o.release();
       }
       // Pixel tiles do not change any output's summation order.
-      assertEquals(relErr(got[0], got[1]), 0, `BM 64 vs 128, cout ${cout} ${dtype}`);
+      for (let i = 1; i < got.length; i++) {
+        assertEquals(relErr(got[0], got[i]), 0, `BM 64 vs tile ${i}, cout ${cout} ${dtype}`);
+      }
       for (const t of [tx, w.tensor, tb]) t.release();
     }
   }
+});
+
+Deno.test("conv2d with 512 input channels (the VAE's widest level) matches the reference", async () => {
+  // The longest reduction the decoder runs (K = 9 · 512): on CPU adapters the
+  // whole loop nest must stay under llvmpipe's loop-iteration limit, which
+  // would otherwise end it early and silently leave part of K unsummed.
+  const ctx = await testGpu();
+  const c: Case = { h: 5, w: 7, cin: 512, cout: 72, k: 3 };
+  const x = randn(c.h * c.w * c.cin, 50), wt = randn(c.cout * c.cin * 9, 51, 0.05);
+  const b = randn(c.cout, 52);
+  const tx = Tensor.fromF32(ctx, x, [c.h, c.w, c.cin]);
+  const w = upload(ctx, wt, c, "f32");
+  const tb = Tensor.fromF32(ctx, b, [c.cout]);
+  const want = conv2dRef({ x, h: c.h, w: c.w, weight: wt, weightShape: weightShape(c), bias: b });
+  for (const t of [TILES[0], TILES[TILES.length - 1]]) {
+    const o = conv2d(ctx, tx, w, tb, { tile: t });
+    const what = `512→72, ${t.threads}×${t.pixelsPerThread} px`;
+    assertClose(await o.toF32(), want, TOL.f32, what);
+    o.release();
+  }
+  for (const t of [tx, w.tensor, tb]) t.release();
+});
+
+Deno.test("conv2d refuses a reduction longer than a CPU adapter's loop limit", async () => {
+  const ctx = await testGpu();
+  if (!ctx.isSoftware) return; // GPUs run any length
+  // 3×3 over 2048 channels with a 64-channel tile: 9 · 512 · 17 loop trips.
+  const c: Case = { h: 1, w: 1, cin: 2048, cout: 64, k: 3 };
+  const w = upload(ctx, randn(c.cout * c.cin * 9, 60, 0.01), c, "f32");
+  const x = Tensor.fromF32(ctx, randn(c.cin, 61), [1, 1, c.cin]);
+  assertThrows(() => conv2d(ctx, x, w), "2048 input channels", "78336 loop iterations");
+  for (const t of [x, w.tensor]) t.release();
 });
 
 Deno.test("conv2d weights load from F32/F16/BF16 checkpoint bytes", async () => {
@@ -269,8 +317,8 @@ Deno.test("conv2d band by band equals the whole-image conv", async () => {
 
 Deno.test("conv2d with few output channels: bands and fused upsampling", async () => {
   const ctx = await testGpu();
-  // 3 and 8 output channels (16-channel tiles, as the VAE's last level and conv_out),
-  // 8 input channels (8-channel K-steps).
+  // 3 and 8 output channels (4- and 8-channel tiles, as the VAE's conv_out and last level),
+  // 8 input channels.
   const [h, wd, cin] = [13, 7, 8];
   const x = randn(h * wd * cin, 40);
   for (const cout of [3, 8]) {
