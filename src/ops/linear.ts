@@ -87,12 +87,46 @@ export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: 
   return k % 4 === 0 && k % epw === 0 && nf4Block % epw === 0;
 }
 
+/**
+ * The direct path's block per invocation, by M: `DTM` rows × `DTN` columns
+ * held in registers, 64 invocations a workgroup along N (see
+ * `shaders/linear.wgsl`, entry `direct`).
+ */
+export const DIRECT_TILES = {
+  small: { DTM: 4, DTN: 4 },
+  large: { DTM: 8, DTN: 4 },
+} as const;
+
+/** Invocations per workgroup of the direct path. */
+export const DIRECT_WG = 64;
+
+/** The direct path's block for `m` rows of X. */
+export function directTile(m: number): { DTM: number; DTN: number } {
+  return m <= SMALL_M ? DIRECT_TILES.small : DIRECT_TILES.large;
+}
+
+/**
+ * Whether the direct path can take a weight: K a multiple of the values in
+ * one vec4 of weight words (so every row and every K chunk starts on one) and
+ * nf4 blocks a multiple of 32 (one absmax per vec4).
+ */
+export function linearDirectFits(format: LinearGpuFormat, k: number, nf4Block: number): boolean {
+  const dq = 4 * GPU_VARIANTS[format].elementsPerWord;
+  return k % dq === 0 && nf4Block % 32 === 0;
+}
+
+/** The two GEMM kernels: shared-memory tiles (`tiled`) or register blocks read directly (`direct`). */
+export type LinearPath = "tiled" | "direct";
+
 /** What one GEMM variant is compiled for: activations, weight decoding, load path, tile. */
 type LinearVariant = LinearTile & {
   act_t: ActDType;
   format: LinearGpuFormat;
   vec: boolean;
   bias: boolean;
+  /** Rows × columns per invocation of the direct path (1 × 1 for the tiled one). */
+  DTM: number;
+  DTN: number;
 };
 
 /**
@@ -121,6 +155,13 @@ const LINEAR = /* @__PURE__ */ declareKernel({
       bias: "read array<f32>",
       Y: "read_write array<act_t>",
     },
+    direct: {
+      X4: "read array<vec4<act_t>>",
+      W4: "read array<vec4<u32>>",
+      aux: "read array<f32>",
+      bias: "read array<f32>",
+      Y: "read_write array<act_t>",
+    },
   },
   workgroupSize: "variant",
   variant: (v: LinearVariant) => ({
@@ -135,6 +176,8 @@ const LINEAR = /* @__PURE__ */ declareKernel({
       TM: v.TM,
       TN: v.TN,
       WG: (v.BN / v.TN) * (v.BM / v.TM),
+      DTM: v.DTM,
+      DTN: v.DTN,
     },
   }),
 });
@@ -247,6 +290,11 @@ export function uploadLinear(
 export interface LinearOptions {
   /** Output tensor `[M, N]` of x's dtype (e.g. a view into a larger buffer). */
   out?: Tensor;
+  /**
+   * Force a kernel (tests and benchmarks). By default CPU adapters take the
+   * direct path wherever it fits ({@link linearDirectFits}) and GPUs the tiled one.
+   */
+  path?: LinearPath;
 }
 
 /** `Y = X · Wᵀ (+ bias)`; X is `[..., K]`, Y is `[..., N]` of X's dtype, accumulated in f32. */
@@ -288,35 +336,69 @@ export function linear(
     }
   }
   if (m === 0) return y;
-  const tile = linearTile(m);
+  const fits = linearDirectFits(w.format, k, w.nf4Block);
+  const path = opts.path ?? (ctx.isSoftware && fits ? "direct" : "tiled");
+  if (path === "direct" && !fits) {
+    throw new Error(
+      `${op}: weight '${w.label}' (${w.format}, K = ${k}, block ${w.nf4Block}) does not fit ` +
+        `the direct path`,
+    );
+  }
+  const direct = path === "direct";
+  // The direct path compiles with the large tile's constants (64 invocations, like DIRECT_WG).
+  const tile = direct ? LINEAR_TILES.large : linearTile(m);
+  const block = direct ? directTile(m) : { DTM: 1, DTN: 1 };
   const vec = linearVectorLoads(w.format, k, w.nf4Block);
-  const variant = { act_t: actType(x.dtype), format: w.format, vec, bias: !!w.bias, ...tile };
+  const variant = {
+    act_t: actType(x.dtype),
+    format: w.format,
+    vec: vec || direct,
+    bias: !!w.bias,
+    ...tile,
+    ...block,
+  };
+  const workgroups: [number, number] = direct
+    ? [0, Math.ceil(m / block.DTM)]
+    : [0, Math.ceil(m / tile.BM)];
   const chunk = ctx.isSoftware ? SOFTWARE_K_CHUNK : k;
   for (const part of w.parts) {
     for (let k0 = 0; k0 < k; k0 += chunk) {
       const k1 = Math.min(k, k0 + chunk);
-      LINEAR.dispatch(ctx, {
-        variant,
-        params: {
-          M: m,
-          N: part.rows,
-          K: k,
-          ldy: w.out,
-          col0: part.row0,
-          nf4_block: w.nf4Block,
-          k_begin: k0,
-          k_end: k1,
-          accumulate: +(k0 > 0),
-        },
-        bindings: {
-          X: x.binding,
-          W: part.weight.binding,
-          aux: (part.aux ?? part.weight).binding,
-          bias: (w.bias ?? part.weight).binding,
-          Y: y.binding,
-        },
-        workgroups: [Math.ceil(part.rows / tile.BN), Math.ceil(m / tile.BM)],
-      });
+      const params = {
+        M: m,
+        N: part.rows,
+        K: k,
+        ldy: w.out,
+        col0: part.row0,
+        nf4_block: w.nf4Block,
+        k_begin: k0,
+        k_end: k1,
+        accumulate: +(k0 > 0),
+      };
+      const shared = {
+        aux: (part.aux ?? part.weight).binding,
+        bias: (w.bias ?? part.weight).binding,
+        Y: y.binding,
+      };
+      if (direct) {
+        workgroups[0] = Math.ceil(part.rows / (DIRECT_WG * block.DTN));
+        LINEAR.dispatch(ctx, {
+          entry: "direct",
+          variant,
+          params,
+          bindings: { X4: x.binding, W4: part.weight.binding, ...shared },
+          workgroups,
+        });
+      } else {
+        workgroups[0] = Math.ceil(part.rows / tile.BN);
+        LINEAR.dispatch(ctx, {
+          entry: "main",
+          variant,
+          params,
+          bindings: { X: x.binding, W: part.weight.binding, ...shared },
+          workgroups,
+        });
+      }
     }
   }
   return y;
