@@ -51,19 +51,16 @@ fn byte_at(e: u32) -> u32 {
 }
 
 // e4m3fn: bias 7, no infinities; exponent 0 is subnormal (m/8 * 2^-6); S.1111.111 is NaN.
+// Branch-free (selects), which CPU adapters run without masking.
 fn fp8_e4m3(b: u32) -> f32 {
-  let sign = select(1.0, -1.0, (b & 0x80u) != 0u);
   let e = (b >> 3u) & 0xfu;
   let m = b & 7u;
-  if ((b & 0x7fu) == 0x7fu) {
-    // A NaN built from the runtime byte (keeping its sign): a constant NaN
-    // bitcast is a shader-creation error in Tint (Chrome), though naga accepts it.
-    return bitcast<f32>(0x7fc00000u | ((b & 0x80u) << 24u));
-  }
-  if (e == 0u) {
-    return sign * f32(m) * (1.0 / 512.0);
-  }
-  return sign * bitcast<f32>(((e + 120u) << 23u) | (m << 20u));
+  let normal = bitcast<f32>(((e + 120u) << 23u) | (m << 20u));
+  let v = select(normal, f32(m) * (1.0 / 512.0), e == 0u);
+  // A NaN built from the runtime byte: a constant NaN bitcast is a
+  // shader-creation error in Tint (Chrome), though naga accepts it.
+  let nan = bitcast<f32>(0x7fc00000u | b);
+  return bitcast<f32>(bitcast<u32>(select(v, nan, (b & 0x7fu) == 0x7fu)) | ((b & 0x80u) << 24u));
 }
 
 // f32 → the nearest bfloat16 (ties to even), as f32. Inputs here are finite
@@ -286,6 +283,23 @@ fn main(
 // memory is as slow as any other load.
 const DQ = 4u * EPW;
 
+// nf4's 16 table values, read once per invocation of the direct path.
+var<private> nf4_map: array<f32, 16>;
+
+// The table value of the low nibble of `c`, chosen by its four bits in a
+// tree of selects (cheaper than an indexed load on CPU adapters).
+fn nf4_value(c: u32) -> f32 {
+  let b0 = (c & 1u) != 0u;
+  let b1 = (c & 2u) != 0u;
+  let b2 = (c & 4u) != 0u;
+  let b3 = (c & 8u) != 0u;
+  let l0 = select(select(nf4_map[0], nf4_map[1], b0), select(nf4_map[2], nf4_map[3], b0), b1);
+  let l1 = select(select(nf4_map[4], nf4_map[5], b0), select(nf4_map[6], nf4_map[7], b0), b1);
+  let l2 = select(select(nf4_map[8], nf4_map[9], b0), select(nf4_map[10], nf4_map[11], b0), b1);
+  let l3 = select(select(nf4_map[12], nf4_map[13], b0), select(nf4_map[14], nf4_map[15], b0), b1);
+  return select(select(l0, l1, b2), select(l2, l3, b2), b3);
+}
+
 // The 4 weight values 4q .. 4q+3 of the DQ values in `wq`, unscaled for
 // the quantised formats (nf4: table values; fp8 / int8: the stored number).
 fn quad(wq: vec4<u32>, q: u32) -> vec4<f32> {
@@ -300,10 +314,10 @@ fn quad(wq: vec4<u32>, q: u32) -> vec4<f32> {
   } else if (FORMAT == FORMAT_NF4 || FORMAT == FORMAT_NF4_BF16) {
     let bytes = wq[q >> 1u] >> (16u * (q & 1u));
     return vec4<f32>(
-      aux[(bytes >> 4u) & 0xfu],
-      aux[bytes & 0xfu],
-      aux[(bytes >> 12u) & 0xfu],
-      aux[(bytes >> 8u) & 0xfu],
+      nf4_value(bytes >> 4u),
+      nf4_value(bytes),
+      nf4_value(bytes >> 12u),
+      nf4_value(bytes >> 8u),
     );
   } else if (FORMAT == FORMAT_INT8) {
     let w = wq[q];
@@ -378,6 +392,11 @@ fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   var xrow: array<u32, DTM>;
   for (var i = 0u; i < DTM; i++) {
     xrow[i] = min(m0 + i, p.M - 1u) * (p.K / 4u);
+  }
+  if (FORMAT == FORMAT_NF4 || FORMAT == FORMAT_NF4_BF16) {
+    for (var c = 0u; c < 16u; c++) {
+      nf4_map[c] = aux[c];
+    }
   }
   var acc: array<f32, DTM * DTN>;
   for (var kw = p.k_begin / DQ; kw < p.k_end / DQ; kw++) {

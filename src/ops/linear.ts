@@ -1,9 +1,21 @@
 /**
  * Linear layers on the GPU: `Y = X · Wᵀ (+ bias)` with `X` `[M, K]` f32/f16
  * activations and `W` `[N, K]` kept on the GPU in its stored format (dense
- * f32/f16/bf16, bitsandbytes nf4, weight-only fp8), decoded inside the tiled
+ * f32/f16/bf16, bitsandbytes nf4, weight-only fp8, int8), decoded inside the
  * kernel (`shaders/linear.wgsl`) and never expanded to a dense copy.
  * CPU reference: `linear_ref.ts`.
+ *
+ * Two kernels, one file. The tiled path (entry `main`) stages X and the
+ * decoded weight in workgroup memory, the usual GPU design. The direct path
+ * (entry `direct`) keeps a small block of Y per invocation in registers and
+ * reads X and the packed weight straight from the storage buffers, decoding
+ * each weight word once into values used for every row of the block. On CPU
+ * adapters (llvmpipe/lavapipe) every workgroup-memory access costs as much as
+ * a storage load and barriers switch coroutines, so the direct path is 1.3–2×
+ * the tiled one there (measured per format in README "Against onnxruntime-web
+ * and TensorFlow.js"); CPU adapters take it wherever K fits
+ * ({@link linearDirectFits}), GPUs keep the tiled path, which is unmeasured
+ * on them against the direct one.
  *
  * What each format stores and how the kernel decodes it are the format
  * records' (`src/formats/`): their GPU variant (the shader's `FORMAT`), words
@@ -40,7 +52,7 @@ export interface LinearTile {
 }
 
 /**
- * Tiles by shape. Large M is compute-bound: 64×64 outputs per workgroup of
+ * Tiles of the tiled path, by shape. Large M is compute-bound: 64×64 outputs per workgroup of
  * 8×8 threads, 8×8 each, 32 deep (16 KiB of workgroup memory, the WebGPU
  * minimum): 4 vec4 reads of workgroup memory per 64 FMAs (measured on
  * lavapipe: 1.4× the 4×4-per-thread tile, ahead of 128×64 and of one-row
@@ -88,22 +100,21 @@ export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: 
 }
 
 /**
- * The direct path's block per invocation, by M: `DTM` rows × `DTN` columns
- * held in registers, 64 invocations a workgroup along N (see
- * `shaders/linear.wgsl`, entry `direct`).
+ * The direct path's block per invocation: `DTM` rows × `DTN` columns of Y
+ * held in registers, {@link DIRECT_WG} invocations a workgroup along N (see
+ * `shaders/linear.wgsl`, entry `direct`). Measured on lavapipe (llvmpipe,
+ * 256-bit): dense weights run best with 8 × 4 (12 vec4 loads per 128 FMAs;
+ * 8 × 8 and 16 × 8 spill and were slower), quantised ones with 4 × 4 (their
+ * decode per value weighs more than the loads it saves). Up to 4 rows of X,
+ * DTM = M: no padded rows are loaded or computed.
  */
-export const DIRECT_TILES = {
-  small: { DTM: 4, DTN: 4 },
-  large: { DTM: 8, DTN: 4 },
-} as const;
+export function directTile(m: number, format: LinearGpuFormat): { DTM: number; DTN: number } {
+  if (m <= SMALL_M) return { DTM: m, DTN: 4 };
+  return GPU_VARIANTS[format].elementsPerWord <= 2 ? { DTM: 8, DTN: 4 } : { DTM: 4, DTN: 4 };
+}
 
 /** Invocations per workgroup of the direct path. */
 export const DIRECT_WG = 64;
-
-/** The direct path's block for `m` rows of X. */
-export function directTile(m: number): { DTM: number; DTN: number } {
-  return m <= SMALL_M ? DIRECT_TILES.small : DIRECT_TILES.large;
-}
 
 /**
  * Whether the direct path can take a weight: K a multiple of the values in
@@ -117,6 +128,11 @@ export function linearDirectFits(format: LinearGpuFormat, k: number, nf4Block: n
 
 /** The two GEMM kernels: shared-memory tiles (`tiled`) or register blocks read directly (`direct`). */
 export type LinearPath = "tiled" | "direct";
+
+/** The path {@link linear} takes by default: direct on CPU adapters where it fits, else tiled. */
+export function linearPath(ctx: GpuContext, w: LinearWeight): LinearPath {
+  return ctx.isSoftware && linearDirectFits(w.format, w.in, w.nf4Block) ? "direct" : "tiled";
+}
 
 /** What one GEMM variant is compiled for: activations, weight decoding, load path, tile. */
 type LinearVariant = LinearTile & {
@@ -336,9 +352,8 @@ export function linear(
     }
   }
   if (m === 0) return y;
-  const fits = linearDirectFits(w.format, k, w.nf4Block);
-  const path = opts.path ?? (ctx.isSoftware && fits ? "direct" : "tiled");
-  if (path === "direct" && !fits) {
+  const path = opts.path ?? linearPath(ctx, w);
+  if (path === "direct" && !linearDirectFits(w.format, k, w.nf4Block)) {
     throw new Error(
       `${op}: weight '${w.label}' (${w.format}, K = ${k}, block ${w.nf4Block}) does not fit ` +
         `the direct path`,
@@ -347,7 +362,7 @@ export function linear(
   const direct = path === "direct";
   // The direct path compiles with the large tile's constants (64 invocations, like DIRECT_WG).
   const tile = direct ? LINEAR_TILES.large : linearTile(m);
-  const block = direct ? directTile(m) : { DTM: 1, DTN: 1 };
+  const block = direct ? directTile(m, w.format) : { DTM: 1, DTN: 1 };
   const vec = linearVectorLoads(w.format, k, w.nf4Block);
   const variant = {
     act_t: actType(x.dtype),
