@@ -310,7 +310,7 @@ export interface LinearOptions {
    * Force a kernel (tests and benchmarks). By default CPU adapters take the
    * direct path wherever it fits ({@link linearDirectFits}) and GPUs the tiled one.
    */
-  path?: LinearPath;
+  path?: "tiled" | "direct";
 }
 
 /** `Y = X · Wᵀ (+ bias)`; X is `[..., K]`, Y is `[..., N]` of X's dtype, accumulated in f32. */
