@@ -11,9 +11,9 @@
  * reads X and the packed weight straight from the storage buffers, decoding
  * each weight word once into values used for every row of the block. On CPU
  * adapters (llvmpipe/lavapipe) every workgroup-memory access costs as much as
- * a storage load and barriers switch coroutines, so the direct path is 1.3–2×
- * the tiled one there (measured per format in README "Against onnxruntime-web
- * and TensorFlow.js"); CPU adapters take it wherever K fits
+ * a storage load and barriers switch coroutines, so the direct path is 2–3×
+ * the tiled one there at M ≥ 16 and 7–13× at M ≤ 4 (measured per format in
+ * README "Against onnxruntime-web and TensorFlow.js"); CPU adapters take it wherever K fits
  * ({@link linearDirectFits}), GPUs keep the tiled path, which is unmeasured
  * on them against the direct one.
  *
