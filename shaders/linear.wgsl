@@ -51,19 +51,16 @@ fn byte_at(e: u32) -> u32 {
 }
 
 // e4m3fn: bias 7, no infinities; exponent 0 is subnormal (m/8 * 2^-6); S.1111.111 is NaN.
+// Branch-free (selects), which CPU adapters run without masking.
 fn fp8_e4m3(b: u32) -> f32 {
-  let sign = select(1.0, -1.0, (b & 0x80u) != 0u);
   let e = (b >> 3u) & 0xfu;
   let m = b & 7u;
-  if ((b & 0x7fu) == 0x7fu) {
-    // A NaN built from the runtime byte (keeping its sign): a constant NaN
-    // bitcast is a shader-creation error in Tint (Chrome), though naga accepts it.
-    return bitcast<f32>(0x7fc00000u | ((b & 0x80u) << 24u));
-  }
-  if (e == 0u) {
-    return sign * f32(m) * (1.0 / 512.0);
-  }
-  return sign * bitcast<f32>(((e + 120u) << 23u) | (m << 20u));
+  let normal = bitcast<f32>(((e + 120u) << 23u) | (m << 20u));
+  let v = select(normal, f32(m) * (1.0 / 512.0), e == 0u);
+  // A NaN built from the runtime byte: a constant NaN bitcast is a
+  // shader-creation error in Tint (Chrome), though naga accepts it.
+  let nan = bitcast<f32>(0x7fc00000u | b);
+  return bitcast<f32>(bitcast<u32>(select(v, nan, (b & 0x7fu) == 0x7fu)) | ((b & 0x80u) << 24u));
 }
 
 // f32 → the nearest bfloat16 (ties to even), as f32. Inputs here are finite
@@ -268,6 +265,181 @@ fn main(
           }
           Y[at] = act_t(o);
         }
+      }
+    }
+  }
+}
+
+// ---- The direct path (entry `direct`), no workgroup memory ----
+// Each invocation owns DTM rows x DTN columns of Y in registers and reads
+// its operands straight from the storage buffers: per step of DQ = 4 * EPW
+// values of k, one vec4<u32> of weight words per column (4..32 values,
+// decoded once, with one nf4 absmax per step and the fp8 / int8 row scale
+// read once per column) and one vec4 of X per row and 4 values of k. Every
+// weight value is then used DTM times, every X vec4 DTN times. Needs K a
+// multiple of DQ (rows and K chunks start on a vec4 of words) and nf4 blocks
+// a multiple of 32; the host picks this path then (see linear.ts). With no
+// barriers and no shared tile this suits CPU adapters, whose workgroup
+// memory is as slow as any other load.
+const DQ = 4u * EPW;
+
+// nf4's 16 table values, read once per invocation of the direct path.
+var<private> nf4_map: array<f32, 16>;
+
+// The table value of the low nibble of `c`, chosen by its four bits in a
+// tree of selects (cheaper than an indexed load on CPU adapters).
+fn nf4_value(c: u32) -> f32 {
+  let b0 = (c & 1u) != 0u;
+  let b1 = (c & 2u) != 0u;
+  let b2 = (c & 4u) != 0u;
+  let b3 = (c & 8u) != 0u;
+  let l0 = select(select(nf4_map[0], nf4_map[1], b0), select(nf4_map[2], nf4_map[3], b0), b1);
+  let l1 = select(select(nf4_map[4], nf4_map[5], b0), select(nf4_map[6], nf4_map[7], b0), b1);
+  let l2 = select(select(nf4_map[8], nf4_map[9], b0), select(nf4_map[10], nf4_map[11], b0), b1);
+  let l3 = select(select(nf4_map[12], nf4_map[13], b0), select(nf4_map[14], nf4_map[15], b0), b1);
+  return select(select(l0, l1, b2), select(l2, l3, b2), b3);
+}
+
+// The 4 weight values 4q .. 4q+3 of the DQ values in `wq`, unscaled for
+// the quantised formats (nf4: table values; fp8 / int8: the stored number).
+fn quad(wq: vec4<u32>, q: u32) -> vec4<f32> {
+  if (FORMAT == FORMAT_F32) {
+    return bitcast<vec4<f32>>(wq);
+  } else if (FORMAT == FORMAT_F16) {
+    return vec4<f32>(unpack2x16float(wq[2u * q]), unpack2x16float(wq[2u * q + 1u]));
+  } else if (FORMAT == FORMAT_BF16) {
+    let a = wq[2u * q];
+    let b = wq[2u * q + 1u];
+    return vec4<f32>(bf16_lo(a), bf16_hi(a), bf16_lo(b), bf16_hi(b));
+  } else if (FORMAT == FORMAT_NF4 || FORMAT == FORMAT_NF4_BF16) {
+    let bytes = wq[q >> 1u] >> (16u * (q & 1u));
+    return vec4<f32>(
+      nf4_value(bytes >> 4u),
+      nf4_value(bytes),
+      nf4_value(bytes >> 12u),
+      nf4_value(bytes >> 8u),
+    );
+  } else if (FORMAT == FORMAT_INT8) {
+    let w = wq[q];
+    return vec4<f32>(int8_at(w, 0u), int8_at(w, 1u), int8_at(w, 2u), int8_at(w, 3u));
+  } else {
+    let w = wq[q];
+    return vec4<f32>(
+      fp8_e4m3(w & 0xffu),
+      fp8_e4m3((w >> 8u) & 0xffu),
+      fp8_e4m3((w >> 16u) & 0xffu),
+      fp8_e4m3(w >> 24u),
+    );
+  }
+}
+
+// The quad times its scale, rounded to bfloat16 for the bf16-reference variants.
+fn scaled4(v: vec4<f32>, s: f32) -> vec4<f32> {
+  if (FORMAT == FORMAT_F32 || FORMAT == FORMAT_F16 || FORMAT == FORMAT_BF16) {
+    return v;
+  }
+  let r = v * s;
+  if (FORMAT == FORMAT_FP8_BF16 || FORMAT == FORMAT_NF4_BF16) {
+    return vec4<f32>(round_bf16(r.x), round_bf16(r.y), round_bf16(r.z), round_bf16(r.w));
+  }
+  return r;
+}
+
+// acc += X[rows, 4 values of k] · the quad q of each column's weights.
+fn direct_quad(
+  acc: ptr<function, array<f32, DTM * DTN>>,
+  wq: ptr<function, array<vec4<u32>, DTN>>,
+  s: ptr<function, array<f32, DTN>>,
+  xrow: ptr<function, array<u32, DTM>>,
+  x4: u32,
+  q: u32,
+) {
+  var w: array<vec4<f32>, DTN>;
+  for (var j = 0u; j < DTN; j++) {
+    w[j] = scaled4(quad((*wq)[j], q), (*s)[j]);
+  }
+  for (var i = 0u; i < DTM; i++) {
+    let a = vec4<f32>(X4[(*xrow)[i] + x4 + q]);
+    for (var j = 0u; j < DTN; j++) {
+      var t = (*acc)[i * DTN + j];
+      t = fma(a.x, w[j].x, t);
+      t = fma(a.y, w[j].y, t);
+      t = fma(a.z, w[j].z, t);
+      t = fma(a.w, w[j].w, t);
+      (*acc)[i * DTN + j] = t;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let nt = (wg.x * WG + li) * DTN;
+  let m0 = wg.y * DTM;
+  let words_per_row = p.K / DQ;
+  // Rows past the end read the last row (no branch around the loads); their
+  // results are never written.
+  var wrow: array<u32, DTN>;
+  var row_scale: array<f32, DTN>;
+  for (var j = 0u; j < DTN; j++) {
+    let n = min(nt + j, p.N - 1u);
+    wrow[j] = n * words_per_row;
+    if (FORMAT == FORMAT_INT8 || FORMAT == FORMAT_FP8 || FORMAT == FORMAT_FP8_BF16) {
+      row_scale[j] = aux[n];
+    } else {
+      row_scale[j] = 1.0;
+    }
+  }
+  var xrow: array<u32, DTM>;
+  for (var i = 0u; i < DTM; i++) {
+    xrow[i] = min(m0 + i, p.M - 1u) * (p.K / 4u);
+  }
+  if (FORMAT == FORMAT_NF4 || FORMAT == FORMAT_NF4_BF16) {
+    for (var c = 0u; c < 16u; c++) {
+      nf4_map[c] = aux[c];
+    }
+  }
+  var acc: array<f32, DTM * DTN>;
+  for (var kw = p.k_begin / DQ; kw < p.k_end / DQ; kw++) {
+    var wq: array<vec4<u32>, DTN>;
+    var s: array<f32, DTN>;
+    for (var j = 0u; j < DTN; j++) {
+      wq[j] = W4[wrow[j] + kw];
+      if (FORMAT == FORMAT_NF4 || FORMAT == FORMAT_NF4_BF16) {
+        s[j] = aux[16u + (wrow[j] + kw) * DQ / p.nf4_block];
+      } else {
+        s[j] = row_scale[j];
+      }
+    }
+    // The EPW quads of the step, written out so that q is a constant in each.
+    let x4 = kw * EPW;
+    direct_quad(&acc, &wq, &s, &xrow, x4, 0u);
+    if (EPW >= 2u) {
+      direct_quad(&acc, &wq, &s, &xrow, x4, 1u);
+    }
+    if (EPW >= 4u) {
+      direct_quad(&acc, &wq, &s, &xrow, x4, 2u);
+      direct_quad(&acc, &wq, &s, &xrow, x4, 3u);
+    }
+    if (EPW >= 8u) {
+      direct_quad(&acc, &wq, &s, &xrow, x4, 4u);
+      direct_quad(&acc, &wq, &s, &xrow, x4, 5u);
+      direct_quad(&acc, &wq, &s, &xrow, x4, 6u);
+      direct_quad(&acc, &wq, &s, &xrow, x4, 7u);
+    }
+  }
+  for (var i = 0u; i < DTM; i++) {
+    let m = m0 + i;
+    for (var j = 0u; j < DTN; j++) {
+      let n = nt + j;
+      if (m < p.M && n < p.N) {
+        let at = m * p.ldy + p.col0 + n;
+        var o = acc[i * DTN + j];
+        if (p.accumulate != 0u) {
+          o += f32(Y[at]);
+        } else if (HAS_BIAS) {
+          o += bias[p.col0 + n];
+        }
+        Y[at] = act_t(o);
       }
     }
   }

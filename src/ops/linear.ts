@@ -1,9 +1,21 @@
 /**
  * Linear layers on the GPU: `Y = X · Wᵀ (+ bias)` with `X` `[M, K]` f32/f16
  * activations and `W` `[N, K]` kept on the GPU in its stored format (dense
- * f32/f16/bf16, bitsandbytes nf4, weight-only fp8), decoded inside the tiled
+ * f32/f16/bf16, bitsandbytes nf4, weight-only fp8, int8), decoded inside the
  * kernel (`shaders/linear.wgsl`) and never expanded to a dense copy.
  * CPU reference: `linear_ref.ts`.
+ *
+ * Two kernels, one file. The tiled path (entry `main`) stages X and the
+ * decoded weight in workgroup memory, the usual GPU design. The direct path
+ * (entry `direct`) keeps a small block of Y per invocation in registers and
+ * reads X and the packed weight straight from the storage buffers, decoding
+ * each weight word once into values used for every row of the block. On CPU
+ * adapters (llvmpipe/lavapipe) every workgroup-memory access costs as much as
+ * a storage load and barriers switch coroutines, so the direct path is 2–3×
+ * the tiled one there at M ≥ 16 and 7–13× at M ≤ 4 (measured per format in
+ * README "Against onnxruntime-web and TensorFlow.js"); CPU adapters take it wherever K fits
+ * ({@link linearDirectFits}), GPUs keep the tiled path, which is unmeasured
+ * on them against the direct one.
  *
  * What each format stores and how the kernel decodes it are the format
  * records' (`src/formats/`): their GPU variant (the shader's `FORMAT`), words
@@ -40,7 +52,7 @@ export interface LinearTile {
 }
 
 /**
- * Tiles by shape. Large M is compute-bound: 64×64 outputs per workgroup of
+ * Tiles of the tiled path, by shape. Large M is compute-bound: 64×64 outputs per workgroup of
  * 8×8 threads, 8×8 each, 32 deep (16 KiB of workgroup memory, the WebGPU
  * minimum): 4 vec4 reads of workgroup memory per 64 FMAs (measured on
  * lavapipe: 1.4× the 4×4-per-thread tile, ahead of 128×64 and of one-row
@@ -87,12 +99,50 @@ export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: 
   return k % 4 === 0 && k % epw === 0 && nf4Block % epw === 0;
 }
 
+/**
+ * The direct path's block per invocation: `DTM` rows × `DTN` columns of Y
+ * held in registers, {@link DIRECT_WG} invocations a workgroup along N (see
+ * `shaders/linear.wgsl`, entry `direct`). Measured on lavapipe (llvmpipe,
+ * 256-bit): dense weights run best with 8 × 4 (12 vec4 loads per 128 FMAs;
+ * 8 × 8 and 16 × 8 spill and were slower), quantised ones with 4 × 4 (their
+ * decode per value weighs more than the loads it saves). Up to 4 rows of X,
+ * DTM = M: no padded rows are loaded or computed.
+ */
+export function directTile(m: number, format: LinearGpuFormat): { DTM: number; DTN: number } {
+  if (m <= SMALL_M) return { DTM: m, DTN: 4 };
+  return GPU_VARIANTS[format].elementsPerWord <= 2 ? { DTM: 8, DTN: 4 } : { DTM: 4, DTN: 4 };
+}
+
+/** Invocations per workgroup of the direct path. */
+export const DIRECT_WG = 64;
+
+/**
+ * Whether the direct path can take a weight: K a multiple of the values in
+ * one vec4 of weight words (so every row and every K chunk starts on one) and
+ * nf4 blocks a multiple of 32 (one absmax per vec4).
+ */
+export function linearDirectFits(format: LinearGpuFormat, k: number, nf4Block: number): boolean {
+  const dq = 4 * GPU_VARIANTS[format].elementsPerWord;
+  return k % dq === 0 && nf4Block % 32 === 0;
+}
+
+/** The two GEMM kernels: shared-memory tiles (`tiled`) or register blocks read directly (`direct`). */
+export type LinearPath = "tiled" | "direct";
+
+/** The path {@link linear} takes by default: direct on CPU adapters where it fits, else tiled. */
+export function linearPath(ctx: GpuContext, w: LinearWeight): LinearPath {
+  return ctx.isSoftware && linearDirectFits(w.format, w.in, w.nf4Block) ? "direct" : "tiled";
+}
+
 /** What one GEMM variant is compiled for: activations, weight decoding, load path, tile. */
 type LinearVariant = LinearTile & {
   act_t: ActDType;
   format: LinearGpuFormat;
   vec: boolean;
   bias: boolean;
+  /** Rows × columns per invocation of the direct path (1 × 1 for the tiled one). */
+  DTM: number;
+  DTN: number;
 };
 
 /**
@@ -121,6 +171,13 @@ const LINEAR = /* @__PURE__ */ declareKernel({
       bias: "read array<f32>",
       Y: "read_write array<act_t>",
     },
+    direct: {
+      X4: "read array<vec4<act_t>>",
+      W4: "read array<vec4<u32>>",
+      aux: "read array<f32>",
+      bias: "read array<f32>",
+      Y: "read_write array<act_t>",
+    },
   },
   workgroupSize: "variant",
   variant: (v: LinearVariant) => ({
@@ -135,6 +192,8 @@ const LINEAR = /* @__PURE__ */ declareKernel({
       TM: v.TM,
       TN: v.TN,
       WG: (v.BN / v.TN) * (v.BM / v.TM),
+      DTM: v.DTM,
+      DTN: v.DTN,
     },
   }),
 });
@@ -247,6 +306,11 @@ export function uploadLinear(
 export interface LinearOptions {
   /** Output tensor `[M, N]` of x's dtype (e.g. a view into a larger buffer). */
   out?: Tensor;
+  /**
+   * Force a kernel (tests and benchmarks). By default CPU adapters take the
+   * direct path wherever it fits ({@link linearDirectFits}) and GPUs the tiled one.
+   */
+  path?: "tiled" | "direct";
 }
 
 /** `Y = X · Wᵀ (+ bias)`; X is `[..., K]`, Y is `[..., N]` of X's dtype, accumulated in f32. */
@@ -288,35 +352,68 @@ export function linear(
     }
   }
   if (m === 0) return y;
-  const tile = linearTile(m);
+  const path = opts.path ?? linearPath(ctx, w);
+  if (path === "direct" && !linearDirectFits(w.format, k, w.nf4Block)) {
+    throw new Error(
+      `${op}: weight '${w.label}' (${w.format}, K = ${k}, block ${w.nf4Block}) does not fit ` +
+        `the direct path`,
+    );
+  }
+  const direct = path === "direct";
+  // The direct path compiles with the large tile's constants (64 invocations, like DIRECT_WG).
+  const tile = direct ? LINEAR_TILES.large : linearTile(m);
+  const block = direct ? directTile(m, w.format) : { DTM: 1, DTN: 1 };
   const vec = linearVectorLoads(w.format, k, w.nf4Block);
-  const variant = { act_t: actType(x.dtype), format: w.format, vec, bias: !!w.bias, ...tile };
+  const variant = {
+    act_t: actType(x.dtype),
+    format: w.format,
+    vec: vec || direct,
+    bias: !!w.bias,
+    ...tile,
+    ...block,
+  };
+  const workgroups: [number, number] = direct
+    ? [0, Math.ceil(m / block.DTM)]
+    : [0, Math.ceil(m / tile.BM)];
   const chunk = ctx.isSoftware ? SOFTWARE_K_CHUNK : k;
   for (const part of w.parts) {
     for (let k0 = 0; k0 < k; k0 += chunk) {
       const k1 = Math.min(k, k0 + chunk);
-      LINEAR.dispatch(ctx, {
-        variant,
-        params: {
-          M: m,
-          N: part.rows,
-          K: k,
-          ldy: w.out,
-          col0: part.row0,
-          nf4_block: w.nf4Block,
-          k_begin: k0,
-          k_end: k1,
-          accumulate: +(k0 > 0),
-        },
-        bindings: {
-          X: x.binding,
-          W: part.weight.binding,
-          aux: (part.aux ?? part.weight).binding,
-          bias: (w.bias ?? part.weight).binding,
-          Y: y.binding,
-        },
-        workgroups: [Math.ceil(part.rows / tile.BN), Math.ceil(m / tile.BM)],
-      });
+      const params = {
+        M: m,
+        N: part.rows,
+        K: k,
+        ldy: w.out,
+        col0: part.row0,
+        nf4_block: w.nf4Block,
+        k_begin: k0,
+        k_end: k1,
+        accumulate: +(k0 > 0),
+      };
+      const shared = {
+        aux: (part.aux ?? part.weight).binding,
+        bias: (w.bias ?? part.weight).binding,
+        Y: y.binding,
+      };
+      if (direct) {
+        workgroups[0] = Math.ceil(part.rows / (DIRECT_WG * block.DTN));
+        LINEAR.dispatch(ctx, {
+          entry: "direct",
+          variant,
+          params,
+          bindings: { X4: x.binding, W4: part.weight.binding, ...shared },
+          workgroups,
+        });
+      } else {
+        workgroups[0] = Math.ceil(part.rows / tile.BN);
+        LINEAR.dispatch(ctx, {
+          entry: "main",
+          variant,
+          params,
+          bindings: { X: x.binding, W: part.weight.binding, ...shared },
+          workgroups,
+        });
+      }
     }
   }
   return y;

@@ -12,8 +12,13 @@ import { SafetensorsFile } from "../../src/io/safetensors.ts";
 import { type TensorMap, writeSafetensors } from "../../src/io/safetensors_writer.ts";
 import { Tensor } from "../../src/gpu/tensor.ts";
 import {
+  DIRECT_WG,
+  directTile,
   linear,
   LINEAR_TILES,
+  linearDirectFits,
+  type LinearPath,
+  linearPath,
   linearTile,
   linearVectorLoads,
   MEDIUM_M,
@@ -53,10 +58,21 @@ async function hostLinear(
   return await loadHostLinear(file, name, [out, inF]);
 }
 
+/**
+ * Runs the GEMM on random inputs against the CPU reference, for every
+ * activation dtype and both kernel paths where the direct one fits (or only
+ * `opts.paths`).
+ */
 async function checkLinear(
   format: Format,
   [m, n, k]: [number, number, number],
-  opts: { bias?: boolean; maxPartBytes?: number; seed?: number; nf4Block?: number } = {},
+  opts: {
+    bias?: boolean;
+    maxPartBytes?: number;
+    seed?: number;
+    nf4Block?: number;
+    paths?: LinearPath[];
+  } = {},
 ) {
   const ctx = await testGpu();
   const seed = opts.seed ?? 1;
@@ -69,17 +85,21 @@ async function checkLinear(
   );
   const bias = opts.bias ? randn(n, seed + 1) : undefined;
   const w = uploadLinear(ctx, host, `w_${format}`, { bias, maxPartBytes: opts.maxPartBytes });
+  const paths: LinearPath[] = opts.paths ??
+    (linearDirectFits(w.format, k, w.nf4Block) ? ["tiled", "direct"] : ["tiled"]);
   try {
     for (const dtype of actDTypes(ctx)) {
       let x = randn(m * k, seed + 2);
       if (dtype === "f16") x = roundF16(x);
       const xt = Tensor.fromF32(ctx, x, [m, k], dtype, "x");
-      const y = linear(ctx, xt, w);
-      const got = await y.toF32();
       const want = linearRef(x, m, host, bias);
-      assertClose(got, want, TOL[dtype], `${format} ${dtype} [${m},${k}]x[${n},${k}]ᵀ`);
+      for (const path of paths) {
+        const y = linear(ctx, xt, w, { path });
+        const got = await y.toF32();
+        assertClose(got, want, TOL[dtype], `${format} ${dtype} ${path} [${m},${k}]x[${n},${k}]ᵀ`);
+        y.release();
+      }
       xt.release();
-      y.release();
     }
   } finally {
     w.release();
@@ -115,6 +135,49 @@ Deno.test("linear: vector loads and every tile over odd shapes, every format", a
   assert(!linearVectorLoads("nf4", k, 36), "nf4 block 36 must not take the vector path");
   await checkLinear("nf4", [3, 40, k], { nf4Block: 36, seed: 9 });
   await checkLinear("nf4", [66, 40, k], { nf4Block: 36, seed: 10 });
+});
+
+Deno.test("linear: the direct path over odd shapes, every format, both block sizes", async () => {
+  // K = 96 fits the direct path in every format (a multiple of the 32 nf4 values in one vec4 of
+  // words); N = 133 is not a multiple of a workgroup's DIRECT_WG · DTN columns; M = 1, 3 take
+  // DTM = M, 5 and 70 the row blocks above SMALL_M (70 not a multiple of either).
+  const k = 96;
+  assert(133 % (DIRECT_WG * 4) !== 0, "N off the workgroup");
+  for (const format of FORMATS) {
+    const f = format === "nf4-double" ? "nf4" : format;
+    assert(
+      linearDirectFits(f, k, f === "nf4" ? 64 : 0),
+      `${format}: K = ${k} fits the direct path`,
+    );
+    for (const m of [1, 3, 5, 70]) {
+      await checkLinear(format, [m, 133, k], { bias: m !== 3, seed: 40 + m, paths: ["direct"] });
+    }
+  }
+  assertEquals(directTile(3, "nf4"), { DTM: 3, DTN: 4 });
+  assertEquals(directTile(70, "f32"), { DTM: 8, DTN: 4 });
+  assertEquals(directTile(70, "fp8"), { DTM: 4, DTN: 4 });
+  // nf4 blocks of 32: one absmax per vec4 of words, a new one every step.
+  await checkLinear("nf4", [7, 70, 128], { nf4Block: 32, seed: 47, paths: ["direct"] });
+});
+
+Deno.test("linear: CPU adapters take the direct path where it fits; forcing it elsewhere is an error", async () => {
+  const ctx = await testGpu();
+  assert(!linearDirectFits("fp8", 72, 0), "K = 72 is not a multiple of 16 fp8 values");
+  assert(!linearDirectFits("nf4", 96, 48), "nf4 blocks of 48 straddle a vec4 of words");
+  assert(linearDirectFits("bf16", 72, 0), "K = 72 is a multiple of 8 bf16 values");
+  const host = await hostLinear("fp8", randn(40 * 72, 50), 40, 72);
+  const w = uploadLinear(ctx, host, "odd");
+  const x = Tensor.fromF32(ctx, randn(3 * 72, 51), [3, 72], "f32", "x");
+  await assertRejects(
+    () => linear(ctx, x, w, { path: "direct" }),
+    "weight 'odd' (fp8, K = 72, block 0) does not fit the direct path",
+  );
+  assertEquals(linearPath(ctx, w), "tiled", "K = 72 fp8 takes the tiled path");
+  w.release();
+  const wf = uploadLinear(ctx, await hostLinear("f32", randn(40 * 72, 52), 40, 72), "fits");
+  assertEquals(linearPath(ctx, wf), ctx.isSoftware ? "direct" : "tiled", "default path");
+  wf.release();
+  x.release();
 });
 
 Deno.test("linear: long K (summed in chunks on CPU adapters) on every tile and load path", async () => {
