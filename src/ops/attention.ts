@@ -58,19 +58,26 @@ export interface AttentionOptions {
 export interface AttentionTiling {
   /** Head dim in vec4s (`D / 4`). */
   dVec: number;
-  /** Threads across the head dim / across the keys of a tile (power of two). */
+  /** Threads across the head dim in the P·V step (a power of two). */
   colThreads: number;
-  /** Threads across the query rows. */
+  /** Threads across the query rows in the P·V step. */
   rowThreads: number;
-  /** Query rows per thread; block of queries per workgroup = rowThreads · rowsPerThread. */
+  /** Query rows per thread in the P·V step; blockQ = rowThreads · rowsPerThread. */
   rowsPerThread: number;
   blockQ: number;
   /** Keys per K/V tile. */
   blockK: number;
-  /** vec4 columns per Q/K staging chunk of the score step. */
+  /** Query rows / keys per thread in the score step (its own split of the tile). */
+  scoreRows: number;
+  scoreKeys: number;
+  /** vec4 columns of the head dim per K staging chunk of the score step. */
   scoreChunk: number;
+  /** Keys per V staging chunk of the P·V step (all of the head dim at once). */
+  valueKeys: number;
   /** Output column chunks (of colThreads vec4s) each thread accumulates. */
   outChunks: number;
+  /** Workgroup barriers per K/V tile. */
+  barriers: number;
   /** Workgroup memory the variant uses, bytes. */
   workgroupBytes: number;
 }
@@ -79,50 +86,85 @@ export interface AttentionTiling {
 export const ATTENTION_MAX_HEAD_DIM = 512;
 
 const COL_THREADS = 16;
-const ROW_THREADS = 16;
-const SCORE_CHUNK = 8;
-/** At most this many vec4 accumulators per thread (64 floats), to stay in registers. */
-const MAX_ACC_VEC4 = 16;
+const ROW_THREADS = 8;
+/** Threads per workgroup. */
+const THREADS = COL_THREADS * ROW_THREADS;
+/** At most this many vec4 accumulators per thread (128 floats) in the P·V step. */
+const MAX_ACC_VEC4 = 32;
+/** At most this many query rows per thread in the P·V step. */
+const MAX_ROWS = 8;
+/** At most this many scores per thread in the score step. */
+const MAX_SCORES = 32;
 
-function tilingBytes(blockQ: number, blockK: number): number {
-  const vec4 = 16;
-  const qTile = blockQ * (SCORE_CHUNK + 1);
-  const kvTile = blockK * COL_THREADS; // ≥ blockK · (SCORE_CHUNK + 1), so K fits too
+function kvTileVec4(blockK: number, scoreChunk: number, valueKeys: number, outChunks: number) {
+  return Math.max(blockK * (scoreChunk + 1), valueKeys * outChunks * COL_THREADS);
+}
+
+function tilingBytes(
+  blockQ: number,
+  blockK: number,
+  scoreChunk: number,
+  valueKeys: number,
+  outChunks: number,
+): number {
   const pTile = blockQ * (blockK / 4 + 1);
-  return (qTile + kvTile + pTile) * vec4 + blockQ * 4;
+  return (kvTileVec4(blockK, scoreChunk, valueKeys, outChunks) + pTile) * 16 + blockQ * 4;
 }
 
 /**
  * Picks tile sizes for head dim `headDim` within `maxBytes` of workgroup
- * memory: the largest query block first (every K/V byte loaded is reused by
- * blockQ queries), then the largest key tile (bigger register tiles in the
- * score step). With 32 KiB: D ≤ 256 → 64 queries × 32 keys, D = 512 → 32 × 64.
+ * memory: the largest query block first (every K/V element staged is reused
+ * by blockQ queries, and more rows per thread means fewer reads per FMA),
+ * then the fewest workgroup barriers per key (K staged in wider chunks of
+ * the head dim, V in longer runs of keys). The score step splits the
+ * blockQ × blockK tile as squarely as it can among the threads. With
+ * 32 KiB: D ≤ 128 → 64 queries × 32 keys in one K and one V chunk,
+ * D = 256 → 64 × 32, D = 512 → 32 × 32.
  */
 export function attentionTiling(headDim: number, maxBytes: number): AttentionTiling {
   const dVec = headDim / 4;
   const outChunks = Math.ceil(dVec / COL_THREADS);
-  const maxRows = Math.max(1, Math.min(4, Math.floor(MAX_ACC_VEC4 / outChunks)));
-  for (let rowsPerThread = maxRows; rowsPerThread >= 1; rowsPerThread--) {
+  // A power of two, so that the score step's split divides the tile evenly.
+  let maxRows = 1;
+  while (maxRows * 2 <= MAX_ROWS && maxRows * 2 * outChunks <= MAX_ACC_VEC4) maxRows *= 2;
+  for (let rowsPerThread = maxRows; rowsPerThread >= 1; rowsPerThread >>= 1) {
     const blockQ = ROW_THREADS * rowsPerThread;
+    let best: AttentionTiling | undefined;
     for (const blockK of [64, 32, 16]) {
-      const keysPerThread = blockK / COL_THREADS;
-      if (rowsPerThread * keysPerThread > 16) continue;
-      const workgroupBytes = tilingBytes(blockQ, blockK);
-      if (workgroupBytes > maxBytes) continue;
-      return {
-        dVec,
-        colThreads: COL_THREADS,
-        rowThreads: ROW_THREADS,
-        rowsPerThread,
-        blockQ,
-        blockK,
-        scoreChunk: SCORE_CHUNK,
-        outChunks,
-        workgroupBytes,
-      };
+      const scores = blockQ * blockK / THREADS;
+      if (scores > MAX_SCORES || scores < 1) continue;
+      // As square as possible: scoreRows ≤ scoreKeys, both powers of two.
+      let scoreRows = 1;
+      while (scoreRows * scoreRows * 4 <= scores) scoreRows *= 2;
+      const scoreKeys = scores / scoreRows;
+      for (const chunk of [32, 16, 8, 4]) {
+        const scoreChunk = Math.min(chunk, dVec);
+        for (let valueKeys = blockK; valueKeys >= 4; valueKeys >>= 1) {
+          const workgroupBytes = tilingBytes(blockQ, blockK, scoreChunk, valueKeys, outChunks);
+          if (workgroupBytes > maxBytes) continue;
+          const barriers = 2 * Math.ceil(dVec / scoreChunk) + 2 + 2 * (blockK / valueKeys);
+          const t: AttentionTiling = {
+            dVec,
+            colThreads: COL_THREADS,
+            rowThreads: ROW_THREADS,
+            rowsPerThread,
+            blockQ,
+            blockK,
+            scoreRows,
+            scoreKeys,
+            scoreChunk,
+            valueKeys,
+            outChunks,
+            barriers,
+            workgroupBytes,
+          };
+          if (!best || barriers / blockK < best.barriers / best.blockK) best = t;
+        }
+      }
     }
+    if (best) return best;
   }
-  const smallest = tilingBytes(ROW_THREADS, 16);
+  const smallest = tilingBytes(ROW_THREADS, 16, 1, 4, outChunks);
   throw new Error(
     `attention: head dim ${headDim} needs ${smallest} bytes of workgroup memory, ` +
       `the limit is ${maxBytes}`,
@@ -150,21 +192,28 @@ const ATTENTION = /* @__PURE__ */ declareKernel({
       out: "read_write array<vec4<act_t>>",
     },
   },
-  workgroupSize: 256, // COL_THREADS × ROW_THREADS (the shader asserts TC × TR == WG)
+  workgroupSize: "variant", // COL_THREADS × ROW_THREADS, from the tiling
   variant: (v: AttentionTiling & { act_t: ActDType }) => ({
     aliases: { act_t: v.act_t },
     consts: {
+      WG: v.colThreads * v.rowThreads,
       D_VEC: v.dVec,
       TC: v.colThreads,
       TR: v.rowThreads,
       OQ: v.rowsPerThread,
       BQ: v.blockQ,
       BK: v.blockK,
-      SK: v.blockK / v.colThreads,
+      OQS: v.scoreRows,
+      SKS: v.scoreKeys,
+      TRS: v.blockQ / v.scoreRows,
+      TCS: v.blockK / v.scoreKeys,
       DCS: v.scoreChunk,
-      QP: v.scoreChunk + 1,
+      KP: v.scoreChunk + 1,
+      KS: v.valueKeys,
+      VC: v.outChunks * v.colThreads,
       PP: v.blockK / 4 + 1,
       NCH: v.outChunks,
+      KV_TILE: kvTileVec4(v.blockK, v.scoreChunk, v.valueKeys, v.outChunks),
     },
   }),
 });

@@ -59,8 +59,8 @@ async function checkCases(cases: Case[], seed: number): Promise<void> {
   }
 }
 
-// Sizes are not multiples of the tiles (64 queries × 32 keys for D ≤ 256,
-// 32 × 64 for D = 512), so partial query blocks and key tiles are covered.
+// Sizes are not multiples of the tiles (64 queries × 32 or 64 keys for
+// D ≤ 256, 32 × 64 for D = 512), so partial query blocks and key tiles are covered.
 Deno.test("attention matches the CPU reference: full, causal, grouped-query", async () => {
   await checkCases([
     { Lq: 37, Lk: 37, Hq: 2, Hkv: 2, D: 64 },
@@ -93,13 +93,30 @@ Deno.test("attention matches the CPU reference at head dims 256 and 512", async 
 });
 
 Deno.test("attention with 16 KiB tiles (the WebGPU minimum) matches the CPU reference", async () => {
-  // 48 queries × 16 keys: 3 rows and 1 key per thread in the score step, and
-  // staging loads that do not divide evenly among the threads.
-  assertEquals(attentionTiling(256, 16384).blockQ, 48);
+  // D = 256: 64 queries × 16 keys, V staged 8 keys at a time; D = 320: a
+  // head dim that is not a multiple of the 16 column threads, 32 queries.
+  assertEquals(attentionTiling(256, 16384).blockQ, 64);
   assertEquals(attentionTiling(256, 16384).blockK, 16);
+  assertEquals(attentionTiling(256, 16384).valueKeys, 8);
+  assertEquals(attentionTiling(320, 16384).blockQ, 32);
   await checkCases([
     { Lq: 37, Lk: 37, Hq: 2, Hkv: 1, D: 256, causal: true, maxWorkgroupBytes: 16384 },
+    { Lq: 45, Lk: 29, Hq: 1, Hkv: 1, D: 320, spread: 3, maxWorkgroupBytes: 16384 },
   ], 400);
+});
+
+Deno.test("attention skips fully masked key tiles: causal with Lk > Lq, several blocks", async () => {
+  // Lq = 70, Lk = 260, 64 × 32 tiles: the first query block sees keys ≤ 253,
+  // so the tile at 256 (keys 256–259) is never loaded for it, the one at 224
+  // is partly masked; the second block (6 queries) sees every key. Grouped
+  // 4:1 at the text encoder's head dim, and the same at head dim 64 with
+  // 64-key tiles.
+  assertEquals(attentionTiling(128, 32768).blockK, 32);
+  assertEquals(attentionTiling(64, 32768).blockK, 64);
+  await checkCases([
+    { Lq: 70, Lk: 260, Hq: 8, Hkv: 2, D: 128, causal: true, spread: 3 },
+    { Lq: 130, Lk: 200, Hq: 2, Hkv: 1, D: 64, causal: true },
+  ], 500);
 });
 
 Deno.test("attention tiling fits the workgroup memory limit", () => {
@@ -107,12 +124,18 @@ Deno.test("attention tiling fits the workgroup memory limit", () => {
     for (const d of [4, 40, 64, 128, 256, 320, 512]) {
       const t = attentionTiling(d, limit);
       assert(t.workgroupBytes <= limit, `D=${d}: ${t.workgroupBytes} > ${limit}`);
-      assert(t.rowsPerThread * t.outChunks <= 16, `D=${d}: too many accumulators`);
+      assert(t.rowsPerThread * t.outChunks <= 32, `D=${d}: too many accumulators`);
+      assert(t.scoreRows * t.scoreKeys <= 32, `D=${d}: too many scores per thread`);
+      const threads = t.colThreads * t.rowThreads;
+      assertEquals(t.blockQ * t.blockK, threads * t.scoreRows * t.scoreKeys, `D=${d}: score split`);
+      assertEquals(t.blockK % t.valueKeys, 0, `D=${d}: V chunks`);
     }
   }
-  // The tiles of the model's head dims on 32 KiB adapters.
+  // The tiles of the model's head dims on 32 KiB adapters: one K and one V
+  // chunk per tile at D = 128 (6 barriers), 64 queries at D = 256.
+  assertEquals(attentionTiling(128, 32768).barriers, 6);
   assertEquals(attentionTiling(256, 32768).blockQ, 64);
-  assertEquals(attentionTiling(512, 32768).blockK, 64);
+  assertEquals(attentionTiling(512, 32768).blockQ, 32);
 });
 
 Deno.test("attention fills a given out tensor and can be called repeatedly", async () => {
