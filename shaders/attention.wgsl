@@ -99,7 +99,7 @@ fn main(
   // The q rows this thread reads in the score step (clamped into range).
   var q_row: array<u32, OQS>;
   for (var i = 0u; i < OQS; i++) {
-    q_row[i] = min(q0 + sr + i * TRS, p.lq - 1u) * q_stride + q_base;
+    q_row[i] = min(q0 + sr * OQS + i, p.lq - 1u) * q_stride + q_base;
   }
 
   var acc: array<vec4<f32>, OQ * NCH>;
@@ -119,6 +119,9 @@ fn main(
 
   for (var k0 = 0u; k0 < k_end; k0 += BK) {
     // ---- 1. scores ----
+    // Causal: a thread whose last row sees none of the tile's keys skips its dot products.
+    let score_masked = (p.causal != 0u) &
+      (i32(q0 + sr * OQS + OQS - 1u) + p.causal_offset < i32(k0));
     var s: array<f32, OQS * SKS>;
     for (var a = 0u; a < OQS * SKS; a++) {
       s[a] = 0.0;
@@ -135,7 +138,7 @@ fn main(
         }
       }
       workgroupBarrier();
-      for (var c = 0u; c < DCS; c++) {
+      for (var c = 0u; c < select(DCS, 0u, score_masked); c++) {
         // Past D the K column is zero: any in-range q element will do.
         let col = min(c0 + c, D_VEC - 1u);
         var qv: array<vec4<f32>, OQS>;
@@ -154,7 +157,7 @@ fn main(
 
     // ---- 2. online softmax ----
     for (var i = 0u; i < OQS; i++) {
-      let r = sr + i * TRS;
+      let r = sr * OQS + i;
       let query = i32(q0 + r);
       for (var j = 0u; j < SKS; j++) {
         let col = sc + j * TCS;
@@ -188,7 +191,7 @@ fn main(
 
     // ---- 3. out = out * factor + P·V ----
     for (var i = 0u; i < OQ; i++) {
-      let f = row_factor[tr + i * TR];
+      let f = row_factor[tr * OQ + i];
       for (var c = 0u; c < NCH; c++) {
         acc[i * NCH + c] *= f;
       }
@@ -206,10 +209,13 @@ fn main(
         }
       }
       workgroupBarrier();
-      for (var j4 = 0u; j4 < KS / 4u; j4++) {
+      // Causal: rows that see none of these keys skip them (their P is 0).
+      let value_masked = (p.causal != 0u) &
+        (i32(q0 + tr * OQ + OQ - 1u) + p.causal_offset < i32(k0 + j0));
+      for (var j4 = 0u; j4 < select(KS / 4u, 0u, value_masked); j4++) {
         var pr: array<vec4<f32>, OQ>;
         for (var i = 0u; i < OQ; i++) {
-          pr[i] = p_tile[(tr + i * TR) * PP + j0 / 4u + j4];
+          pr[i] = p_tile[(tr * OQ + i) * PP + j0 / 4u + j4];
         }
         for (var c = 0u; c < NCH; c++) {
           let v0 = kv_tile[(4u * j4) * VC + c * TC + tc];
@@ -231,7 +237,7 @@ fn main(
   }
   workgroupBarrier();
   for (var i = 0u; i < OQ; i++) {
-    let r = tr + i * TR;
+    let r = tr * OQ + i;
     if (q0 + r < p.lq) {
       let inv = row_factor[r];
       for (var c = 0u; c < NCH; c++) {
