@@ -44,6 +44,14 @@
 // every barrier suspends each SIMD batch of threads, which is where the time
 // goes; on GPUs the same shape keeps K/V tiles shared by the whole block.
 //
+// Key chunks: Mesa's llvmpipe ends a shader's loops after 65535 iterations
+// in total, which a long key loop would reach (silently dropping the rest).
+// There the host splits the keys into dispatches over [k_begin, k_stop): a
+// dispatch with `resume` loads the f32 accumulators and each row's running
+// max / sum from `acc_state` ([Lq, Hq, D]) and `row_state` ([Lq, Hq] of
+// (m, l)), one with `more` stores them there instead of writing `out`.
+// Elsewhere a single dispatch covers all keys (the state buffers unused).
+//
 // Workgroup memory (vec4<f32>; tile sizes come from src/ops/attention.ts,
 // which picks them from maxComputeWorkgroupStorageSize):
 //   kv_tile KV_TILE (a K chunk BK × DCS at pitch KP = DCS + 1, then V chunks
@@ -117,7 +125,23 @@ fn main(
     k_end = u32(clamp(last_query + p.causal_offset + 1, 0, i32(p.lk)));
   }
 
-  for (var k0 = 0u; k0 < k_end; k0 += BK) {
+  // A later key chunk (software adapters, see the header) resumes the state
+  // the previous one stored.
+  if (p.resume != 0u) {
+    for (var i = 0u; i < OQ; i++) {
+      let r = min(q0 + tr * OQ + i, p.lq - 1u);
+      for (var c = 0u; c < NCH; c++) {
+        acc[i * NCH + c] = acc_state[r * q_stride + q_base + min(c * TC + tc, D_VEC - 1u)];
+      }
+    }
+    if (tid < BQ) {
+      let st = row_state[min(q0 + tid, p.lq - 1u) * p.hq + head];
+      m_run = st.x;
+      l_run = st.y;
+    }
+  }
+
+  for (var k0 = p.k_begin; k0 < min(k_end, p.k_stop); k0 += BK) {
     // ---- 1. scores ----
     // Causal: a thread whose last row sees none of the tile's keys skips its dot products.
     let score_masked = (p.causal != 0u) &
@@ -231,7 +255,23 @@ fn main(
     }
   }
 
-  // ---- normalise and write ----
+  // ---- store the state for the next key chunk, or normalise and write ----
+  if (p.more != 0u) {
+    for (var i = 0u; i < OQ; i++) {
+      let r = q0 + tr * OQ + i;
+      for (var c = 0u; c < NCH; c++) {
+        let col = c * TC + tc;
+        if ((r < p.lq) & (col < D_VEC)) {
+          acc_state[r * q_stride + q_base + col] = acc[i * NCH + c];
+        }
+      }
+    }
+    if ((tid < BQ) & (q0 + tid < p.lq)) {
+      row_state[(q0 + tid) * p.hq + head] = vec2<f32>(m_run, l_run);
+    }
+    return;
+  }
+
   if (tid < BQ) {
     row_factor[tid] = select(0.0, 1.0 / l_run, l_run > 0.0);
   }
