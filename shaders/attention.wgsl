@@ -11,7 +11,7 @@
 // WG = TR × TC threads. Each K/V tile of BK keys is staged once in workgroup
 // memory and used by all BQ queries. Per tile:
 //   1. scores S[BQ][BK] = q·kᵀ. Thread (sr, sc) = (tid / TCS, tid % TCS) owns
-//      rows sr + i·TRS (i < OQS) and keys sc + j·TCS (j < SKS) in registers
+//      rows sr·OQS + i (i < OQS) and keys sc + j·TCS (j < SKS) in registers
 //      (a split of its own, as square as the tile allows: each vec4 read
 //      serves OQS or SKS dot products). The head dim is walked in chunks of
 //      DCS vec4s: a K chunk is staged, then every thread reads its q rows
@@ -24,7 +24,7 @@
 //      running max / sum (registers) and publishes the rescale factor
 //      exp2(m_old − m_new) in `row_factor`.
 //   3. out += P·V. Thread (tr, tc) = (tid / TC, tid % TC) owns output rows
-//      tr + i·TR (i < OQ) and vec4 columns c·TC + tc (c < NCH), the whole
+//      tr·OQ + i (i < OQ) and vec4 columns c·TC + tc (c < NCH), the whole
 //      head dim across the TC threads, as OQ·NCH vec4 accumulators. V is
 //      staged KS keys at a time with all its columns (pitch VC = NCH·TC), so
 //      every accumulator index is a constant of the unrolled loops; for
@@ -37,7 +37,10 @@
 // K columns add nothing to the dots and padded keys multiply 0; q reads are
 // clamped into range (a padded row is computed and never written).
 // Causal blocks stop the key loop after the last key their last query sees:
-// fully masked tiles are never loaded.
+// fully masked tiles are never loaded. Within a tile, a thread whose
+// (consecutive) rows see none of the tile's keys skips its dot products, and
+// of a V chunk's keys its FMAs (their P is 0); along the diagonal that is
+// about half the threads of the last tiles.
 //
 // The split is tuned for memory reads per FMA and few barriers: on software
 // adapters (llvmpipe) every workgroup / storage read is a per-lane loop and
