@@ -209,7 +209,10 @@ async function planFor(
     textTokens: check.promptTokens ?? 0,
     budgetBytes: budget.bytes,
     steps: resolveSampling({ preset: job.preset, steps: job.steps }).steps,
-  }, { platform, gpu: { limits: gpu!.limits, features: gpu!.features } });
+  }, {
+    platform,
+    gpu: { limits: gpu!.limits, features: gpu!.features, adapterInfo: gpu!.adapterInfo },
+  });
   return {
     ...base,
     problems: [],

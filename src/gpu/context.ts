@@ -80,6 +80,12 @@ export interface ShapeOnlyOptions {
   overrides?: Readonly<Record<string, number | undefined>>;
   /** The adapter's optional features (default: f16 only). */
   features?: GpuFeatures;
+  /**
+   * The adapter it stands for (default: none in particular). Ops that pick
+   * their path by adapter (on CPU rasterisers, attention splits long key
+   * ranges through scratch buffers) then allocate as they will there.
+   */
+  adapterInfo?: GPUAdapterInfo;
 }
 
 /** A storage range to bind: a whole tensor or any part of a buffer. */
@@ -201,9 +207,18 @@ export class GpuContext {
   static shapeOnly(opts: ShapeOnlyOptions = {}): GpuContext {
     const limits = shapeOnlyLimits(opts.limits, opts.overrides);
     const features = opts.features ?? { f16: true, subgroups: false, timestamps: false };
+    const real = opts.adapterInfo;
+    const info = real
+      ? {
+        vendor: real.vendor,
+        architecture: real.architecture,
+        device: real.device,
+        description: `shape-only, as ${real.description || real.vendor || "an adapter"}`,
+      } as GPUAdapterInfo
+      : SHAPE_ONLY_ADAPTER_INFO;
     return new GpuContext(
       shapeOnlyDevice(limits),
-      SHAPE_ONLY_ADAPTER_INFO,
+      info,
       { ...features },
       new Set(),
       true,

@@ -117,10 +117,11 @@ export interface PlanOptions {
   /** Default: the registered platform. */
   platform?: Platform;
   /**
-   * The device the request will run on (a real context: its limits and
-   * features); without one, a desktop adapter with 2 GiB bindings.
+   * The device the request will run on (a real context: its limits,
+   * features and adapter info); without one, a desktop adapter with 2 GiB
+   * bindings.
    */
-  gpu?: { limits: GPUSupportedLimits; features: GpuFeatures };
+  gpu?: { limits: GPUSupportedLimits; features: GpuFeatures; adapterInfo?: GPUAdapterInfo };
 }
 
 /** GPU memory of one stage of a request at its peak. */
@@ -265,6 +266,7 @@ async function measure(
   const ctx = GpuContext.shapeOnly({
     limits: gpu?.limits,
     features: gpu?.features,
+    adapterInfo: gpu?.adapterInfo,
     overrides: { maxStorageBufferBindingSize: r.maxBindingBytes },
   });
   const pool = ctx.pool, live = () => pool.stats.liveBytes;

@@ -300,7 +300,11 @@ export class Ideogram4Pipeline {
       residency: this.opts.residency,
     }, {
       platform: this.platform,
-      gpu: { limits: this.ctx.limits, features: this.ctx.features },
+      gpu: {
+        limits: this.ctx.limits,
+        features: this.ctx.features,
+        adapterInfo: this.ctx.adapterInfo,
+      },
     });
     if (this.plans.size >= MAX_CACHED_PLANS) this.plans.delete(this.plans.keys().next().value!);
     this.plans.set(key, plan);

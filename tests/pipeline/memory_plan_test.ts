@@ -56,6 +56,14 @@ function churn(ctx: GpuContext, seed: number): void {
   for (const t of live) t.release();
 }
 
+/** How Mesa's lavapipe describes itself. */
+const SOFTWARE_INFO = {
+  vendor: "mesa",
+  architecture: "",
+  device: "",
+  description: "llvmpipe (LLVM 15.0.6, 256 bits)",
+} as GPUAdapterInfo;
+
 Deno.test("shape-only context: the same pool as the adapter's, no device, no readback", async () => {
   const real = await testGpu();
   const dry = GpuContext.shapeOnly({ limits: real.limits, features: real.features });
@@ -71,6 +79,13 @@ Deno.test("shape-only context: the same pool as the adapter's, no device, no rea
     assertEquals(stats[1], stats[0], `seed ${seed}: shape-only = adapter`);
   }
   await real.sync();
+
+  // Standing for an adapter, it takes that adapter's kernel paths (CPU rasterisers' splits).
+  const as = GpuContext.shapeOnly({ limits: real.limits, adapterInfo: real.adapterInfo });
+  assertEquals(as.isSoftware, real.isSoftware);
+  assert(as.shapeOnly && as.describe().startsWith("shape-only, as "), as.describe());
+  assertEquals(GpuContext.shapeOnly({ adapterInfo: SOFTWARE_INFO }).isSoftware, true);
+  assertEquals(dry.isSoftware, false);
 
   // Work is checked and skipped: nothing compiles, reading back is an error.
   const a = Tensor.fromF32(dry, randn(1000, 4), [1000]);
