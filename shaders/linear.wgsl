@@ -31,6 +31,16 @@
 // loop is TM/4 + TN/4 vec4 reads per TM·TN FMAs, with f32 accumulators.
 // The host may split K into chunks (see `linear.ts`): each dispatch sums
 // [k_begin, k_end) and later chunks add to Y.
+//
+// EPILOGUE (one of EPILOGUE_*) is an element-wise op fused after the sum,
+// applied by the dispatch that sums the last chunk of K only (earlier chunks
+// write the plain partial sum the next one adds to):
+//   none      Y = X · Wᵀ + b
+//   silu_gate Y = silu(G) · (X · Wᵀ + b), G of Y's shape at the same index
+//             (the FFN's SwiGLU: silu(x · w1ᵀ) · (x · w3ᵀ)).
+// The GEMM's value is rounded to act_t first and the op is the same f32
+// expression as elementwise.wgsl's, so the result is bit-identical to the
+// GEMM followed by that kernel.
 
 const TX = BN / TN;
 const TY = BM / TM;
@@ -212,6 +222,17 @@ fn load_tiles(m0: u32, n0: u32, k0: u32, li: u32) {
   }
 }
 
+// The value stored at Y[at] for the f32 sum `o` (bias and earlier chunks included).
+fn epilogue(o: f32, at: u32) -> act_t {
+  if (EPILOGUE == EPILOGUE_SILU_GATE && p.k_end == p.K) {
+    let y = f32(act_t(o));
+    let g = f32(G[at]);
+    // silu(g) * y, written as elementwise.wgsl's silu and OP_SILU_GATE.
+    return act_t(g / (1.0 + exp(-g)) * y);
+  }
+  return act_t(o);
+}
+
 @compute @workgroup_size(TX, TY)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
@@ -263,7 +284,7 @@ fn main(
           } else if (HAS_BIAS) {
             o += bias[p.col0 + n];
           }
-          Y[at] = act_t(o);
+          Y[at] = epilogue(o, at);
         }
       }
     }
@@ -439,7 +460,7 @@ fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         } else if (HAS_BIAS) {
           o += bias[p.col0 + n];
         }
-        Y[at] = act_t(o);
+        Y[at] = epilogue(o, at);
       }
     }
   }

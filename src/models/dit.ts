@@ -54,7 +54,7 @@ import type { TensorStore } from "../io/tensor_store.ts";
 import { attention } from "../ops/attention.ts";
 import type { ActDType } from "../ops/common.ts";
 import { copyRows, sliceRows } from "../ops/copy_rows.ts";
-import { binary, unary } from "../ops/elementwise.ts";
+import { unary } from "../ops/elementwise.ts";
 import {
   gpuFormat,
   linear,
@@ -468,8 +468,9 @@ export class DiT {
           // h1 + tanh(g_mlp) · norm2(w2(silu(w1 x) · w3 x)), x = norm1(h1) · (1 + s_mlp)
           const f = ctx.pipe(
             () => rmsNormModulate(ctx, h1, w.ffnNorm1, sMlp, eps),
-            (n2) => [linear(ctx, n2, w.w1), linear(ctx, n2, w.w3)],
-            ([gate, up]) => binary(ctx, "siluGate", gate, up),
+            (n2) => [n2, linear(ctx, n2, w.w1)],
+            // silu(w1 x) · w3 x in w3's GEMM (its epilogue): one pass and one [L, ffn] tensor fewer
+            ([n2, gate]) => linear(ctx, n2, w.w3, { siluGate: gate }),
             (gu) => linear(ctx, gu, w.w2),
           );
           return rmsNormGatedResidual(ctx, h1, f, w.ffnNorm2, gMlp, eps);

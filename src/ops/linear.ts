@@ -134,12 +134,19 @@ export function linearPath(ctx: GpuContext, w: LinearWeight): LinearPath {
   return ctx.isSoftware && linearDirectFits(w.format, w.in, w.nf4Block) ? "direct" : "tiled";
 }
 
+/**
+ * The element-wise op fused after the GEMM ({@link LinearOptions.siluGate}):
+ * `none`, or `siluGate` (`Y = silu(G) · (X · Wᵀ + b)`).
+ */
+type LinearEpilogue = "none" | "siluGate";
+
 /** What one GEMM variant is compiled for: activations, weight decoding, load path, tile. */
 type LinearVariant = LinearTile & {
   act_t: ActDType;
   format: LinearGpuFormat;
   vec: boolean;
   bias: boolean;
+  epilogue: LinearEpilogue;
   /** Rows × columns per invocation of the direct path (1 × 1 for the tiled one). */
   DTM: number;
   DTN: number;
@@ -163,12 +170,14 @@ const LINEAR = /* @__PURE__ */ declareKernel({
     k_end: "u32",
     accumulate: "u32", // add to Y (a later K chunk) instead of starting it with the bias
   },
+  enums: { EPILOGUE: { none: 0, siluGate: 1 } },
   entries: {
     main: {
       X: "read array<act_t>",
       W: "read array<u32>",
       aux: "read array<f32>",
       bias: "read array<f32>",
+      G: "read array<act_t>", // the epilogue's operand (X again for none)
       Y: "read_write array<act_t>",
     },
     direct: {
@@ -176,12 +185,14 @@ const LINEAR = /* @__PURE__ */ declareKernel({
       W4: "read array<vec4<u32>>",
       aux: "read array<f32>",
       bias: "read array<f32>",
+      G: "read array<act_t>", // the epilogue's operand (X again for none)
       Y: "read_write array<act_t>",
     },
   },
   workgroupSize: "variant",
   variant: (v: LinearVariant) => ({
     aliases: { act_t: v.act_t, x_t: v.vec ? `vec4<${v.act_t}>` : v.act_t },
+    select: { EPILOGUE: v.epilogue },
     consts: {
       ...linearFormatConsts(v.format), // FORMAT_<VARIANT> codes, FORMAT, EPW
       VEC: v.vec,
@@ -311,9 +322,19 @@ export interface LinearOptions {
    * direct path wherever it fits ({@link linearDirectFits}) and GPUs the tiled one.
    */
   path?: "tiled" | "direct";
+  /**
+   * Fuses the SwiGLU gate into the GEMM: `Y = silu(gate) · (X · Wᵀ + b)`,
+   * `gate` of Y's shape and dtype (e.g. the FFN's `x · w1ᵀ` while this GEMM
+   * computes `x · w3ᵀ`). Bit-identical to `binary("siluGate", gate, linear(x, w))`
+   * in one pass fewer (no intermediate Y written and read back).
+   */
+  siluGate?: Tensor;
 }
 
-/** `Y = X · Wᵀ (+ bias)`; X is `[..., K]`, Y is `[..., N]` of X's dtype, accumulated in f32. */
+/**
+ * `Y = X · Wᵀ (+ bias)`; X is `[..., K]`, Y is `[..., N]` of X's dtype,
+ * accumulated in f32 (with `opts.siluGate`, times `silu(gate)` in the same pass).
+ */
 export function linear(
   ctx: GpuContext,
   x: Tensor,
@@ -343,7 +364,14 @@ export function linear(
   } else {
     y = Tensor.empty(ctx, outShape, x.dtype, `${w.label}.out`);
   }
-  for (const t of [x, y]) {
+  const gate = opts.siluGate;
+  if (gate && (gate.numel !== m * w.out || gate.dtype !== x.dtype)) {
+    throw new Error(
+      `${op}: siluGate '${gate.label}' is ${shapeStr(gate.shape)} ${gate.dtype}; expected ` +
+        `${shapeStr(outShape)} ${x.dtype}`,
+    );
+  }
+  for (const t of gate ? [x, y, gate] : [x, y]) {
     if (t.offset % ctx.limits.minStorageBufferOffsetAlignment !== 0) {
       throw new Error(
         `${op}: '${t.label}' starts at byte ${t.offset}, not a multiple of ` +
@@ -369,6 +397,7 @@ export function linear(
     format: w.format,
     vec: vec || direct,
     bias: !!w.bias,
+    epilogue: gate ? "siluGate" as const : "none" as const,
     ...tile,
     ...block,
   };
@@ -393,6 +422,7 @@ export function linear(
       const shared = {
         aux: (part.aux ?? part.weight).binding,
         bias: (w.bias ?? part.weight).binding,
+        G: (gate ?? x).binding,
         Y: y.binding,
       };
       if (direct) {

@@ -394,8 +394,24 @@ Deno.test("one forward records without submits; rope tables cached; release free
     const features = Tensor.fromF32(ctx, FEATURES, [LTXT, TINY_DIT.llmFeaturesDim]);
     await ctx.sync();
     const [submits, dispatches] = [ctx.submitCount, ctx.dispatchCount];
+    // Which kernels the forward records: the FFN's SwiGLU gate runs in w3's GEMM
+    // (its epilogue), never as an element-wise pass of its own.
+    const kernels: string[] = [];
+    const dispatch = ctx.dispatch;
+    ctx.dispatch = (k, args) => {
+      kernels.push(("pipeline" in k ? k.spec : k).code);
+      dispatch.call(ctx, k, args);
+    };
     const v = dit.forward(ctx, { latents, features, t: T, gh: GH, gw: GW });
+    ctx.dispatch = dispatch;
     assertEquals(ctx.submitCount - submits, 0, "submits while recording the forward");
+    const count = (text: string) => kernels.filter((c) => c.includes(text)).length;
+    assertEquals(count("const OP = OP_SILU_GATE;"), 0, "element-wise siluGate dispatches");
+    assertEquals(
+      count("const EPILOGUE = EPILOGUE_SILU_GATE;"),
+      TINY_DIT.numLayers,
+      "GEMMs with the fused gate (w3 of each block)",
+    );
     console.log(`  one conditional forward: ${ctx.dispatchCount - dispatches} dispatches`);
     v.release();
     // Layouts: (7, 3×4) cached; the unconditional (0, 3×4) is another entry; repeats reuse.

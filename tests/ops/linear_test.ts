@@ -26,6 +26,8 @@ import {
   SOFTWARE_K_CHUNK,
   uploadLinear,
 } from "../../src/ops/linear.ts";
+import { binary } from "../../src/ops/elementwise.ts";
+import { binaryRef } from "../../src/ops/elementwise_ref.ts";
 import { linearRef } from "../../src/ops/linear_ref.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { actDTypes, assertClose, randn, roundF16, testGpu, TOL } from "../util.ts";
@@ -61,7 +63,9 @@ async function hostLinear(
 /**
  * Runs the GEMM on random inputs against the CPU reference, for every
  * activation dtype and both kernel paths where the direct one fits (or only
- * `opts.paths`).
+ * `opts.paths`). With `siluGate`, the fused `silu(G) · (X · Wᵀ + b)` against
+ * the CPU GEMM then the CPU siluGate, and bit for bit against the GPU GEMM
+ * then the element-wise kernel.
  */
 async function checkLinear(
   format: Format,
@@ -72,6 +76,7 @@ async function checkLinear(
     seed?: number;
     nf4Block?: number;
     paths?: LinearPath[];
+    siluGate?: boolean;
   } = {},
 ) {
   const ctx = await testGpu();
@@ -92,13 +97,26 @@ async function checkLinear(
       let x = randn(m * k, seed + 2);
       if (dtype === "f16") x = roundF16(x);
       const xt = Tensor.fromF32(ctx, x, [m, k], dtype, "x");
-      const want = linearRef(x, m, host, bias);
+      let want = linearRef(x, m, host, bias);
+      let g = randn(m * n, seed + 3, 2);
+      if (dtype === "f16") g = roundF16(g);
+      const gt = opts.siluGate ? Tensor.fromF32(ctx, g, [m, n], dtype, "g") : undefined;
+      if (gt) want = binaryRef("siluGate", g, dtype === "f16" ? roundF16(want) : want);
       for (const path of paths) {
-        const y = linear(ctx, xt, w, { path });
+        const y = linear(ctx, xt, w, { path, siluGate: gt });
         const got = await y.toF32();
-        assertClose(got, want, TOL[dtype], `${format} ${dtype} ${path} [${m},${k}]x[${n},${k}]ᵀ`);
+        const what = `${format} ${dtype} ${path} [${m},${k}]x[${n},${k}]ᵀ${gt ? " siluGate" : ""}`;
+        assertClose(got, want, TOL[dtype], what);
+        if (gt) {
+          const plain = linear(ctx, xt, w, { path });
+          const unfused = binary(ctx, "siluGate", gt, plain);
+          assertEquals(got, await unfused.toF32(), `${what}: fused = unfused, bit for bit`);
+          plain.release();
+          unfused.release();
+        }
         y.release();
       }
+      gt?.release();
       xt.release();
     }
   } finally {
@@ -260,4 +278,34 @@ Deno.test("linear: the output can be a view, and bad shapes are clear errors", a
   w.release();
   await assertRejects(() => linear(ctx, x, w), "used after release");
   for (const t of [x, big, wrong]) t.release();
+});
+
+Deno.test("linear siluGate: the fused SwiGLU epilogue, every format, both paths, odd shapes", async () => {
+  for (const format of FORMATS) {
+    await checkLinear(format, [37, 101, 75], { siluGate: true, seed: 31 });
+    // K a multiple of 32: the vector loads of the tiled path and the direct path.
+    await checkLinear(format, [6, 70, 96], { siluGate: true, bias: true, seed: 32 });
+  }
+});
+
+Deno.test("linear siluGate: applied once, after the last K chunk (CPU adapters sum K in chunks)", async () => {
+  const k = SOFTWARE_K_CHUNK;
+  await checkLinear("f32", [3, 9, 2 * k + 40], { siluGate: true, bias: true, seed: 33 });
+  await checkLinear("nf4", [19, 5, 2 * k + 64], { siluGate: true, bias: true, seed: 34 });
+  await checkLinear("int8", [2, 6, k + 128], { siluGate: true, seed: 35 });
+});
+
+Deno.test("linear siluGate: across a weight's row parts; a gate of the wrong shape is an error", async () => {
+  await checkLinear("f16", [3, 600, 64], { siluGate: true, maxPartBytes: 300 * 64 * 2, seed: 36 });
+  const ctx = await testGpu();
+  const host = await hostLinear("f32", randn(8 * 16, 37), 8, 16);
+  const w = uploadLinear(ctx, host, "w3");
+  const x = Tensor.fromF32(ctx, randn(4 * 16, 38), [4, 16], "f32", "x");
+  const g = Tensor.fromF32(ctx, randn(4 * 7, 39), [4, 7], "f32", "gate");
+  await assertRejects(
+    () => linear(ctx, x, w, { siluGate: g }),
+    "siluGate 'gate' is [4, 7] f32; expected [4, 8] f32",
+  );
+  for (const t of [x, g]) t.release();
+  w.release();
 });
