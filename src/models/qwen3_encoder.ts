@@ -232,8 +232,8 @@ export function qwen3LayerForward(
     // x1 + down(silu(gate(m)) · up(m)), m = norm(x1)
     const down = ctx.pipe(
       () => rmsNorm(ctx, x1, w.postNorm, eps),
-      (m) => [linear(ctx, m, w.gate), linear(ctx, m, w.up)],
-      ([g, u]) => binary(ctx, "siluGate", g, u),
+      // silu(gate(m)) · up(m) in the up GEMM's epilogue (bit-identical to the two passes).
+      (m) => linear(ctx, m, w.up, { siluGate: linear(ctx, m, w.gate) }),
       (h) => linear(ctx, h, w.down),
     );
     return binary(ctx, "add", x1, down);
