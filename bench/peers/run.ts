@@ -201,6 +201,9 @@ async function measureCase(c: CaseSpec, opts: PeerOptions): Promise<PeerRow> {
     }
     try {
       await r.check?.();
+      // An untimed run first, so that every implementation's pipelines are built
+      // before the reps are sized (peers' check() does this; the project has none).
+      await timeRunner(r, 1);
       const ms = await timeRunner(r, 1);
       reps.push(Math.max(1, Math.min(50, Math.round((opts.sampleSeconds * 1000) / ms))));
     } catch (e) {
