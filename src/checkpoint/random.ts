@@ -128,19 +128,14 @@ export class TensorFiller {
     switch (init.kind) {
       case "bytes":
         return (chunk) => fillLookup(chunk, rng, null);
-      case "fp8": {
-        if (t.dtype !== "F8_E4M3") break;
-        const table = cachedTable(
-          `fp8:${this.seed}`,
-          () => Uint8Array.from(symmetricNormal(256, this.seed, FP8_UNIT), toFp8e4m3),
-        );
-        return (chunk) => fillLookup(chunk, rng, table);
-      }
+      case "fp8":
       case "int8": {
-        if (t.dtype !== "I8") break;
+        // Row-scaled codes: each byte one of 256 normal samples times the format's unit, encoded.
+        const code = ROW_SCALED_CODES[init.kind];
+        if (t.dtype !== code.dtype) break;
         const table = cachedTable(
-          `int8:${this.seed}`,
-          () => Uint8Array.from(symmetricNormal(256, this.seed, INT8_UNIT), toInt8),
+          `${init.kind}:${this.seed}`,
+          () => Uint8Array.from(symmetricNormal(256, this.seed, code.unit), code.encode),
         );
         return (chunk) => fillLookup(chunk, rng, table);
       }
@@ -166,6 +161,12 @@ export class TensorFiller {
     throw new Error(`tensor '${name}': random init '${init.kind}' does not fit dtype ${t.dtype}`);
   }
 }
+
+/** How each row-scaled format's random codes are drawn: dtype, unit (≈ 5σ at the top), encoder. */
+const ROW_SCALED_CODES = {
+  fp8: { dtype: "F8_E4M3", unit: FP8_UNIT, encode: toFp8e4m3 },
+  int8: { dtype: "I8", unit: INT8_UNIT, encode: toInt8 },
+} as const;
 
 /** `n` normal samples of standard deviation `std`, half of them the others negated (mean exactly 0). */
 function symmetricNormal(n: number, seed: number, std: number): Float32Array {
