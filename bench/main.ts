@@ -17,6 +17,8 @@ import { parseArgs } from "node:util";
 import { GpuContext } from "../src/gpu/context.ts";
 import { formatBenchReport, runBenchmark } from "../src/bench/report.ts";
 import { measureCeilings } from "../src/bench/ceilings.ts";
+import { measureGemmProbe } from "../src/bench/gemm_probe.ts";
+import { directTile } from "../src/ops/linear.ts";
 import { EXIT_CODES_HELP } from "../src/cli/exit_codes.ts";
 import { ensureRuntimeDir } from "../src/cli/runtime_env.ts";
 
@@ -31,6 +33,8 @@ achieved GFLOP/s and GB/s as a fraction of them.
             (embedded model; --images N, default 4; --steps S, default 12)
   --model   project the released model's times from one released-size block of each
             component (bench --model --help)
+  --loads   what the GEMM's storage reads cost: the direct path's loop at 128x4608x4608
+            with and without its operand reads, against the FMA ceiling
 
 ${EXIT_CODES_HELP}`;
 
@@ -48,6 +52,7 @@ export async function runBench(args: string[]): Promise<number> {
         json: { type: "boolean", default: false },
         serve: { type: "boolean", default: false },
         peers: { type: "boolean", default: false },
+        loads: { type: "boolean", default: false },
         shapes: { type: "string", default: "quick" },
         tokens: { type: "string" },
         rounds: { type: "string" },
@@ -87,12 +92,49 @@ export async function runBench(args: string[]): Promise<number> {
       ctx.destroy();
     }
   }
+  if (values.loads) {
+    try {
+      return await runLoadsProbe(ctx, values);
+    } finally {
+      ctx.destroy();
+    }
+  }
   try {
     const report = await runBenchmark(ctx, { quick: values.quick });
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else for (const line of formatBenchReport(report)) console.log(line);
   } finally {
     ctx.destroy();
+  }
+  return 0;
+}
+
+/** `bench --loads`: the GEMM loop with and without its operand reads (src/bench/gemm_probe.ts). */
+async function runLoadsProbe(
+  ctx: GpuContext,
+  opts: { quick: boolean; json: boolean },
+): Promise<number> {
+  const shape = opts.quick ? { m: 128, n: 1024, k: 1024 } : { m: 128, n: 4608, k: 4608 };
+  const ceilings = await measureCeilings(ctx, { quick: ctx.isSoftware || opts.quick });
+  const rows = await measureGemmProbe(ctx, shape);
+  if (opts.json) {
+    console.log(JSON.stringify({ adapter: ctx.describe(), shape, ceilings, rows }, null, 2));
+    return 0;
+  }
+  const { DTM, DTN } = directTile(shape.m, "f32");
+  console.log(`adapter: ${ctx.describe()}`);
+  console.log(`FMA f32 ceiling ${ceilings.f32GFlops.toPrecision(3)} GFLOP/s`);
+  console.log(
+    `GEMM loop of the direct path (f32, ${DTM}x${DTN} per invocation), ` +
+      `${shape.m}x${shape.n}x${shape.k}, reads from storage:`,
+  );
+  const pad = (s: string, n: number) => s.padEnd(n);
+  console.log(`${pad("reads", 10)}${pad("ms", 10)}${pad("GFLOP/s", 10)}% FMA`);
+  for (const r of rows) {
+    const pct = (100 * r.gflops / ceilings.f32GFlops).toFixed(1);
+    console.log(
+      `${pad(r.loads, 10)}${pad(r.ms.toPrecision(3), 10)}${pad(r.gflops.toPrecision(3), 10)}${pct}`,
+    );
   }
   return 0;
 }
