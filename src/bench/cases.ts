@@ -24,7 +24,10 @@ export interface BenchRow {
   shape: string;
   ms: number;
   gflops: number;
-  /** % of the FMA ceiling of the activation dtype. */
+  /**
+   * % of the f32 FMA ceiling: every kernel multiplies and accumulates in f32,
+   * whatever its activation dtype (f16 activations are converted on load).
+   */
   flopsPct?: number;
   gbs: number;
   /** % of the copy ceiling. */
@@ -33,7 +36,6 @@ export interface BenchRow {
 
 function row(
   c: Ceilings,
-  dtype: ActDType,
   kernel: string,
   shape: string,
   ms: number,
@@ -41,7 +43,7 @@ function row(
   bytes: number,
 ): BenchRow {
   const gflops = flops / (ms * 1e6), gbs = bytes / (ms * 1e6);
-  const peak = dtype === "f16" ? c.f16GFlops : c.f32GFlops;
+  const peak = c.f32GFlops;
   return {
     kernel,
     shape,
@@ -112,7 +114,6 @@ export async function gemmCases(
       rows.push(
         row(
           c,
-          dtype,
           `linear ${format} w / ${dtype} x`,
           `${m}x${n}x${k}`,
           t.ms,
@@ -171,7 +172,6 @@ export async function attentionCases(
       rows.push(
         row(
           c,
-          dtype,
           `attention ${a.name} ${dtype}${a.causal ? " causal" : ""}`,
           `L${a.l} H${a.h}/${a.hkv} D${a.d}`,
           t.ms,
@@ -218,7 +218,6 @@ export async function convCases(
       rows.push(
         row(
           c,
-          dtype,
           `conv ${k.name} ${dtype}`,
           `${k.hw}x${k.hw} ${k.cin}->${k.cout}`,
           t.ms,
