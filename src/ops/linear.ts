@@ -103,14 +103,22 @@ export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: 
  * The direct path's block per invocation: `DTM` rows × `DTN` columns of Y
  * held in registers, {@link DIRECT_WG} invocations a workgroup along N (see
  * `shaders/linear.wgsl`, entry `direct`). Measured on lavapipe (llvmpipe,
- * 256-bit): dense weights run best with 8 × 4 (12 vec4 loads per 128 FMAs;
- * 8 × 8 and 16 × 8 spill and were slower), quantised ones with 4 × 4 (their
- * decode per value weighs more than the loads it saves). Up to 4 rows of X,
- * DTM = M: no padded rows are loaded or computed.
+ * 256-bit), in one process, interleaved: f32 weights with f32 activations run
+ * best with 8 × 4 (12 vec4 loads per 128 FMAs; 1.07–1.19× the 4 × 4 block; 8 × 8
+ * and 16 × 8 spill and were slower); every other pair with 4 × 4: f16 / bf16
+ * weights 1.10–1.18× the 8 × 4 block, f16 activations 1.6–2.1× (their
+ * conversions spill the larger block), quantised weights (their decode per
+ * value weighs more than the loads it saves). Up to 4 rows of X, DTM = M: no
+ * padded rows are loaded or computed. The block does not change any output's
+ * bits: each sums its k in the same order.
  */
-export function directTile(m: number, format: LinearGpuFormat): { DTM: number; DTN: number } {
+export function directTile(
+  m: number,
+  format: LinearGpuFormat,
+  act: ActDType,
+): { DTM: number; DTN: number } {
   if (m <= SMALL_M) return { DTM: m, DTN: 4 };
-  return GPU_VARIANTS[format].elementsPerWord <= 2 ? { DTM: 8, DTN: 4 } : { DTM: 4, DTN: 4 };
+  return format === "f32" && act === "f32" ? { DTM: 8, DTN: 4 } : { DTM: 4, DTN: 4 };
 }
 
 /** Invocations per workgroup of the direct path. */
@@ -390,7 +398,7 @@ export function linear(
   const direct = path === "direct";
   // The direct path compiles with the large tile's constants (64 invocations, like DIRECT_WG).
   const tile = direct ? LINEAR_TILES.large : linearTile(m);
-  const block = direct ? directTile(m, w.format) : { DTM: 1, DTN: 1 };
+  const block = direct ? directTile(m, w.format, actType(x.dtype)) : { DTM: 1, DTN: 1 };
   const vec = linearVectorLoads(w.format, k, w.nf4Block);
   const variant = {
     act_t: actType(x.dtype),

@@ -171,9 +171,11 @@ Deno.test("linear: the direct path over odd shapes, every format, both block siz
       await checkLinear(format, [m, 133, k], { bias: m !== 3, seed: 40 + m, paths: ["direct"] });
     }
   }
-  assertEquals(directTile(3, "nf4"), { DTM: 3, DTN: 4 });
-  assertEquals(directTile(70, "f32"), { DTM: 8, DTN: 4 });
-  assertEquals(directTile(70, "fp8"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(3, "nf4", "f32"), { DTM: 3, DTN: 4 });
+  assertEquals(directTile(70, "f32", "f32"), { DTM: 8, DTN: 4 });
+  assertEquals(directTile(70, "f32", "f16"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(70, "bf16", "f32"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(70, "fp8", "f32"), { DTM: 4, DTN: 4 });
   // nf4 blocks of 32: one absmax per vec4 of words, a new one every step.
   await checkLinear("nf4", [7, 70, 128], { nf4Block: 32, seed: 47, paths: ["direct"] });
 });
