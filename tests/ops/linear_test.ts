@@ -155,7 +155,7 @@ Deno.test("linear: vector loads and every tile over odd shapes, every format", a
   await checkLinear("nf4", [66, 40, k], { nf4Block: 36, seed: 10 });
 });
 
-Deno.test("linear: the direct path over odd shapes, every format, both block sizes", async () => {
+Deno.test("linear: the direct path over odd shapes, every format and register block", async () => {
   // K = 96 fits the direct path in every format (a multiple of the 32 nf4 values in one vec4 of
   // words); N = 133 is not a multiple of a workgroup's DIRECT_WG · DTN columns; M = 1, 3 take
   // DTM = M, 5 and 70 the row blocks above SMALL_M (70 not a multiple of either).
@@ -171,11 +171,34 @@ Deno.test("linear: the direct path over odd shapes, every format, both block siz
       await checkLinear(format, [m, 133, k], { bias: m !== 3, seed: 40 + m, paths: ["direct"] });
     }
   }
-  assertEquals(directTile(3, "nf4", "f32"), { DTM: 3, DTN: 4 });
-  assertEquals(directTile(70, "f32", "f32"), { DTM: 8, DTN: 4 });
-  assertEquals(directTile(70, "f32", "f16"), { DTM: 4, DTN: 4 });
-  assertEquals(directTile(70, "bf16", "f32"), { DTM: 4, DTN: 4 });
-  assertEquals(directTile(70, "fp8", "f32"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(3, 133, "nf4", "f32"), { DTM: 3, DTN: 4 });
+  assertEquals(directTile(70, 133, "f32", "f32"), { DTM: 8, DTN: 4 });
+  assertEquals(directTile(70, 133, "f32", "f16"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(70, 133, "bf16", "f32"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(70, 133, "fp8", "f32"), { DTM: 4, DTN: 4 });
+  // nf4: 6 columns per invocation where a workgroup's 384 columns pad N by at most an eighth.
+  assertEquals(directTile(70, 133, "nf4", "f32"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(70, 4096, "nf4_bf16", "f16"), { DTM: 4, DTN: 6 });
+  assertEquals(directTile(70, 760, "nf4", "f32"), { DTM: 4, DTN: 6 });
+  for (const m of [5, 70]) {
+    await checkLinear("nf4", [m, 760, 96], { bias: true, seed: 48 + m, paths: ["direct"] });
+  }
+  // The block does not change any output's bits: 4 × 6 sums each k in the order the tiled path does.
+  const ctx = await testGpu();
+  const w6 = uploadLinear(ctx, await hostLinear("nf4", randn(760 * 96, 60), 760, 96), "w6");
+  const x6 = Tensor.fromF32(ctx, randn(70 * 96, 61), [70, 96], "f32", "x6");
+  const [yd, yt] = [
+    linear(ctx, x6, w6, { path: "direct" }),
+    linear(ctx, x6, w6, { path: "tiled" }),
+  ];
+  const [direct6, tiled6] = [await yd.toF32(), await yt.toF32()];
+  assert(direct6.every(Number.isFinite), "nf4 4 × 6 direct: finite outputs");
+  assertEquals(
+    new Uint32Array(direct6.buffer),
+    new Uint32Array(tiled6.buffer),
+    "nf4 4 × 6 direct vs tiled, bit for bit",
+  );
+  for (const t of [w6, x6, yd, yt]) t.release();
   // nf4 blocks of 32: one absmax per vec4 of words, a new one every step.
   await checkLinear("nf4", [7, 70, 128], { nf4Block: 32, seed: 47, paths: ["direct"] });
 });
