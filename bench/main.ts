@@ -121,7 +121,7 @@ async function runLoadsProbe(
     console.log(JSON.stringify({ adapter: ctx.describe(), shape, ceilings, rows }, null, 2));
     return 0;
   }
-  const { DTM, DTN } = directTile(shape.m, shape.n, "f32", "f32");
+  const { DTM, DTN } = directTile(shape.m, shape.n, "f32");
   console.log(`adapter: ${ctx.describe()}`);
   console.log(`FMA f32 ceiling ${ceilings.f32GFlops.toPrecision(3)} GFLOP/s`);
   console.log(

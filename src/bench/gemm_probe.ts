@@ -59,7 +59,7 @@ export interface ProbeOperands {
 /** Records one probe GEMM; with `loads` "x and w", `Y = X · Wᵀ`. K must be a multiple of 4. */
 export function gemmProbe(ctx: GpuContext, o: ProbeOperands, loads: ProbeLoads): void {
   if (o.k % 4 !== 0) throw new Error(`gemm probe: K = ${o.k} is not a multiple of 4`);
-  const { DTM, DTN } = directTile(o.m, o.n, "f32", "f32");
+  const { DTM, DTN } = directTile(o.m, o.n, "f32");
   GEMM_PROBE.dispatch(ctx, {
     variant: { loads, DTM, DTN, WG: DIRECT_WG },
     params: { M: o.m, N: o.n, K: o.k },

@@ -102,20 +102,21 @@ export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: 
 /**
  * The direct path's block per invocation: `DTM` rows × `DTN` columns of Y
  * held in registers, {@link DIRECT_WG} invocations a workgroup along N (see
- * `shaders/linear.wgsl`, entry `direct`), for `m` rows of X, `n` outputs, the
- * weight's GPU format and the activation dtype. Measured on lavapipe (llvmpipe,
- * 256-bit), in one process, interleaved, at 128×4608×4608 and 512×512×576:
- * - f32 weights with f32 activations: 8 × 4 (12 vec4 loads per 128 FMAs;
- *   1.07–1.19× the 4 × 4 block; 8 × 8 and 16 × 8 spill and were slower);
+ * `shaders/linear.wgsl`, entry `direct`), for `m` rows of X, `n` outputs and
+ * the weight's GPU format. Measured on lavapipe (llvmpipe, 256-bit), in one
+ * process, interleaved, with f32 and f16 activations at 128×4608×4608,
+ * 1024×1024×256, 512×512×576 and 16×4608×4608:
+ * - dense weights (f32, f16, bf16): 6 × 4, 1.09–1.29× the 8 × 4 block with
+ *   f32 weights and f32 activations, 1.1–1.2× the 4 × 4 one elsewhere (and
+ *   2× the 8 × 4 one with f16 activations, whose conversions spill it); 8 × 5,
+ *   8 × 8, 6 × 6 and 16 × 8 spill and run at half speed or less;
  * - nf4 (either decode): 4 × 6, 1.17–1.33× the 4 × 4 block at 16–128 rows
  *   (X's reads, 8 per vec4 of weight words and row, are shared by more
  *   columns; 4 × 8 spills and runs at a third), where the 384 columns of a
  *   workgroup leave at most an eighth of N as padding; with more padding (N =
  *   512: half) 4 × 4 is faster;
- * - everything else 4 × 4: f16 / bf16 weights 1.10–1.18× the 8 × 4 block, f16
- *   activations 1.6–2.1× (their conversions spill the larger block), fp8 and
- *   int8 (their decode per value weighs more than the loads a larger block
- *   saves; 4 × 6 is level).
+ * - fp8 and int8: 4 × 4 (4 × 6 is level, 6 × 4 and 5 × 4 slower: their decode
+ *   per value weighs more than the reads a larger block saves).
  * Up to 4 rows of X, DTM = M: no padded rows are loaded or computed. The block
  * does not change any output's bits: each sums its k in the same order.
  */
@@ -123,10 +124,9 @@ export function directTile(
   m: number,
   n: number,
   format: LinearGpuFormat,
-  act: ActDType,
 ): { DTM: number; DTN: number } {
   if (m <= SMALL_M) return { DTM: m, DTN: 4 };
-  if (format === "f32" && act === "f32") return { DTM: 8, DTN: 4 };
+  if (format === "f32" || format === "f16" || format === "bf16") return { DTM: 6, DTN: 4 };
   const wide = DIRECT_WG * 6;
   if ((format === "nf4" || format === "nf4_bf16") && Math.ceil(n / wide) * wide * 8 <= n * 9) {
     return { DTM: 4, DTN: 6 };
@@ -411,7 +411,7 @@ export function linear(
   const direct = path === "direct";
   // The direct path compiles with the large tile's constants (64 invocations, like DIRECT_WG).
   const tile = direct ? LINEAR_TILES.large : linearTile(m);
-  const block = direct ? directTile(m, w.out, w.format, actType(x.dtype)) : { DTM: 1, DTN: 1 };
+  const block = direct ? directTile(m, w.out, w.format) : { DTM: 1, DTN: 1 };
   const vec = linearVectorLoads(w.format, k, w.nf4Block);
   const variant = {
     act_t: actType(x.dtype),

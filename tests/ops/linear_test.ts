@@ -171,15 +171,14 @@ Deno.test("linear: the direct path over odd shapes, every format and register bl
       await checkLinear(format, [m, 133, k], { bias: m !== 3, seed: 40 + m, paths: ["direct"] });
     }
   }
-  assertEquals(directTile(3, 133, "nf4", "f32"), { DTM: 3, DTN: 4 });
-  assertEquals(directTile(70, 133, "f32", "f32"), { DTM: 8, DTN: 4 });
-  assertEquals(directTile(70, 133, "f32", "f16"), { DTM: 4, DTN: 4 });
-  assertEquals(directTile(70, 133, "bf16", "f32"), { DTM: 4, DTN: 4 });
-  assertEquals(directTile(70, 133, "fp8", "f32"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(3, 133, "nf4"), { DTM: 3, DTN: 4 });
+  assertEquals(directTile(70, 133, "f32"), { DTM: 6, DTN: 4 });
+  assertEquals(directTile(70, 133, "bf16"), { DTM: 6, DTN: 4 });
+  assertEquals(directTile(70, 133, "fp8"), { DTM: 4, DTN: 4 });
   // nf4: 6 columns per invocation where a workgroup's 384 columns pad N by at most an eighth.
-  assertEquals(directTile(70, 133, "nf4", "f32"), { DTM: 4, DTN: 4 });
-  assertEquals(directTile(70, 4096, "nf4_bf16", "f16"), { DTM: 4, DTN: 6 });
-  assertEquals(directTile(70, 760, "nf4", "f32"), { DTM: 4, DTN: 6 });
+  assertEquals(directTile(70, 133, "nf4"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(70, 4096, "nf4_bf16"), { DTM: 4, DTN: 6 });
+  assertEquals(directTile(70, 760, "nf4"), { DTM: 4, DTN: 6 });
   for (const m of [5, 70]) {
     await checkLinear("nf4", [m, 760, 96], { bias: true, seed: 48 + m, paths: ["direct"] });
   }
