@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { GpuContext } from "../src/gpu/context.ts";
 import { formatBenchReport, runBenchmark } from "../src/bench/report.ts";
 import { measureCeilings } from "../src/bench/ceilings.ts";
-import { measureGemmProbe } from "../src/bench/gemm_probe.ts";
+import { measureGemmProbe, PROBE_BLOCK } from "../src/bench/gemm_probe.ts";
 import { directTile } from "../src/ops/linear.ts";
 import { EXIT_CODES_HELP } from "../src/cli/exit_codes.ts";
 import { ensureRuntimeDir } from "../src/cli/runtime_env.ts";
@@ -116,26 +116,27 @@ async function runLoadsProbe(
 ): Promise<number> {
   const shape = opts.quick ? { m: 128, n: 1024, k: 1024 } : { m: 128, n: 4608, k: 4608 };
   const ceilings = await measureCeilings(ctx, { quick: ctx.isSoftware || opts.quick });
-  const rows = await measureGemmProbe(ctx, shape);
+  const report = await measureGemmProbe(ctx, shape);
   if (opts.json) {
-    console.log(JSON.stringify({ adapter: ctx.describe(), shape, ceilings, rows }, null, 2));
+    console.log(JSON.stringify({ adapter: ctx.describe(), shape, ceilings, ...report }, null, 2));
     return 0;
   }
+  const ceiling = ceilings.f32GFlops;
   const { DTM, DTN } = directTile(shape.m, shape.n, "f32");
-  console.log(`adapter: ${ctx.describe()}`);
-  console.log(`FMA f32 ceiling ${ceilings.f32GFlops.toPrecision(3)} GFLOP/s`);
-  console.log(
-    `GEMM loop of the direct path (f32, ${DTM}x${DTN} per invocation), ` +
-      `${shape.m}x${shape.n}x${shape.k}, reads from storage:`,
-  );
-  const pad = (s: string, n: number) => s.padEnd(n);
-  console.log(`${pad("reads", 10)}${pad("ms", 10)}${pad("GFLOP/s", 10)}% FMA`);
-  for (const r of rows) {
-    const pct = (100 * r.gflops / ceilings.f32GFlops).toFixed(1);
+  const line = (what: string, ms: number, gflops: number) =>
     console.log(
-      `${pad(r.loads, 10)}${pad(r.ms.toPrecision(3), 10)}${pad(r.gflops.toPrecision(3), 10)}${pct}`,
+      what.padEnd(36) + ms.toPrecision(3).padEnd(10) + gflops.toPrecision(3).padEnd(10) +
+        (100 * gflops / ceiling).toFixed(1),
     );
-  }
+  console.log(`adapter: ${ctx.describe()}`);
+  console.log(
+    `FMA f32 ceiling ${ceiling.toPrecision(3)} GFLOP/s; ${shape.m}x${shape.n}x${shape.k}`,
+  );
+  console.log(`${"".padEnd(36)}${"ms".padEnd(10)}${"GFLOP/s".padEnd(10)}% FMA`);
+  line(`linear, f32 weights (${DTM}x${DTN} block)`, report.linear.ms, report.linear.gflops);
+  const { DTM: pm, DTN: pn } = PROBE_BLOCK;
+  console.log(`its loop (${pm}x${pn} block), reading from storage:`);
+  for (const r of report.rows) line(`  ${r.loads}`, r.ms, r.gflops);
   return 0;
 }
 
