@@ -465,3 +465,41 @@ fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     }
   }
 }
+
+// ---- nf4 decoded once into bf16 words (entry `dequant_bf16`) ----
+// For the bf16-reference nf4 variant (FORMAT_NF4_BF16) every decoded value is
+// a bfloat16 already, so a band of weight rows can be expanded once into the
+// dense bf16 layout (element e = n*K + k; word e/2, low half the even e) and
+// multiplied by the direct path as a bf16 weight, with bit-identical results:
+// the same values in the same order. Each invocation expands one vec4 of
+// weight words (32 values): vec4 p.dq_first + i of the part, written to D4 at
+// 4i..4i+3. The host takes this on CPU adapters for larger M, where decoding
+// every value once beats decoding it once per row block (see linear.ts).
+fn bf16_bits(v: f32) -> u32 {
+  return bitcast<u32>(v) >> 16u;
+}
+
+@compute @workgroup_size(WG)
+fn dequant_bf16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.dq_count) {
+    return;
+  }
+  for (var c = 0u; c < 16u; c++) {
+    nf4_map[c] = aux[c];
+  }
+  let v4 = p.dq_first + i;
+  let wq = W4[v4];
+  let s = aux[16u + v4 * DQ / p.nf4_block];
+  for (var h = 0u; h < 4u; h++) {
+    // Quads 2h and 2h + 1: 8 values, 4 words.
+    let a = scaled4(quad(wq, 2u * h), s);
+    let b = scaled4(quad(wq, 2u * h + 1u), s);
+    D4[4u * i + h] = vec4<u32>(
+      bf16_bits(a.x) | (bf16_bits(a.y) << 16u),
+      bf16_bits(a.z) | (bf16_bits(a.w) << 16u),
+      bf16_bits(b.x) | (bf16_bits(b.y) << 16u),
+      bf16_bits(b.z) | (bf16_bits(b.w) << 16u),
+    );
+  }
+}

@@ -28,6 +28,7 @@
 import linearWgsl from "../../shaders/linear.wgsl" with { type: "text" };
 import type { GpuContext } from "../gpu/context.ts";
 import { declareKernel } from "../gpu/declare_kernel.ts";
+import { grid } from "../gpu/kernel.ts";
 import { shapeStr, Tensor } from "../gpu/tensor.ts";
 import {
   GPU_VARIANTS,
@@ -156,6 +157,73 @@ export function linearPath(ctx: GpuContext, w: LinearWeight): LinearPath {
 }
 
 /**
+ * Smallest M at which the direct path expands a weight decoded as nf4_bf16
+ * (bitsandbytes' bf16 output, the models' default) into bf16 words once per
+ * call and multiplies those, instead of decoding every value once per block of
+ * rows: the nf4 decode (a tree of 15 selects per value on llvmpipe) is then
+ * paid once, and the bf16 GEMM reads half a word per value. Measured on
+ * lavapipe (see README, "What limits the GEMM on lavapipe").
+ */
+export const EXPAND_MIN_M = 32;
+
+/** Largest band of weight rows expanded at a time, in bytes of bf16 words. */
+export const EXPAND_BAND_BYTES = 32 << 20;
+
+/** Every `Params` field at zero: a dispatch sets the ones its entry reads. */
+const NO_PARAMS = {
+  M: 0,
+  N: 0,
+  K: 0,
+  ldy: 0,
+  col0: 0,
+  nf4_block: 0,
+  k_begin: 0,
+  k_end: 0,
+  accumulate: 0,
+  dq_first: 0,
+  dq_count: 0,
+};
+
+/**
+ * Expands weight rows `[r0, r0 + rows)` of an nf4_bf16 part (K values each)
+ * into the dense bf16 layout in `words` (entry `dequant_bf16`).
+ */
+function expandNf4Bf16(
+  ctx: GpuContext,
+  part: LinearPart,
+  r0: number,
+  rows: number,
+  k: number,
+  nf4Block: number,
+  words: Tensor,
+): void {
+  const perVec4 = 4 * GPU_VARIANTS.nf4_bf16.elementsPerWord; // 32 values
+  const count = (rows * k) / perVec4;
+  LINEAR.dispatch(ctx, {
+    entry: "dequant_bf16",
+    variant: {
+      act_t: "f32",
+      format: "nf4_bf16",
+      vec: true,
+      bias: false,
+      epilogue: "none",
+      ...LINEAR_TILES.large,
+      DTM: 1,
+      DTN: 1,
+    },
+    params: {
+      ...NO_PARAMS,
+      K: k,
+      nf4_block: nf4Block,
+      dq_first: (r0 * k) / perVec4,
+      dq_count: count,
+    },
+    bindings: { D4: words.binding, W4: part.weight.binding, aux: part.aux!.binding },
+    workgroups: grid(ctx, Math.ceil(count / DIRECT_WG)),
+  });
+}
+
+/**
  * The element-wise op fused after the GEMM ({@link LinearOptions.siluGate}):
  * `none`, or `siluGate` (`Y = silu(G) · (X · Wᵀ + b)`).
  */
@@ -190,6 +258,8 @@ const LINEAR = /* @__PURE__ */ declareKernel({
     k_begin: "u32", // the range of k this dispatch sums (a multiple of BK apart)
     k_end: "u32",
     accumulate: "u32", // add to Y (a later K chunk) instead of starting it with the bias
+    dq_first: "u32", // dequant_bf16: the part's first vec4 of weight words to expand
+    dq_count: "u32", // dequant_bf16: vec4s of weight words to expand
   },
   enums: { EPILOGUE: { none: 0, siluGate: 1 } },
   entries: {
@@ -208,6 +278,11 @@ const LINEAR = /* @__PURE__ */ declareKernel({
       bias: "read array<f32>",
       G: "read array<act_t>", // the epilogue's operand (X again for none)
       Y: "read_write array<act_t>",
+    },
+    dequant_bf16: {
+      D4: "read_write array<vec4<u32>>", // bf16 words of the band (slot 1, X4's in `direct`)
+      W4: "read array<vec4<u32>>",
+      aux: "read array<f32>",
     },
   },
   workgroupSize: "variant",
@@ -350,6 +425,12 @@ export interface LinearOptions {
    * in one pass fewer (no intermediate Y written and read back).
    */
   siluGate?: Tensor;
+  /**
+   * Weight rows per band when an nf4_bf16 weight is expanded to bf16 words
+   * ({@link EXPAND_MIN_M}); default: as many as {@link EXPAND_BAND_BYTES}
+   * hold. Tests lower it to exercise several bands.
+   */
+  expandBandRows?: number;
 }
 
 /**
@@ -409,63 +490,90 @@ export function linear(
     );
   }
   const direct = path === "direct";
-  // The direct path compiles with the large tile's constants (64 invocations, like DIRECT_WG).
-  const tile = direct ? LINEAR_TILES.large : linearTile(m);
-  const block = direct ? directTile(m, w.out, w.format) : { DTM: 1, DTN: 1 };
-  const vec = linearVectorLoads(w.format, k, w.nf4Block);
-  const variant = {
-    act_t: actType(x.dtype),
-    format: w.format,
-    vec: vec || direct,
-    bias: !!w.bias,
-    epilogue: gate ? "siluGate" as const : "none" as const,
-    ...tile,
-    ...block,
-  };
-  const workgroups: [number, number] = direct
-    ? [0, Math.ceil(m / block.DTM)]
-    : [0, Math.ceil(m / tile.BM)];
   const chunk = ctx.isSoftware ? SOFTWARE_K_CHUNK : k;
-  for (const part of w.parts) {
+  const bias = !!w.bias;
+  const epilogue = gate ? "siluGate" as const : "none" as const;
+  // One GEMM over a band of `rows` weight rows held in `weight` (decoded as `format` with the
+  // table `aux`), into Y's columns [col0, col0 + rows), K summed in chunks.
+  const gemm = (
+    format: LinearGpuFormat,
+    weight: Tensor,
+    aux: Tensor | undefined,
+    col0: number,
+    rows: number,
+  ) => {
+    // The direct path compiles with the large tile's constants (64 invocations, like DIRECT_WG).
+    const tile = direct ? LINEAR_TILES.large : linearTile(m);
+    const block = direct ? directTile(m, rows, format) : { DTM: 1, DTN: 1 };
+    const variant = {
+      act_t: actType(x.dtype),
+      format,
+      vec: direct || linearVectorLoads(format, k, w.nf4Block),
+      bias,
+      epilogue,
+      ...tile,
+      ...block,
+    };
+    const workgroups: [number, number] = direct
+      ? [Math.ceil(rows / (DIRECT_WG * block.DTN)), Math.ceil(m / block.DTM)]
+      : [Math.ceil(rows / tile.BN), Math.ceil(m / tile.BM)];
+    const shared = {
+      aux: (aux ?? weight).binding,
+      bias: (w.bias ?? weight).binding,
+      G: (gate ?? x).binding,
+      Y: y.binding,
+    };
     for (let k0 = 0; k0 < k; k0 += chunk) {
-      const k1 = Math.min(k, k0 + chunk);
       const params = {
+        ...NO_PARAMS,
         M: m,
-        N: part.rows,
+        N: rows,
         K: k,
         ldy: w.out,
-        col0: part.row0,
+        col0,
         nf4_block: w.nf4Block,
         k_begin: k0,
-        k_end: k1,
+        k_end: Math.min(k, k0 + chunk),
         accumulate: +(k0 > 0),
       };
-      const shared = {
-        aux: (part.aux ?? part.weight).binding,
-        bias: (w.bias ?? part.weight).binding,
-        G: (gate ?? x).binding,
-        Y: y.binding,
-      };
       if (direct) {
-        workgroups[0] = Math.ceil(part.rows / (DIRECT_WG * block.DTN));
         LINEAR.dispatch(ctx, {
           entry: "direct",
           variant,
           params,
-          bindings: { X4: x.binding, W4: part.weight.binding, ...shared },
+          bindings: { X4: x.binding, W4: weight.binding, ...shared },
           workgroups,
         });
       } else {
-        workgroups[0] = Math.ceil(part.rows / tile.BN);
         LINEAR.dispatch(ctx, {
           entry: "main",
           variant,
           params,
-          bindings: { X: x.binding, W: part.weight.binding, ...shared },
+          bindings: { X: x.binding, W: weight.binding, ...shared },
           workgroups,
         });
       }
     }
+  };
+  if (!(direct && w.format === "nf4_bf16" && m >= EXPAND_MIN_M)) {
+    for (const part of w.parts) gemm(w.format, part.weight, part.aux, part.row0, part.rows);
+    return y;
+  }
+  // nf4 decoded as bf16 on a CPU adapter, enough rows: each band of weight rows is expanded once
+  // into bf16 words, which the GEMM then reads as a bf16 weight (bit-identical).
+  const bandRows = opts.expandBandRows ?? Math.max(1, Math.floor(EXPAND_BAND_BYTES / (2 * k)));
+  const most = Math.min(bandRows, Math.max(...w.parts.map((p) => p.rows)));
+  const words = Tensor.empty(ctx, [most * k * 2], "u8", `${w.label}.bf16`);
+  try {
+    for (const part of w.parts) {
+      for (let r0 = 0; r0 < part.rows; r0 += bandRows) {
+        const rows = Math.min(bandRows, part.rows - r0);
+        expandNf4Bf16(ctx, part, r0, rows, k, w.nf4Block, words);
+        gemm("bf16", words, undefined, part.row0 + r0, rows);
+      }
+    }
+  } finally {
+    words.release();
   }
   return y;
 }

@@ -14,6 +14,7 @@ import { Tensor } from "../../src/gpu/tensor.ts";
 import {
   DIRECT_WG,
   directTile,
+  EXPAND_MIN_M,
   linear,
   LINEAR_TILES,
   linearDirectFits,
@@ -200,6 +201,35 @@ Deno.test("linear: the direct path over odd shapes, every format and register bl
   for (const t of [w6, x6, yd, yt]) t.release();
   // nf4 blocks of 32: one absmax per vec4 of words, a new one every step.
   await checkLinear("nf4", [7, 70, 128], { nf4Block: 32, seed: 47, paths: ["direct"] });
+});
+
+Deno.test("linear: nf4 decoded as bf16 is expanded to bf16 words from EXPAND_MIN_M rows, bit-identical", async () => {
+  // The direct path expands an nf4_bf16 weight (the models' default decode) band by band into
+  // bf16 words and multiplies those; the tiled path decodes in its tile loads. Both must give the
+  // same bits, and the CPU reference's values. N = 601 (odd), K = 96, three weight parts (256,
+  // 256 and 89 rows) and bands of 100 rows, so bands start inside parts and end short.
+  const ctx = await testGpu();
+  const [n, k] = [601, 96];
+  const host = { ...(await hostLinear("nf4", randn(n * k, 70, 0.2), n, k)), torchBf16: true };
+  const bias = randn(n, 71);
+  const w = uploadLinear(ctx, host, "w_bf16", { bias, maxPartBytes: 256 * k / 2 });
+  assertEquals(w.format, "nf4_bf16");
+  assertEquals(w.parts.length, 3);
+  for (const dtype of actDTypes(ctx)) {
+    for (const m of [EXPAND_MIN_M - 1, EXPAND_MIN_M, 70]) {
+      let xs = randn(m * k, 72 + m);
+      if (dtype === "f16") xs = roundF16(xs);
+      const x = Tensor.fromF32(ctx, xs, [m, k], dtype, "x");
+      const yd = linear(ctx, x, w, { path: "direct", expandBandRows: 100 });
+      const yt = linear(ctx, x, w, { path: "tiled" });
+      const [direct, tiled] = [await yd.toF32(), await yt.toF32()];
+      const what = `nf4_bf16 ${dtype} M = ${m}`;
+      assertClose(direct, linearRef(xs, m, host, bias), TOL[dtype], what);
+      assertEquals(new Uint32Array(direct.buffer), new Uint32Array(tiled.buffer), `${what}: bits`);
+      for (const t of [x, yd, yt]) t.release();
+    }
+  }
+  w.release();
 });
 
 Deno.test("linear: CPU adapters take the direct path where it fits; forcing it elsewhere is an error", async () => {
