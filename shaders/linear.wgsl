@@ -21,7 +21,11 @@
 // `aux` holds the small decode tables: nf4 → quant_map[16] then absmax[],
 // fp8 / int8 → scale[N]; unused for dense weights.
 //
-// Two load paths, chosen by the host from K:
+// Entries: `main` (the tiled path, below), `direct` (register blocks, no
+// workgroup memory; CPU adapters) and `dequant_bf16` (an nf4_bf16 weight band
+// expanded to bf16 words for the direct path), each documented where it starts.
+//
+// Two load paths of `main`, chosen by the host from K:
 // - VEC (K a multiple of 4 and of EPW, nf4 blocks a multiple of 8): X is read
 //   as vec4 and W a whole word at a time; each word is decoded once into its
 //   EPW values (one absmax / scale per word), since a word never straddles a

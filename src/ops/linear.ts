@@ -2,7 +2,7 @@
  * Linear layers on the GPU: `Y = X · Wᵀ (+ bias)` with `X` `[M, K]` f32/f16
  * activations and `W` `[N, K]` kept on the GPU in its stored format (dense
  * f32/f16/bf16, bitsandbytes nf4, weight-only fp8, int8), decoded inside the
- * kernel (`shaders/linear.wgsl`) and never expanded to a dense copy.
+ * kernel (`shaders/linear.wgsl`), never kept as a dense copy.
  * CPU reference: `linear_ref.ts`.
  *
  * Two kernels, one file. The tiled path (entry `main`) stages X and the
@@ -15,7 +15,10 @@
  * the tiled one there at M ≥ 16 and 7–13× at M ≤ 4 (measured per format in
  * README "Against onnxruntime-web and TensorFlow.js"); CPU adapters take it wherever K fits
  * ({@link linearDirectFits}), GPUs keep the tiled path, which is unmeasured
- * on them against the direct one.
+ * on them against the direct one. There, an nf4 weight decoded as bf16 is
+ * expanded band by band into bf16 words for the length of one call when X has
+ * {@link EXPAND_MIN_M} rows or more (entry `dequant_bf16`), so that its decode
+ * is paid once per value rather than once per block of rows.
  *
  * What each format stores and how the kernel decodes it are the format
  * records' (`src/formats/`): their GPU variant (the shader's `FORMAT`), words
