@@ -13,7 +13,7 @@ import type { GpuContext } from "../../src/gpu/context.ts";
 import type { Ceilings } from "../../src/bench/ceilings.ts";
 import { ORT_VERSION, ortConv, ortGemm, ortGqa, ortMatMulNBits, ortMha } from "./ort.ts";
 import { projectAttention, projectConv, projectLinear } from "./project.ts";
-import { type PeerCase, type Runner, timeRunner } from "./runner.ts";
+import { implausibleRate, type PeerCase, type Runner, timeRunner } from "./runner.ts";
 import { TFJS_VERSION, tfjsConv, tfjsMatMul } from "./tfjs.ts";
 
 interface Impl {
@@ -180,7 +180,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
-async function measureCase(c: CaseSpec, opts: PeerOptions): Promise<PeerRow> {
+async function measureCase(
+  c: CaseSpec,
+  opts: PeerOptions,
+  fmaCeiling: number | undefined,
+): Promise<PeerRow> {
   const impls = [c.project, ...c.peers];
   const runners: (Runner | string)[] = [];
   for (const impl of impls) {
@@ -230,6 +234,8 @@ async function measureCase(c: CaseSpec, opts: PeerOptions): Promise<PeerRow> {
     const r = runners[j + 1];
     if (typeof r === "string") return { name: p.name, error: r };
     const res = result(j + 1);
+    const implausible = implausibleRate(res.gflops, fmaCeiling);
+    if (implausible) return { name: p.name, error: implausible };
     return { ...res, ratio: project.gflops / res.gflops };
   });
   const ok = peers.filter((p): p is PeerResult => "ms" in p);
@@ -256,7 +262,7 @@ export async function runPeers(
   }
   const rows: PeerRow[] = [];
   for (const c of cases) {
-    const row = await measureCase(c, opts);
+    const row = await measureCase(c, opts, ceilings?.f32GFlops);
     if (ceilings?.f32GFlops) row.projectFmaPct = (100 * row.project.gflops) / ceilings.f32GFlops;
     rows.push(row);
     opts.log?.(formatRow(row).join("\n"));

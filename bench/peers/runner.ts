@@ -10,7 +10,9 @@ export interface Runner {
   /**
    * Peers only: runs once and reads the output back, throwing unless it is
    * finite and not all zero, so an operation a library silently skipped
-   * (e.g. a buffer over its limits) fails instead of timing as fast.
+   * (e.g. a buffer over its limits) fails instead of timing as fast. A
+   * library that reuses an old buffer for the output can pass this check;
+   * {@link implausibleRate} then catches the timing.
    */
   check?(): Promise<void>;
   sync(): Promise<void>;
@@ -37,6 +39,29 @@ export function checkOutput(values: ArrayLike<number>, what: string): void {
     if (values[i] !== 0) nonzero = true;
   }
   if (!nonzero) throw new Error(`${what}: output is all zero (the operation did not run)`);
+}
+
+/**
+ * How far above the adapter's measured f32 FMA ceiling a peer's rate may be
+ * before it is taken as an operation that did not run. The peers compute in
+ * f32 without matrix units, so even a GPU whose f16 rate is twice its f32 one
+ * stays well inside this bound.
+ */
+export const IMPLAUSIBLE_FACTOR = 4;
+
+/**
+ * Why a measured rate cannot be real, or undefined when it can: over
+ * {@link IMPLAUSIBLE_FACTOR} × the FMA ceiling (e.g. tfjs timing 0.3 ms for a
+ * GEMM of 3.6 GFLOP on lavapipe: its read-back check had passed on a pooled
+ * buffer's old contents, and the timed runs did nothing).
+ */
+export function implausibleRate(
+  gflops: number,
+  fmaCeiling: number | undefined,
+): string | undefined {
+  if (!fmaCeiling || !(gflops > IMPLAUSIBLE_FACTOR * fmaCeiling)) return undefined;
+  return `${gflops.toPrecision(3)} GFLOP/s is over ${IMPLAUSIBLE_FACTOR}× the adapter's FMA ` +
+    `ceiling (${fmaCeiling.toPrecision(3)}): the operation did not run`;
 }
 
 /** Milliseconds per run: `reps` runs enqueued back to back, then one sync. */

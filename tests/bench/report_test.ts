@@ -1,7 +1,8 @@
 /**
  * The benchmark report's schema check and the side-by-side table of
- * `deno task bench:compare`, on hand-written reports (no GPU), and the
- * command's answers to files that are missing or not reports (exit 2).
+ * `deno task bench:compare`, on hand-written reports (no GPU), the
+ * command's answers to files that are missing or not reports (exit 2), and
+ * the peer benchmark's refusal of rates no adapter can reach.
  */
 import {
   compareBenchReports,
@@ -9,6 +10,7 @@ import {
   parseBenchReport,
 } from "../../src/bench/report.ts";
 import type { BenchReport } from "../../src/bench/report.ts";
+import { IMPLAUSIBLE_FACTOR, implausibleRate } from "../../bench/peers/runner.ts";
 import { assert, assertEquals } from "../assert.ts";
 
 const A: BenchReport = {
@@ -113,4 +115,14 @@ Deno.test("bench:compare: prints the table; exit 2 for a missing file or a non-r
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("bench --peers: a peer's rate over 4× the FMA ceiling is refused as not run", () => {
+  assertEquals(IMPLAUSIBLE_FACTOR, 4);
+  assertEquals(implausibleRate(200, 51.9), undefined);
+  assertEquals(implausibleRate(207.6, 51.9), undefined, "exactly 4×: still possible");
+  const why = implausibleRate(24086, 51.9) ?? "";
+  assert(why.startsWith("2.41e+4 GFLOP/s is over 4×"), why);
+  assert(why.endsWith("the operation did not run"), why);
+  assertEquals(implausibleRate(24086, undefined), undefined, "no ceiling measured: no judgement");
 });
