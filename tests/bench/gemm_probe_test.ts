@@ -1,25 +1,15 @@
 /**
  * The load probe of `deno task bench --loads` (src/bench/gemm_probe.ts): with
- * both operands read it is a plain GEMM, checked against a float64 CPU sum on
+ * both operands read it is a plain GEMM, checked against the CPU reference on
  * random inputs at shapes that end inside a register block; each other variant
  * really leaves its operand out (its output differs and stays finite).
  */
 import { Tensor } from "../../src/gpu/tensor.ts";
 import { gemmProbe, PROBE_LOADS, type ProbeOperands } from "../../src/bench/gemm_probe.ts";
+import type { DenseHostLinear } from "../../src/formats/dense.ts";
+import { linearRef } from "../../src/ops/linear_ref.ts";
 import { assert } from "../assert.ts";
 import { assertClose, randn, relErr, testGpu } from "../util.ts";
-
-function gemmRef(x: Float32Array, w: Float32Array, m: number, n: number, k: number) {
-  const y = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let c = 0; c < k; c++) s += x[i * k + c] * w[j * k + c];
-      y[i * n + j] = s;
-    }
-  }
-  return y;
-}
 
 for (const [m, n, k] of [[1, 9, 4], [11, 300, 36], [16, 256, 128]]) {
   Deno.test(`gemm probe: reading X and W is Y = X·Wᵀ (${m}x${n}x${k})`, async () => {
@@ -35,7 +25,14 @@ for (const [m, n, k] of [[1, 9, 4], [11, 300, 36], [16, 256, 128]]) {
     };
     try {
       gemmProbe(ctx, o, "x and w");
-      const want = gemmRef(xs, ws, m, n, k);
+      const dense: DenseHostLinear = {
+        format: "dense",
+        dtype: "f32",
+        out: n,
+        in: k,
+        bytes: new Uint8Array(ws.buffer),
+      };
+      const want = linearRef(xs, m, dense);
       assertClose(await o.y.toF32(), want, 1e-5, "probe x and w");
       for (const loads of PROBE_LOADS.filter((l) => l !== "x and w")) {
         gemmProbe(ctx, o, loads);
