@@ -67,14 +67,16 @@ fn byte_at(e: u32) -> u32 {
 // e4m3fn: bias 7, no infinities; exponent 0 is subnormal (m/8 * 2^-6); S.1111.111 is NaN.
 // Branch-free (selects), which CPU adapters run without masking.
 fn fp8_e4m3(b: u32) -> f32 {
-  let e = (b >> 3u) & 0xfu;
-  let m = b & 7u;
-  let normal = bitcast<f32>(((e + 120u) << 23u) | (m << 20u));
-  let v = select(normal, f32(m) * (1.0 / 512.0), e == 0u);
+  let mag = b & 0x7fu;
+  // Exponent and mantissa moved into f32's fields, the bias difference 127 - 7 added:
+  // 2^(e-7) · (1 + m/8) for e ≥ 1.
+  let normal = bitcast<f32>((mag << 20u) + (120u << 23u));
+  // e = 0: the same bits give 2^-7 · (1 + m/8), and 2 · that - 2^-6 = m/8 · 2^-6 exactly.
+  let v = select(normal, normal * 2.0 - (1.0 / 64.0), mag < 8u);
   // A NaN built from the runtime byte: a constant NaN bitcast is a
   // shader-creation error in Tint (Chrome), though naga accepts it.
   let nan = bitcast<f32>(0x7fc00000u | b);
-  return bitcast<f32>(bitcast<u32>(select(v, nan, (b & 0x7fu) == 0x7fu)) | ((b & 0x80u) << 24u));
+  return bitcast<f32>(bitcast<u32>(select(v, nan, mag == 0x7fu)) | ((b & 0x80u) << 24u));
 }
 
 // f32 → the nearest bfloat16 (ties to even), as f32. Inputs here are finite

@@ -1,3 +1,4 @@
+import { fp8e4m3ToF32 } from "../../src/dtype.ts";
 import { memorySource } from "../../src/io/byte_source.ts";
 import {
   GPU_VARIANTS,
@@ -228,6 +229,45 @@ Deno.test("linear: nf4 decoded as bf16 is expanded to bf16 words from EXPAND_MIN
       assertEquals(new Uint32Array(direct.buffer), new Uint32Array(tiled.buffer), `${what}: bits`);
       for (const t of [x, yd, yt]) t.release();
     }
+  }
+  w.release();
+});
+
+Deno.test("linear: every finite fp8 byte decodes exactly as the CPU's e4m3fn, on both paths", async () => {
+  // A 16 × 16 weight holding each byte once (the two NaN codes 0x7f / 0xff replaced by ±0: a NaN
+  // would spread through every sum of its row) and scale 1, times the identity: Y[m][n] is the
+  // decoded byte 16n + m itself, subnormals (e = 0) included, in f32 and in f16 (every e4m3 value
+  // is an f16 value).
+  const ctx = await testGpu();
+  const bytes = Uint8Array.from({ length: 256 }, (_, b) => (b & 0x7f) === 0x7f ? b & 0x80 : b);
+  const host: HostLinear = {
+    format: "fp8",
+    out: 16,
+    in: 16,
+    bytes,
+    scale: new Float32Array(16).fill(1),
+  };
+  const w = uploadLinear(ctx, host, "w_every_fp8");
+  const eye = Float32Array.from({ length: 256 }, (_, i) => i % 17 === 0 ? 1 : 0);
+  for (const dtype of actDTypes(ctx)) {
+    const x = Tensor.fromF32(ctx, eye, [16, 16], dtype, "eye");
+    for (const path of ["tiled", "direct"] as const) {
+      const y = linear(ctx, x, w, { path });
+      const got = await y.toF32();
+      for (let m = 0; m < 16; m++) {
+        for (let n = 0; n < 16; n++) {
+          const want = fp8e4m3ToF32(bytes[16 * n + m]);
+          assert(
+            got[16 * m + n] === want,
+            `${dtype} ${path}: byte 0x${bytes[16 * n + m].toString(16)} gave ${
+              got[16 * m + n]
+            }, want ${want}`,
+          );
+        }
+      }
+      y.release();
+    }
+    x.release();
   }
   w.release();
 });
