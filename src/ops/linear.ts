@@ -119,8 +119,10 @@ export function linearVectorLoads(format: LinearGpuFormat, k: number, nf4Block: 
  *   columns; 4 × 8 spills and runs at a third), where the 384 columns of a
  *   workgroup leave at most an eighth of N as padding; with more padding (N =
  *   512: half) 4 × 4 is faster;
- * - fp8 and int8: 4 × 4 (4 × 6 is level, 6 × 4 and 5 × 4 slower: their decode
- *   per value weighs more than the reads a larger block saves).
+ * - fp8 (either decode), after its decode was made cheaper: 4 × 6 under the
+ *   same padding rule, 1.02–1.05× the 4 × 4 block (6 × 4, 5 × 4 and 4 × 5
+ *   slower);
+ * - int8: 4 × 4 (not measured apart: no synthetic int8 weight in the bench).
  * Up to 4 rows of X, DTM = M: no padded rows are loaded or computed. The block
  * does not change any output's bits: each sums its k in the same order.
  */
@@ -132,7 +134,9 @@ export function directTile(
   if (m <= SMALL_M) return { DTM: m, DTN: 4 };
   if (format === "f32" || format === "f16" || format === "bf16") return { DTM: 6, DTN: 4 };
   const wide = DIRECT_WG * 6;
-  if ((format === "nf4" || format === "nf4_bf16") && Math.ceil(n / wide) * wide * 8 <= n * 9) {
+  const wideFormat = format === "nf4" || format === "nf4_bf16" || format === "fp8" ||
+    format === "fp8_bf16";
+  if (wideFormat && Math.ceil(n / wide) * wide * 8 <= n * 9) {
     return { DTM: 4, DTN: 6 };
   }
   return { DTM: 4, DTN: 4 };

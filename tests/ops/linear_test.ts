@@ -177,12 +177,16 @@ Deno.test("linear: the direct path over odd shapes, every format and register bl
   assertEquals(directTile(70, 133, "f32"), { DTM: 6, DTN: 4 });
   assertEquals(directTile(70, 133, "bf16"), { DTM: 6, DTN: 4 });
   assertEquals(directTile(70, 133, "fp8"), { DTM: 4, DTN: 4 });
+  assertEquals(directTile(70, 4608, "fp8_bf16"), { DTM: 4, DTN: 6 });
+  assertEquals(directTile(70, 4608, "int8"), { DTM: 4, DTN: 4 });
   // nf4: 6 columns per invocation where a workgroup's 384 columns pad N by at most an eighth.
   assertEquals(directTile(70, 133, "nf4"), { DTM: 4, DTN: 4 });
   assertEquals(directTile(70, 4096, "nf4_bf16"), { DTM: 4, DTN: 6 });
   assertEquals(directTile(70, 760, "nf4"), { DTM: 4, DTN: 6 });
   for (const m of [5, 70]) {
-    await checkLinear("nf4", [m, 760, 96], { bias: true, seed: 48 + m, paths: ["direct"] });
+    for (const format of ["nf4", "fp8"] as const) {
+      await checkLinear(format, [m, 760, 96], { bias: true, seed: 48 + m, paths: ["direct"] });
+    }
   }
   // The block does not change any output's bits: 4 × 6 sums each k in the order the tiled path does.
   const ctx = await testGpu();
