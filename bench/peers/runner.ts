@@ -52,7 +52,7 @@ export const IMPLAUSIBLE_FACTOR = 4;
 /**
  * Why a measured rate cannot be real, or undefined when it can: over
  * {@link IMPLAUSIBLE_FACTOR} × the FMA ceiling (e.g. tfjs timing 0.3 ms for a
- * GEMM of 3.6 GFLOP on lavapipe: its read-back check had passed on a pooled
+ * GEMM of 7.2 GFLOP on lavapipe: its read-back check had passed on a pooled
  * buffer's old contents, and the timed runs did nothing).
  */
 export function implausibleRate(
